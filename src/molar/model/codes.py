@@ -58,3 +58,38 @@ EVENT_PLATFORMS: tuple[str, ...] = ("wechat", "app")
 CONSULT_CHANNELS: tuple[str, ...] = ("chat", "call")
 SENTIMENTS: tuple[str, ...] = ("satisfied", "doubt", "complaint", "neutral")
 AGE_BANDS: tuple[str, ...] = ("0-6", "7-12", "13-17", "18-29", "30-44", "45-59", "60-74", "75+")
+
+# Common Chinese (and English) spellings of coded values, as source systems export them.
+# Source mappings refer to these by name (`values: department`) so every system shares
+# one vocabulary; a mapping can still give its own table for unusual spellings.
+VOCABULARIES: dict[str, dict[str, str]] = {
+    "department": {
+        "综合科": "general", "全科": "general", "口腔综合科": "general",
+        "牙周科": "periodontics", "牙体牙髓科": "endodontics", "牙髓科": "endodontics",
+        "口腔外科": "surgery", "颌面外科": "surgery", "种植科": "implant", "种植中心": "implant",
+        "正畸科": "orthodontics", "修复科": "prosthodontics", "儿童口腔科": "paediatrics",
+        "儿牙科": "paediatrics", "美学科": "cosmetic", "美容科": "cosmetic", "口腔美学科": "cosmetic",
+    },
+    "payment_method": {
+        "现金": "cash", "银行卡": "card", "刷卡": "card", "信用卡": "card", "微信": "wechat_pay",
+        "微信支付": "wechat_pay", "支付宝": "alipay", "医保": "insurance", "商保": "insurance",
+        "保险": "insurance", "会员卡": "member_balance", "会员卡余额": "member_balance",
+        "储值卡": "member_balance", "储值": "member_balance",
+    },
+    "member_level": {
+        "普通": "regular", "普卡": "regular", "普通会员": "regular", "银卡": "silver",
+        "银卡会员": "silver", "金卡": "gold", "金卡会员": "gold", "白金": "platinum",
+        "白金卡": "platinum", "铂金": "platinum", "铂金会员": "platinum", "钻石卡": "platinum",
+    },
+    "appointment_channel": {
+        "官网": "online", "网站": "online", "网页": "online", "App": "app", "APP": "app",
+        "微信": "wechat", "小程序": "wechat", "公众号": "wechat", "电话": "phone",
+        "到店": "walk_in", "现场": "walk_in", "前台": "walk_in",
+    },
+    "appointment_status": {
+        "已预约": "booked", "待到诊": "booked", "已到诊": "arrived", "已到店": "arrived",
+        "已完成": "arrived", "爽约": "no_show", "未到": "no_show", "未到诊": "no_show",
+        "已取消": "cancelled", "取消": "cancelled",
+    },
+    "consult_channel": {"在线": "chat", "微信": "chat", "聊天": "chat", "电话": "call"},
+}

@@ -1,0 +1,157 @@
+"""`molar ingest` and `molar quarantine list|show|export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from molar.ingest import quarantine
+from molar.ingest.loader import LoadResult
+from molar.ingest.mapping import MappingError, load_mappings
+from molar.ingest.run import ingest_paths
+from molar.ui.console import console, progress_bar
+from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
+
+quarantine_app = typer.Typer(help="Inspect and export rows that could not be loaded.", no_args_is_help=True)
+
+
+def run_ingest(engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True) -> list[LoadResult]:
+    try:
+        mappings = load_mappings()
+    except MappingError as exc:
+        raise fail(str(exc)) from exc
+    with progress_bar() as progress:
+        overall = progress.add_task("ingest", total=None)
+
+        def on_file(path: Path, file_map, size: int):
+            progress.update(overall, description=f"ingest {path.name}")
+            progress.reset(overall, total=None)
+            return lambda rows: progress.advance(overall, rows)
+
+        try:
+            return ingest_paths(
+                engine, paths, today=today, source=source, mappings=mappings,
+                on_file=on_file if show_progress else None, force=force,
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+
+
+def summary_table(results: list[LoadResult]) -> Table:
+    table = Table(title="Ingest summary", show_lines=False)
+    for col in ("file", "source", "status", "read", "loaded", "quarantined", "top reasons"):
+        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    for r in results:
+        reasons = ", ".join(f"{code} ×{n}" for code, n in list(r.reasons.items())[:3])
+        if r.status != "complete":
+            reasons = r.message_en or reasons
+        table.add_row(
+            Path(r.file).name, r.source or "-", r.status, f"{r.rows_read:,}", f"{r.rows_loaded:,}",
+            f"{r.rows_quarantined:,}", reasons,
+        )
+    return table
+
+
+def totals(results: list[LoadResult]) -> dict:
+    reasons: dict[str, int] = {}
+    for r in results:
+        for code, n in r.reasons.items():
+            reasons[code] = reasons.get(code, 0) + n
+    return {
+        "files": len(results),
+        "files_loaded": sum(r.status == "complete" for r in results),
+        "files_skipped": sum(r.status == "skipped" for r in results),
+        "files_rejected": sum(r.status == "rejected" for r in results),
+        "rows_read": sum(r.rows_read for r in results),
+        "rows_loaded": sum(r.rows_loaded for r in results),
+        "rows_quarantined": sum(r.rows_quarantined for r in results),
+        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.", exists=False)],
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Source system mapping to use (default: by file name).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Load again even if the same file content was loaded before.")] = False,
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Load source files: standardise every row, quarantine what fails, with reasons."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"not found: {', '.join(missing)}")
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        results = run_ingest(engine, paths, settings.today, source, force, show_progress=not as_json)
+    if as_json:
+        payload = totals(results)
+        payload["files"] = [r.to_dict() for r in results]
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    else:
+        console.print(summary_table(results))
+        t = totals(results)
+        console.print(
+            f"{t['rows_read']:,} rows read = {t['rows_loaded']:,} loaded + {t['rows_quarantined']:,} quarantined "
+            f"· {t['files_loaded']} files loaded, {t['files_skipped']} skipped, {t['files_rejected']} rejected"
+        )
+    if any(r.status == "rejected" for r in results):
+        raise typer.Exit(code=1)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    warehouse: WarehouseOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+) -> None:
+    """Quarantined rows grouped by file and reason."""
+    with open_engine(settings_from(warehouse)) as engine:
+        rows = quarantine.summary(engine, lang)
+    table = Table(title="Quarantine")
+    for col in ("source", "file", "table", "reason", "rows", "example"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) for v in r))
+    console.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    file: Annotated[str | None, typer.Option("--file", help="Only rows from files whose path contains this.")] = None,
+    code: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Individual quarantined rows: file, row number, field, value and reason."""
+    with open_engine(settings_from(warehouse)) as engine:
+        rows = quarantine.details(engine, file=file, code=code, limit=limit, lang=lang)
+    table = Table(title="Quarantined rows")
+    for col in ("file", "row", "field", "value", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in r))
+    console.print(table)
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    out: Annotated[Path, typer.Argument(help="Folder to write one CSV per source file (UTF-8 with BOM, opens in Excel).")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write quarantined rows as they were received, plus the reasons, ready to fix and reload."""
+    with open_engine(settings_from(warehouse)) as engine:
+        written = quarantine.export(engine, out)
+    for path, n in written:
+        console.print(f"{n:,} rows → {path}")
+    if not written:
+        console.print("nothing quarantined")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.add_typer(quarantine_app, name="quarantine")

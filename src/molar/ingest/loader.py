@@ -1,0 +1,291 @@
+"""Load one source file: land it raw, standardise each target table, quarantine what fails.
+
+A file loads inside one transaction: an interrupted load leaves nothing behind and the
+next run loads it again. Row accounting (read = loaded + quarantined) is checked before
+the commit for every canonical table the file feeds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
+from molar.ingest.problems import problem_catalogue
+from molar.ingest.sqlgen import StageSQL, build_stage_sql
+from molar.sources import ROW_NUMBER, FileRejected, SourceFile
+from molar.warehouse import Engine
+
+Progress = Callable[[int], None]
+
+
+class AccountingError(RuntimeError):
+    """Rows read did not equal rows loaded plus rows quarantined; the load was rolled back."""
+
+
+@dataclass
+class TargetResult:
+    table: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_warned: int = 0
+    rows_inserted: int = 0
+    rows_replaced: int = 0
+
+
+@dataclass
+class LoadResult:
+    file: str
+    status: str  # complete | skipped | rejected
+    source: str | None = None
+    entry: str | None = None
+    load_id: str | None = None
+    encoding: str | None = None
+    rows_read: int = 0
+    targets: list[TargetResult] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    message_en: str | None = None
+    message_zh: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows_loaded(self) -> int:
+        return min((t.rows_loaded for t in self.targets), default=0)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return max((t.rows_quarantined for t in self.targets), default=0)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows_loaded"] = self.rows_loaded
+        d["rows_quarantined"] = self.rows_quarantined
+        return d
+
+
+def _already_loaded(engine: Engine, sha256: str, entry: str) -> str | None:
+    return engine.scalar(
+        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' LIMIT 1",
+        [sha256, entry],
+    )
+
+
+def _record_load(engine: Engine, result: LoadResult, sf: SourceFile | None, started: datetime) -> None:
+    engine.execute(
+        "INSERT INTO ops.load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            result.load_id,
+            result.source,
+            result.entry,
+            result.file,
+            sf.sha256 if sf else None,
+            sf.size if sf else None,
+            result.encoding,
+            result.status,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            max((t.rows_warned for t in result.targets), default=0),
+            result.message_en,
+            result.message_zh,
+            started,
+            datetime.now(),
+        ],
+    )
+
+
+def reject(engine: Engine, path: Path, exc: FileRejected, file_map: FileMap | None = None, sf: SourceFile | None = None) -> LoadResult:
+    """Record a file that cannot be loaded at all; nothing else is touched."""
+    result = LoadResult(
+        file=str(path),
+        status="rejected",
+        source=file_map.source if file_map else None,
+        entry=file_map.entry if file_map else None,
+        load_id=uuid.uuid4().hex[:16],
+        encoding=sf.encoding if sf else None,
+        reasons={exc.code: 1},
+        message_en=exc.message_en,
+        message_zh=exc.message_zh,
+    )
+    _record_load(engine, result, sf, datetime.now())
+    return result
+
+
+def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> None:
+    table = file_map.raw_table
+    meta = ["_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR"]
+    if not engine.table_exists(table):
+        cols = [f'"{h}" VARCHAR' for h in headers] + meta
+        engine.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
+        return
+    have = set(engine.columns(table))
+    for h in headers:
+        if h not in have:
+            engine.execute(f'ALTER TABLE {table} ADD COLUMN "{h}" VARCHAR')
+
+
+def _check_headers(sf: SourceFile, file_map: FileMap) -> list[str]:
+    """Headers present in a CSV; reject when a header for a required column is absent."""
+    present = sf.headers()
+    if present is None:
+        return file_map.headers
+    missing_required = []
+    for table in file_map.tables:
+        for cm in table.columns:
+            if cm.header and cm.header not in present:
+                col = table.contract.column(cm.column)
+                if col.required or cm.column in table.contract.key:
+                    missing_required.append(cm.header)
+    if missing_required:
+        missing = list(dict.fromkeys(missing_required))
+        raise FileRejected(
+            "header_missing",
+            f"{sf.path.name}: required columns missing from the header row: {', '.join(missing)}; "
+            f"found: {', '.join(present)}",
+            f"{sf.path.name}：表头缺少必需的列：{'、'.join(missing)}；实际表头：{'、'.join(present)}",
+        )
+    return present
+
+
+def load_file(
+    engine: Engine,
+    path: Path,
+    file_map: FileMap,
+    *,
+    today: date,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> LoadResult:
+    started = datetime.now()
+    try:
+        sf = SourceFile.open(path)
+    except FileRejected as exc:
+        return reject(engine, path, exc, file_map)
+    previous = None if force else _already_loaded(engine, sf.sha256, file_map.entry)
+    if previous:
+        return LoadResult(
+            file=str(path), status="skipped", source=file_map.source, entry=file_map.entry,
+            load_id=previous, encoding=sf.encoding,
+            message_en=f"already loaded as {previous} (same content)",
+            message_zh=f"相同内容已于批次 {previous} 导入，跳过",
+        )
+    try:
+        headers = _check_headers(sf, file_map)
+    except FileRejected as exc:
+        return reject(engine, path, exc, file_map, sf)
+
+    load_id = uuid.uuid4().hex[:16]
+    result = LoadResult(str(path), "complete", file_map.source, file_map.entry, load_id, sf.encoding)
+    try:
+        with engine.transaction():
+            _ensure_raw_table(engine, file_map, headers)
+            for batch in sf.batches(file_map.headers):
+                batch = batch.append_column("_load_id", pa.array([load_id] * batch.num_rows, pa.string()))
+                result.rows_read += engine.append(file_map.raw_table, batch)
+                if progress:
+                    progress(batch.num_rows)
+            if result.rows_read == 0:
+                raise FileRejected(
+                    "file_no_rows",
+                    f"{path.name} has a header but no data rows; nothing to load",
+                    f"{path.name} 只有表头，没有数据行；没有可导入的内容",
+                )
+            for table_map in file_map.tables:
+                target = _standardise(engine, file_map, table_map, load_id, str(path), headers, today)
+                result.targets.append(target)
+            result.reasons = dict(
+                engine.rows(
+                    "SELECT code, count(DISTINCT (target_table, row_number, file_path)) FROM quarantine.issue "
+                    "WHERE load_id = ? AND severity = 'error' GROUP BY code ORDER BY 2 DESC",
+                    [load_id],
+                )
+            )
+            result.seconds = (datetime.now() - started).total_seconds()
+            _record_load(engine, result, sf, started)
+    except FileRejected as exc:
+        return reject(engine, path, exc, file_map, sf)
+    return result
+
+
+def _standardise(
+    engine: Engine,
+    file_map: FileMap,
+    table_map: TableMap,
+    load_id: str,
+    file_path: str,
+    headers: list[str],
+    today: date,
+) -> TargetResult:
+    contract = table_map.contract
+    sql: StageSQL = build_stage_sql(file_map, table_map, set(headers), today)
+    catalogue = problem_catalogue()
+    engine.execute("CREATE OR REPLACE TEMP TABLE _problem_text (code VARCHAR, severity VARCHAR, en VARCHAR, zh VARCHAR)")
+    engine.append("_problem_text", pa.table({
+        "code": [p.code for p in catalogue], "severity": [p.severity for p in catalogue],
+        "en": [p.message_en for p in catalogue], "zh": [p.message_zh for p in catalogue],
+    }))
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
+    for statement in sql.lookups:
+        engine.execute(statement)
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {sql.resolved}")
+    # Quarantine: every problem of every row, with the offending value and a readable reason.
+    issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM _staged"
+    engine.execute(
+        f"""
+        INSERT INTO quarantine.issue
+        SELECT ?, ?, ?, ?, ? || coalesce('#' || u._part, ''), u.{ROW_NUMBER}, u.i.field, u.i.value,
+               u.i.code, t.severity,
+               replace(replace(t.en, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, '')),
+               replace(replace(t.zh, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))
+        FROM ({issues}) u LEFT JOIN _problem_text t ON t.code = u.i.code
+        """,
+        [load_id, file_map.source, file_map.entry, contract.name, file_path],
+    )
+    unknown = engine.scalar(
+        "SELECT string_agg(DISTINCT code, ', ') FROM quarantine.issue WHERE load_id = ? AND severity IS NULL",
+        [load_id],
+    )
+    if unknown:
+        raise RuntimeError(f"problem codes without a message: {unknown}")
+    key = ", ".join(contract.key)
+    good = "NOT _is_error"
+    replaced = engine.scalar(
+        f"SELECT count(*) FROM std.{contract.name} WHERE ({key}) IN (SELECT ({key}) FROM _staged WHERE {good})"
+    )
+    if replaced:
+        engine.execute(
+            f"DELETE FROM std.{contract.name} WHERE ({key}) IN (SELECT ({key}) FROM _staged WHERE {good})"
+        )
+    cols = ", ".join(contract.column_names)
+    engine.execute(
+        f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) "
+        f"SELECT {cols}, ?, {ROW_NUMBER} FROM _staged WHERE {good}",
+        [load_id],
+    )
+    read, loaded, quarantined, warned = engine.rows(
+        f"SELECT count(*), count(*) FILTER ({good}), count(*) FILTER (_is_error), "
+        f"count(*) FILTER ({good} AND _has_warning) FROM _staged"
+    )[0]
+    landed = engine.scalar(f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ?", [load_id])
+    if read != landed or read != loaded + quarantined:
+        raise AccountingError(
+            f"{file_path} → {contract.name}: {landed} rows landed, {read} staged, "
+            f"{loaded} loaded + {quarantined} quarantined"
+        )
+    target = TargetResult(contract.name, read, loaded, quarantined, warned, loaded - replaced, replaced)
+    engine.execute(
+        "INSERT INTO ops.load_target VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [load_id, contract.name, read, loaded, quarantined, warned, target.rows_inserted, replaced],
+    )
+    engine.execute("DROP TABLE _stage")
+    engine.execute("DROP TABLE _staged")
+    return target
+
+
+__all__ = ["LOOKUPS", "AccountingError", "LoadResult", "TargetResult", "load_file", "reject"]

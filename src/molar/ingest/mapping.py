@@ -1,0 +1,215 @@
+"""Source mappings: YAML files that map a source system's files and headers onto the
+canonical model, so a clinic adds a new system without writing code.
+
+Errors name the file, the line and what to change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from molar.model import CONTRACTS, Contract, codes
+
+MAPPINGS_DIR = Path(__file__).with_name("mappings")
+LOOKUPS = {"clinic": ("clinic", "name", "clinic_id"), "doctor": ("doctor", "name", "doctor_id")}
+_COLUMN_KEYS = {"from", "const", "standardise", "options", "values", "lookup"}
+
+
+class MappingError(ValueError):
+    """A mapping file is wrong; the message says which file, which line and what to change."""
+
+
+class _LinedDict(dict):
+    lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _LinedDict:
+        data = _LinedDict(super().construct_mapping(node, deep=deep))
+        data.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
+        data.lines["__self__"] = node.start_mark.line + 1
+        return data
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    column: str  # canonical column
+    header: str | None = None  # source header / JSON field it comes from
+    const: str | None = None
+    standardise: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, str] | None = None
+    lookup: str | None = None
+
+
+@dataclass(frozen=True)
+class TableMap:
+    contract: Contract
+    columns: tuple[ColumnMap, ...]
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns if c.header]
+
+    def column(self, name: str) -> ColumnMap | None:
+        return next((c for c in self.columns if c.column == name), None)
+
+
+@dataclass(frozen=True)
+class FileMap:
+    source: str
+    entry: str
+    match: tuple[str, ...]
+    tables: tuple[TableMap, ...]
+    mapping_file: Path
+
+    @property
+    def headers(self) -> list[str]:
+        return list(dict.fromkeys(h for t in self.tables for h in t.headers))
+
+    def matches(self, path: Path) -> bool:
+        return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.match)
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.source}__{self.entry}"
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    source: str
+    description: str
+    files: tuple[FileMap, ...]
+    path: Path
+
+
+def _fail(path: Path, line: int | None, message: str) -> MappingError:
+    where = f"{path}:{line}" if line else str(path)
+    return MappingError(f"{where}: {message}")
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse_column(path: Path, line: int, column: str, spec: Any, contract: Contract) -> ColumnMap:
+    if column not in contract.column_names:
+        raise _fail(
+            path, line,
+            f"table {contract.name!r} has no column {column!r}{_suggest(column, list(contract.column_names))}; "
+            f"its columns are: {', '.join(contract.column_names)}",
+        )
+    if isinstance(spec, str):
+        return ColumnMap(column, header=spec)
+    if not isinstance(spec, dict):
+        raise _fail(path, line, f"column {column!r}: give a header name or a table with 'from:' or 'const:'")
+    unknown = set(spec) - _COLUMN_KEYS
+    if unknown:
+        raise _fail(path, line, f"column {column!r}: unknown keys {sorted(unknown)}; allowed: {sorted(_COLUMN_KEYS)}")
+    if ("from" in spec) == ("const" in spec):
+        raise _fail(path, line, f"column {column!r}: give exactly one of 'from:' (a header) or 'const:' (a fixed value)")
+    lookup = spec.get("lookup")
+    if lookup is not None and lookup not in LOOKUPS:
+        raise _fail(path, line, f"column {column!r}: lookup must be one of {sorted(LOOKUPS)}")
+    values = spec.get("values")
+    if isinstance(values, str):
+        if values not in codes.VOCABULARIES:
+            raise _fail(path, line, f"column {column!r}: no shared vocabulary {values!r}; "
+                        f"known: {', '.join(codes.VOCABULARIES)} (or give a table of value: code)")
+        values = codes.VOCABULARIES[values]
+    if values is not None:
+        if not isinstance(values, dict):
+            raise _fail(path, line, f"column {column!r}: 'values:' must map source values to codes")
+        allowed = contract.column(column).allowed
+        bad = [v for v in values.values() if allowed and v not in allowed]
+        if bad:
+            raise _fail(path, line, f"column {column!r}: {bad} are not allowed codes; allowed: {', '.join(allowed or ())}")
+        values = {str(k): str(v) for k, v in values.items()}
+    return ColumnMap(
+        column,
+        header=str(spec["from"]) if "from" in spec else None,
+        const=str(spec["const"]) if "const" in spec else None,
+        standardise=spec.get("standardise"),
+        options=dict(spec.get("options") or {}),
+        values=values,
+        lookup=lookup,
+    )
+
+
+def _parse_table(path: Path, line: int, name: str, spec: Any, source: str) -> TableMap:
+    if name not in CONTRACTS:
+        raise _fail(path, line, f"unknown table {name!r}{_suggest(name, list(CONTRACTS))}; tables: {', '.join(CONTRACTS)}")
+    contract = CONTRACTS[name]
+    if not isinstance(spec, dict) or not spec:
+        raise _fail(path, line, f"table {name!r}: map its columns, e.g. `name: 患者姓名`")
+    lines = getattr(spec, "lines", {})
+    columns = [_parse_column(path, lines.get(c, line), c, s, contract) for c, s in spec.items()]
+    if "source" in contract.column_names and not any(c.column == "source" for c in columns):
+        columns.insert(0, ColumnMap("source", const=source))
+    mapped = {c.column for c in columns}
+    missing = [c.name for c in contract.columns if (c.required or c.name in contract.key) and c.name not in mapped]
+    if missing:
+        raise _fail(path, line, f"table {name!r}: required columns not mapped: {', '.join(missing)}")
+    return TableMap(contract, tuple(columns))
+
+
+def load_mapping(path: Path) -> SourceMapping:
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise _fail(path, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or "source" not in doc or "files" not in doc:
+        raise _fail(path, None, "a mapping needs `source:` (system name) and `files:` (a list)")
+    source = str(doc["source"])
+    if not source.isidentifier():
+        raise _fail(path, doc.lines.get("source"), f"source {source!r} must be a simple name (letters, digits, _)")
+    files = []
+    for item in doc["files"] or []:
+        line = getattr(item, "lines", {}).get("__self__")
+        if not isinstance(item, dict) or not {"entry", "match", "tables"} <= set(item):
+            raise _fail(path, line, "each file needs `entry:` (a name), `match:` (file name patterns) and `tables:`")
+        entry = str(item["entry"])
+        if not entry.isidentifier():
+            raise _fail(path, line, f"entry {entry!r} must be a simple name (letters, digits, _)")
+        match = item["match"]
+        patterns = (match,) if isinstance(match, str) else tuple(str(m) for m in match)
+        tables_spec = item["tables"]
+        if not isinstance(tables_spec, dict):
+            raise _fail(path, line, f"entry {entry!r}: `tables:` maps table names to their columns")
+        tlines = getattr(tables_spec, "lines", {})
+        tables = tuple(
+            _parse_table(path, tlines.get(t, line), t, s, source) for t, s in tables_spec.items()
+        )
+        files.append(FileMap(source, entry, patterns, tables, path))
+    entries = [f.entry for f in files]
+    if len(set(entries)) != len(entries):
+        raise _fail(path, None, f"entry names must be unique; repeated: {sorted({e for e in entries if entries.count(e) > 1})}")
+    return SourceMapping(source, str(doc.get("description", "")), tuple(files), path)
+
+
+def load_mappings(directories: list[Path] | None = None) -> dict[str, SourceMapping]:
+    found: dict[str, SourceMapping] = {}
+    for directory in directories or [MAPPINGS_DIR]:
+        for path in sorted(directory.glob("*.yaml")):
+            mapping = load_mapping(path)
+            if mapping.source in found:
+                raise _fail(path, None, f"source {mapping.source!r} is already defined in {found[mapping.source].path}")
+            found[mapping.source] = mapping
+    return found
+
+
+def match_file(path: Path, mappings: dict[str, SourceMapping], source: str | None = None) -> FileMap | None:
+    candidates = [mappings[source]] if source else list(mappings.values())
+    for mapping in candidates:
+        for file_map in mapping.files:
+            if file_map.matches(path):
+                return file_map
+    return None

@@ -1,0 +1,65 @@
+"""Every reason a row can be quarantined or warned about, in English and Chinese."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class ProblemText:
+    code: str
+    severity: str  # error: row quarantined; warning: row loaded, doubt recorded
+    message_en: str
+    message_zh: str
+
+
+# Problems the loader itself finds (the standardisers bring their own).
+LOADER_PROBLEMS = (
+    ProblemText("encoding_error", "error",
+                "the row contains bytes that are not valid text in the file's encoding (garbled characters): {value}",
+                "该行含有无法按文件编码解码的字节（乱码）：{value}"),
+    ProblemText("wrong_column_count", "error",
+                "the row does not have as many columns as the header ({value})",
+                "该行的列数与表头不一致（{value}）"),
+    ProblemText("unbalanced_quote", "error",
+                "the row has an opening quote mark (\") that is never closed: {value}",
+                "该行的引号（\"）没有闭合：{value}"),
+    ProblemText("json_invalid", "error",
+                "the line is not a valid JSON object: {value}",
+                "该行不是有效的 JSON 对象：{value}"),
+    ProblemText("required_missing", "error",
+                "required field {field} is empty",
+                "必填字段 {field} 为空"),
+    ProblemText("duplicate_key", "error",
+                "another row in this file already has the same key ({value}); the first one was kept",
+                "本文件中已有相同主键（{value}）的行，保留了第一行"),
+    ProblemText("clinic_unknown", "error",
+                "clinic {value} is not in the clinic list; add it to the clinic file or correct the name",
+                "诊所“{value}”不在诊所清单中；请在诊所文件中添加或更正名称"),
+    ProblemText("doctor_unknown", "warning",
+                "doctor {value} is not in the doctor list of this clinic; loaded without a doctor",
+                "医生“{value}”不在该诊所的医生名单中；已导入但未关联医生"),
+    ProblemText("id_birth_mismatch", "warning",
+                "the birth date in the ID number differs from the stated birth date ({value})",
+                "身份证号中的出生日期与填写的出生日期不一致（{value}）"),
+    ProblemText("id_sex_mismatch", "warning",
+                "the sex in the ID number differs from the stated sex ({value})",
+                "身份证号中的性别与填写的性别不一致（{value}）"),
+)
+
+
+@cache
+def problem_catalogue() -> tuple[ProblemText, ...]:
+    from molar.ingest.standardise import PROBLEMS
+
+    merged = {p.code: p for p in LOADER_PROBLEMS}
+    for code, p in PROBLEMS.items():
+        merged.setdefault(
+            code, ProblemText(code, getattr(p, "severity", "error"), p.message_en, p.message_zh)
+        )
+    return tuple(merged.values())
+
+
+def error_codes() -> list[str]:
+    return [p.code for p in problem_catalogue() if p.severity == "error"]

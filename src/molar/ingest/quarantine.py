@@ -1,0 +1,68 @@
+"""Read the quarantine: summaries for administrators and exports they can fix and reload."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from molar.warehouse import Engine
+
+
+def _reason(lang: str) -> str:
+    return "reason_zh" if lang == "zh" else "reason_en"
+
+
+def summary(engine: Engine, lang: str = "en") -> list[tuple]:
+    return engine.rows(
+        f"""
+        SELECT source, regexp_extract(file_path, '[^/]+$'), target_table, code,
+               count(DISTINCT (row_number, file_path)), any_value({_reason(lang)})
+        FROM quarantine.issue WHERE severity = 'error'
+        GROUP BY ALL ORDER BY 1, 2, 5 DESC
+        """
+    )
+
+
+def details(engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en") -> list[tuple]:
+    return engine.rows(
+        f"""
+        SELECT regexp_extract(file_path, '[^/]+$'), row_number, field, value, {_reason(lang)}
+        FROM quarantine.issue
+        WHERE severity = 'error' AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
+        ORDER BY file_path, row_number LIMIT ?
+        """,
+        [file, file, code, code, limit],
+    )
+
+
+def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
+    """One CSV per (source entry, file): the raw row as received plus its reasons."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    groups = engine.rows(
+        "SELECT DISTINCT i.load_id, l.source, l.entry, l.file_path FROM quarantine.issue i "
+        "JOIN ops.load l USING (load_id) WHERE i.severity = 'error' ORDER BY l.file_path"
+    )
+    for load_id, source, entry, file_path in groups:
+        raw_table = f"raw.{source}__{entry}"
+        headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
+        select = ", ".join(f'r."{h}"' for h in headers)
+        rows = engine.rows(
+            f"""
+            SELECT r._row_number, {select},
+                   string_agg(DISTINCT i.reason_en, '; '), string_agg(DISTINCT i.reason_zh, '；')
+            FROM {raw_table} r JOIN quarantine.issue i
+              ON i.load_id = r._load_id AND i.row_number = r._row_number
+             AND i.file_path = ? || coalesce('#' || r._part, '')
+            WHERE r._load_id = ? AND i.severity = 'error'
+            GROUP BY ALL ORDER BY r._row_number
+            """,
+            [file_path, load_id],
+        )
+        target = out_dir / f"{Path(file_path).stem}.quarantine.csv"
+        with target.open("w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["row_number", *headers, "reason_en", "reason_zh"])
+            writer.writerows(rows)
+        written.append((target, len(rows)))
+    return written

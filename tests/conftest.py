@@ -1,0 +1,47 @@
+"""Shared fixtures: a real DuckDB warehouse per test and a writer for source files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from molar.ingest import ingest_paths
+from molar.warehouse import open_warehouse
+from support import CLINICS_CSV, DOCTORS_CSV, TODAY
+
+
+@pytest.fixture
+def today() -> date:
+    return TODAY
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    engine = open_warehouse(path=tmp_path / "molar.duckdb")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(relative_name, text_or_bytes, encoding='gbk') -> Path"""
+
+    def _write(name: str, content: str | bytes, encoding: str = "gbk") -> Path:
+        path = tmp_path / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def reference(warehouse, write):
+    """A warehouse that already knows the chain's clinics and doctors (HIS reference files)."""
+    results = ingest_paths(
+        warehouse, [write("clinics.csv", CLINICS_CSV), write("doctors.csv", DOCTORS_CSV)], today=TODAY
+    )
+    assert [r.status for r in results] == ["complete", "complete"]
+    return warehouse

@@ -1,0 +1,46 @@
+"""Helpers shared by tests: crafted source files and warehouse assertions."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from molar.ingest import ingest_paths
+
+TODAY = date(2026, 10, 31)
+
+CLINICS_CSV = (
+    "诊所编号,诊所名称,区县,地址,纬度,经度,开业日期,牙椅数\r\n"
+    "C01,锦江口腔门诊部,锦江区,红星路1号,30.65,104.08,2015-03-01,12\r\n"
+    "C02,高新口腔门诊部,高新区,天府大道2号,30.55,104.06,2018/6/1,8\r\n"
+)
+DOCTORS_CSV = (
+    "医生编号,姓名,诊所编号,科室,职称\r\n"
+    "D001,王建国,C01,牙周科,主治医师\r\n"
+    "D002,李敏,C01,正畸科,主任医师\r\n"
+    "D003,王建国,C02,综合科,医师\r\n"
+)
+PATIENT_HEADER = "病历号,患者姓名,性别,出生日期,手机号,身份证号,区县,住址,建档日期,首诊诊所\r\n"
+
+
+def id_number(prefix17: str) -> str:
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    total = sum(int(c) * w for c, w in zip(prefix17, weights, strict=True))
+    return prefix17 + "10X98765432"[total % 11]
+
+
+def load(engine, *paths: Path, **kwargs):
+    return ingest_paths(engine, list(paths), today=TODAY, **kwargs)
+
+
+def issues(engine, severity: str = "error") -> list[tuple]:
+    return engine.rows(
+        "SELECT row_number, field, value, code FROM quarantine.issue WHERE severity = ? ORDER BY row_number, code",
+        [severity],
+    )
+
+
+def assert_accounting(result) -> None:
+    for target in result.targets:
+        assert target.rows_read == target.rows_loaded + target.rows_quarantined
+        assert target.rows_read == result.rows_read
