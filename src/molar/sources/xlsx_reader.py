@@ -56,61 +56,78 @@ def sheet_names(path: Path) -> list[str]:
     return list(_open(path).sheet_names)
 
 
+class _SheetRows:
+    """Collects one sheet's data rows as text columns in the expected header order."""
+
+    def __init__(self, headers: list[str], out_headers: list[str], first_row: int) -> None:
+        self.positions = {h: i for i, h in enumerate(headers)}
+        self.out_headers = out_headers
+        self.first_row = first_row
+        self.reset()
+
+    def reset(self) -> None:
+        self.cols: list[list[str | None]] = [[] for _ in self.out_headers]
+        self.numbers: list[int] = []
+
+    def take(self, row: Sequence[object], index: int) -> None:
+        if all(v is None or v == "" for v in row):
+            return  # blank spreadsheet rows are formatting, not records
+        self.numbers.append(self.first_row + index + 1)
+        for col, h in zip(self.cols, self.out_headers, strict=True):
+            pos = self.positions.get(h)
+            col.append(cell_text(row[pos]) if pos is not None and pos < len(row) else None)
+
+    def batch(self, part: str) -> pa.RecordBatch:
+        out = make_batch(self.out_headers, self.cols, self.numbers, part=part)
+        self.reset()
+        return out
+
+
+def _read_sheet(sheet, expected: set[str], out_headers: list[str], batch_rows: int) -> Iterator[pa.RecordBatch] | None:
+    rows_iter = iter(sheet.iter_rows())
+    head: list[list[object]] = []
+    for row in rows_iter:
+        head.append(list(row))
+        if len(head) >= HEADER_SEARCH_ROWS:
+            break
+    header_at = _find_header(head, expected)
+    if header_at is None:
+        return None
+    headers = unique_headers([clean_header(v) for v in head[header_at]])
+    collector = _SheetRows(headers, out_headers, sheet.start[0] if sheet.start else 0)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        index = header_at + 1
+        for row in head[header_at + 1 :]:
+            collector.take(row, index)
+            index += 1
+        for row in rows_iter:
+            collector.take(row, index)
+            index += 1
+            if len(collector.numbers) >= batch_rows:
+                yield collector.batch(sheet.name)
+        if collector.numbers:
+            yield collector.batch(sheet.name)
+
+    return batches()
+
+
 def read_xlsx(
     path: Path, expected_headers: Sequence[str], batch_rows: int = 100_000
 ) -> Iterator[pa.RecordBatch]:
     """Yield batches from each sheet whose header row contains any expected header.
 
-    Sheets are normalised to the union of expected headers so batches share one schema;
-    a sheet without a matching header row is skipped (reported by the caller as unmapped).
+    Sheets are normalised to the expected headers so batches share one schema; a sheet
+    without a matching header row is skipped. No matching sheet at all rejects the file.
     """
     workbook = _open(path)
-    expected = set(expected_headers)
     found_any = False
     for name in workbook.sheet_names:
-        sheet = workbook.get_sheet_by_name(name)
-        rows_iter = iter(sheet.iter_rows())
-        head: list[list[object]] = []
-        for row in rows_iter:
-            head.append(list(row))
-            if len(head) >= HEADER_SEARCH_ROWS:
-                break
-        header_at = _find_header(head, expected)
-        if header_at is None:
+        batches = _read_sheet(workbook.get_sheet_by_name(name), set(expected_headers), list(expected_headers), batch_rows)
+        if batches is None:
             continue
         found_any = True
-        headers = unique_headers([clean_header(v) for v in head[header_at]])
-        positions = {h: i for i, h in enumerate(headers)}
-        out_headers = list(expected_headers)
-        first_row = sheet.start[0] if sheet.start else 0
-
-        cols: list[list[str | None]] = [[] for _ in out_headers]
-        numbers: list[int] = []
-
-        def flush() -> pa.RecordBatch:
-            return make_batch(out_headers, cols, numbers, part=name)
-
-        def take(row: Sequence[object], index: int) -> None:
-            if all(v is None or v == "" for v in row):
-                return  # blank spreadsheet rows are formatting, not records
-            numbers.append(first_row + index + 1)
-            for col, h in zip(cols, out_headers, strict=True):
-                pos = positions.get(h)
-                col.append(cell_text(row[pos]) if pos is not None and pos < len(row) else None)
-
-        index = header_at + 1
-        for row in head[header_at + 1 :]:
-            take(row, index)
-            index += 1
-        for row in rows_iter:
-            take(row, index)
-            index += 1
-            if len(numbers) >= batch_rows:
-                yield flush()
-                cols = [[] for _ in out_headers]
-                numbers = []
-        if numbers:
-            yield flush()
+        yield from batches
     if not found_any:
         raise FileRejected(
             "header_missing",

@@ -1,0 +1,3 @@
+from molar.cli import app
+
+app(prog_name="molar")

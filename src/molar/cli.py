@@ -1,0 +1,49 @@
+"""Molar command line. Each capability registers its own commands; `demo` runs them all."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from molar import __version__
+from molar.ui.console import console
+from molar.ui.options import WarehouseOpt, open_engine, settings_from
+
+app = typer.Typer(
+    name="molar",
+    help="Molar — customer data platform and CRM brain for dental clinic chains.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"molar {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def init(warehouse: WarehouseOpt = None) -> None:
+    """Create the warehouse file, or bring its schema up to date."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        version = engine.scalar("SELECT max(version) FROM main.schema_version")
+    console.print(f"warehouse [bold]{settings.warehouse_path}[/] ready (schema version {version})")
+
+
+def _register() -> None:
+    from molar import demo
+    from molar.ingest import cli as ingest_cli
+    from molar.synth import cli as synth_cli
+
+    demo.register(app)
+    synth_cli.register(app)
+    ingest_cli.register(app)
+
+
+_register()

@@ -1,0 +1,96 @@
+"""Evaluation against ground truth (synthetic chains only; the pipeline never reads truth).
+
+``evaluate(engine, truth_dir)`` compares ``identity.cluster`` with
+``truth/records.parquet`` (source, record_key, person_id):
+
+- pairwise precision / recall / F1 over record pairs put in one cluster;
+- B-cubed precision / recall / F1 (per record, averaged), which weighs every record
+  equally whatever the size of its cluster;
+- hard negatives, reported apart: pairs of different people sharing a mobile (family
+  phones), of those also sharing a birth date (twins), and pairs of different people
+  with the same name in the same district — how many of them ended up merged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from molar.warehouse import Engine
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
+    truth = Path(truth_dir)
+    records = truth / "records.parquet" if (truth / "records.parquet").exists() else truth / "truth" / "records.parquet"
+    if not records.exists():
+        raise FileNotFoundError(f"no records.parquet under {truth_dir} (expected the synth truth/ folder)")
+    e = engine
+    e.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ev AS
+            SELECT c.unique_id, c.golden_id, t.person_id
+            FROM identity.cluster c
+            JOIN read_parquet('{records.as_posix()}') t
+              ON t.source = c.source AND t.record_key = c.source_patient_key"""
+    )
+    matched = int(e.scalar("SELECT count(*) FROM _ev"))
+    total = e.count("identity.cluster")
+    cells = """
+        WITH cell AS (SELECT golden_id, person_id, count(*) AS n FROM _ev GROUP BY ALL),
+        cs AS (SELECT golden_id, count(*) AS n FROM _ev GROUP BY ALL),
+        ps AS (SELECT person_id, count(*) AS n FROM _ev GROUP BY ALL)
+    """
+    tp, pred, true_pairs = e.rows(
+        cells + """SELECT (SELECT sum(n * (n - 1) / 2) FROM cell), (SELECT sum(n * (n - 1) / 2) FROM cs),
+                          (SELECT sum(n * (n - 1) / 2) FROM ps)"""
+    )[0]
+    tp, pred, true_pairs = float(tp or 0), float(pred or 0), float(true_pairs or 0)
+    p = tp / pred if pred else 1.0
+    r = tp / true_pairs if true_pairs else 1.0
+    bp, br = e.rows(
+        cells + """SELECT sum(cell.n * cell.n / cs.n) / sum(cell.n), sum(cell.n * cell.n / ps.n) / sum(cell.n)
+                   FROM cell JOIN cs USING (golden_id) JOIN ps USING (person_id)"""
+    )[0]
+    bp, br = float(bp or 1.0), float(br or 1.0)
+
+    hard = {}
+    for name, cond in {
+        "shared_mobile": "a.mobile = b.mobile",
+        "shared_mobile_and_birth_date": "a.mobile = b.mobile AND a.birth_date = b.birth_date",
+        "same_name_same_district": "a.name = b.name AND a.district = b.district",
+    }.items():
+        n, merged = e.rows(
+            f"""SELECT count(*), count(*) FILTER (WHERE ea.golden_id = eb.golden_id)
+                FROM identity.link_input a JOIN identity.link_input b ON a.unique_id < b.unique_id AND {cond}
+                JOIN _ev ea ON ea.unique_id = a.unique_id JOIN _ev eb ON eb.unique_id = b.unique_id
+                WHERE ea.person_id <> eb.person_id"""
+        )[0]
+        hard[name] = {"pairs_of_different_people": int(n), "wrongly_merged": int(merged),
+                      "false_merge_rate": (merged / n) if n else 0.0}
+    for name, cond in {
+        "same_person_different_mobile": "a.mobile <> b.mobile",
+        "same_person_no_shared_phone_or_id": "coalesce(a.mobile = b.mobile, FALSE) = FALSE AND coalesce(a.id_number = b.id_number, FALSE) = FALSE",
+    }.items():
+        n, kept = e.rows(
+            f"""SELECT count(*), count(*) FILTER (WHERE ea.golden_id = eb.golden_id)
+                FROM _ev ea JOIN _ev eb ON ea.person_id = eb.person_id AND ea.unique_id < eb.unique_id
+                JOIN identity.link_input a ON a.unique_id = ea.unique_id
+                JOIN identity.link_input b ON b.unique_id = eb.unique_id
+                WHERE {cond}"""
+        )[0]
+        hard[name] = {"pairs_of_one_person": int(n), "linked": int(kept), "recall": (kept / n) if n else 1.0}
+    people = int(e.scalar("SELECT count(DISTINCT person_id) FROM _ev"))
+    clusters = int(e.scalar("SELECT count(DISTINCT golden_id) FROM _ev"))
+    return {
+        "records": total,
+        "records_with_truth": matched,
+        "people": people,
+        "golden_ids": clusters,
+        "pairwise": {"precision": p, "recall": r, "f1": _f1(p, r), "true_pairs": int(true_pairs),
+                     "predicted_pairs": int(pred), "true_positive_pairs": int(tp)},
+        "bcubed": {"precision": bp, "recall": br, "f1": _f1(bp, br)},
+        "hard_cases": hard,
+    }

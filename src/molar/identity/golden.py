@@ -1,0 +1,196 @@
+"""Stable golden IDs across runs, and the merge/split events between runs.
+
+Each new cluster inherits the golden ID of the previous run's cluster it overlaps most
+(counted in member records); each old golden ID goes to at most one new cluster.
+The assignment is the greedy maximum-overlap matching: pairs (new cluster, old golden
+ID) taken in order of overlap (ties: lower golden ID, then lower cluster), skipping any
+whose cluster or golden ID is already taken. Mutual best pairs — nearly all of them on
+a rerun — are assigned in SQL; only the rest go through Python.
+
+Clusters that inherit nothing get new IDs (``G`` + 10 digits, never reused). Old IDs
+that no cluster inherits are retired, pointing at the ID that took most of their
+records. ``identity.merged`` records that a cluster holds records of several old IDs;
+``identity.split`` that an old ID's records went to several clusters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+
+import pyarrow as pa
+
+from molar.warehouse import Engine
+
+ID_PREFIX = "G"
+ID_DIGITS = 10
+
+
+def format_golden_id(n: int) -> str:
+    return f"{ID_PREFIX}{n:0{ID_DIGITS}d}"
+
+
+def _next_number(engine: Engine) -> int:
+    last = engine.scalar(
+        f"SELECT max(CAST(substr(golden_id, {len(ID_PREFIX) + 1}) AS BIGINT)) FROM identity.golden"
+    )
+    return int(last or 0) + 1
+
+
+def greedy_overlap(rows: list[tuple[int, str, int]]) -> dict[int, str]:
+    """Greedy maximum-overlap matching of (cluster, golden_id, overlap) rows."""
+    out: dict[int, str] = {}
+    taken: set[str] = set()
+    for label, golden, _n in sorted(rows, key=lambda r: (-r[2], r[1], r[0])):
+        if label in out or golden in taken:
+            continue
+        out[label] = golden
+        taken.add(golden)
+    return out
+
+
+def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
+    """Give every cluster in ``_id_cluster_new(unique_id, label)`` a golden ID.
+
+    Writes ``identity.cluster`` (replacing the previous run's), ``identity.golden`` and
+    ``identity.event``. Returns counts for the run summary.
+    """
+    e = engine
+    e.execute("CREATE OR REPLACE TEMP TABLE _id_prev AS "
+              "SELECT c.unique_id, c.golden_id FROM identity.cluster c")
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_overlap AS
+           SELECT n.label, p.golden_id, count(*) AS n
+           FROM _id_cluster_new n JOIN _id_prev p USING (unique_id)
+           GROUP BY ALL"""
+    )
+    # mutual best pairs
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_assign AS
+           WITH by_label AS (
+             SELECT label, golden_id, n,
+                    row_number() OVER (PARTITION BY label ORDER BY n DESC, golden_id) AS r
+             FROM _id_overlap),
+           by_golden AS (
+             SELECT label, golden_id,
+                    row_number() OVER (PARTITION BY golden_id ORDER BY n DESC, label) AS r
+             FROM _id_overlap)
+           SELECT l.label, l.golden_id
+           FROM by_label l JOIN by_golden g ON g.label = l.label AND g.golden_id = l.golden_id
+           WHERE l.r = 1 AND g.r = 1"""
+    )
+    rest = e.rows(
+        """SELECT o.label, o.golden_id, o.n FROM _id_overlap o
+           WHERE o.label NOT IN (SELECT label FROM _id_assign)
+             AND o.golden_id NOT IN (SELECT golden_id FROM _id_assign)"""
+    )
+    extra = greedy_overlap([(int(a), str(b), int(c)) for a, b, c in rest])
+    if extra:
+        e.append(
+            "_id_assign",
+            pa.table({"label": pa.array(list(extra), pa.int64()), "golden_id": pa.array(list(extra.values()))}),
+        )
+    # new IDs for clusters that inherit none
+    first = _next_number(e)
+    e.execute(
+        f"""INSERT INTO _id_assign
+            SELECT label, '{ID_PREFIX}' || lpad(CAST({first} - 1 + row_number() OVER (ORDER BY first_uid) AS VARCHAR), {ID_DIGITS}, '0')
+            FROM (SELECT label, min(unique_id) AS first_uid FROM _id_cluster_new
+                  WHERE label NOT IN (SELECT label FROM _id_assign) GROUP BY label)"""
+    )
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_members AS
+           SELECT a.golden_id, count(*) AS members
+           FROM _id_cluster_new n JOIN _id_assign a USING (label) GROUP BY ALL"""
+    )
+
+    # events: merges (a new cluster holding records of several old IDs) and splits
+    merges = e.rows(
+        """SELECT a.golden_id, list(o.golden_id ORDER BY o.n DESC, o.golden_id), list(o.n ORDER BY o.n DESC, o.golden_id)
+           FROM _id_overlap o JOIN _id_assign a USING (label)
+           GROUP BY a.golden_id HAVING count(*) > 1"""
+    )
+    splits = e.rows(
+        """SELECT o.golden_id, list(a.golden_id ORDER BY o.n DESC, a.golden_id), list(o.n ORDER BY o.n DESC, a.golden_id)
+           FROM _id_overlap o JOIN _id_assign a USING (label)
+           GROUP BY o.golden_id HAVING count(*) > 1"""
+    )
+    events = []
+    for survivor, olds, ns in merges:
+        others = [g for g in olds if g != survivor]
+        events.append(("identity.merged", [survivor, *others],
+                       {"records_from": dict(zip(olds, ns, strict=True))}))
+    for old, news, ns in splits:
+        ordered = ([old] if old in news else []) + [g for g in news if g != old]
+        events.append(("identity.split", ordered, {"records_to": dict(zip(news, ns, strict=True))}))
+
+    # retired IDs: active before, inherited by no cluster now; they point at the ID that
+    # took most of their records (NULL when their records are gone)
+    e.execute(
+        """CREATE OR REPLACE TEMP TABLE _id_retired AS
+           WITH gone AS (
+             SELECT g.golden_id FROM identity.golden g
+             WHERE g.status = 'active' AND g.golden_id NOT IN (SELECT golden_id FROM _id_assign)),
+           heirs AS (
+             SELECT o.golden_id, a.golden_id AS heir,
+                    row_number() OVER (PARTITION BY o.golden_id ORDER BY o.n DESC, a.golden_id) AS r
+             FROM _id_overlap o JOIN _id_assign a USING (label))
+           SELECT gone.golden_id, h.heir AS merged_into
+           FROM gone LEFT JOIN heirs h ON h.golden_id = gone.golden_id AND h.r = 1"""
+    )
+    retired = int(e.scalar("SELECT count(*) FROM _id_retired"))
+
+    with e.transaction():
+        e.execute(
+            """UPDATE identity.golden g SET status = 'retired', retired_at = ?, updated_at = ?,
+                      merged_into = r.merged_into, members = 0
+               FROM _id_retired r WHERE r.golden_id = g.golden_id""",
+            [now, now],
+        )
+        e.execute(
+            """UPDATE identity.golden g SET members = m.members, updated_at = ?, status = 'active',
+                      retired_at = NULL, merged_into = NULL
+               FROM _id_members m WHERE m.golden_id = g.golden_id AND g.members <> m.members""",
+            [now],
+        )
+        e.execute(
+            """INSERT INTO identity.golden
+               SELECT m.golden_id, 'active', ?, ?, ?, NULL, NULL, m.members
+               FROM _id_members m WHERE m.golden_id NOT IN (SELECT golden_id FROM identity.golden)""",
+            [now, run_id, now],
+        )
+        e.execute("DELETE FROM identity.cluster")
+        e.execute(
+            """INSERT INTO identity.cluster
+               SELECT n.unique_id, li.source, li.source_patient_key, a.golden_id, ?
+               FROM _id_cluster_new n
+               JOIN _id_assign a USING (label)
+               JOIN identity.link_input li USING (unique_id)""",
+            [run_id],
+        )
+        if events:
+            e.append(
+                "identity.event",
+                pa.table({
+                    "event_id": [f"{run_id}-{i:06d}" for i in range(len(events))],
+                    "event_type": [t for t, _, _ in events],
+                    "golden_ids": pa.array([g for _, g, _ in events], pa.list_(pa.string())),
+                    "detail": [json.dumps(d, ensure_ascii=False) for _, _, d in events],
+                    "run_id": [run_id] * len(events),
+                    "occurred_at": pa.array([now] * len(events), pa.timestamp("us")),
+                }),
+            )
+    counts = defaultdict(int)
+    for t, _, _ in events:
+        counts[t] += 1
+    new_ids = int(e.scalar("SELECT count(*) FROM identity.golden WHERE created_run = ?", [run_id]))
+    inherited = int(e.scalar("SELECT count(*) FROM _id_assign")) - new_ids
+    return {
+        "golden_ids": int(e.scalar("SELECT count(*) FROM _id_assign")),
+        "kept": inherited,
+        "new": new_ids,
+        "retired": retired,
+        "merged_events": counts["identity.merged"],
+        "split_events": counts["identity.split"],
+    }

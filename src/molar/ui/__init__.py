@@ -1,0 +1,1 @@
+"""Terminal presentation shared by CLI commands: Rich console, progress bars, tables."""
