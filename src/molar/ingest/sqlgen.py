@@ -77,6 +77,8 @@ def _standardiser(cm: ColumnMap, column: Column, today: date):
     options = dict(cm.options)
     if kind == "date":
         options.setdefault("not_after", today)
+    if kind == "epoch":
+        options.setdefault("not_after", today)
     if kind == "timestamp":
         options.setdefault("not_after", datetime.combine(today, time(23, 59, 59)))
     if kind == "code":

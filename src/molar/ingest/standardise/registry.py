@@ -7,6 +7,7 @@ from typing import Any
 from molar.ingest.standardise.base import Standardiser
 from molar.ingest.standardise.coded import CodeStandardiser, SexStandardiser, TextStandardiser
 from molar.ingest.standardise.dates import DateStandardiser, TimestampStandardiser
+from molar.ingest.standardise.epoch import EpochStandardiser
 from molar.ingest.standardise.idcard import IdNumberStandardiser
 from molar.ingest.standardise.mobile import MobileStandardiser
 from molar.ingest.standardise.names import NameStandardiser
@@ -21,6 +22,7 @@ STANDARDISERS: dict[str, type[Standardiser]] = {
     for cls in (
         DateStandardiser,
         TimestampStandardiser,
+        EpochStandardiser,
         MobileStandardiser,
         IdNumberStandardiser,
         NameStandardiser,
