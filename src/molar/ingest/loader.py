@@ -230,6 +230,8 @@ def _standardise(
         "code": [p.code for p in catalogue], "severity": [p.severity for p in catalogue],
         "en": [p.message_en for p in catalogue], "zh": [p.message_zh for p in catalogue],
     }))
+    for statement in sql.distinct:
+        engine.execute(statement, [load_id])
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
     for statement in sql.lookups:
         engine.execute(statement)

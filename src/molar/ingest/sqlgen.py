@@ -18,6 +18,7 @@ from molar.sources import PART, PROBLEM, PROBLEM_DETAIL, ROW_NUMBER
 
 @dataclass(frozen=True)
 class StageSQL:
+    distinct: tuple[str, ...]  # one parameter each (the load ID): per-column value tables
     stage: str  # one parameter: the load ID; creates _stage's rows
     lookups: tuple[str, ...]  # statements run after the stage, before resolving
     resolved: str
@@ -94,7 +95,9 @@ def _standardiser(cm: ColumnMap, column: Column, today: date):
 
 def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> StageSQL:
     contract = table_map.contract
-    items = [ROW_NUMBER, PART, f"{PROBLEM} AS _read_problem", f"{PROBLEM_DETAIL} AS _read_detail"]
+    items = [f"r.{ROW_NUMBER}", f"r.{PART}", f"r.{PROBLEM} AS _read_problem", f"r.{PROBLEM_DETAIL} AS _read_detail"]
+    distinct: list[str] = []
+    value_joins: list[str] = []
     issue_fields: list[tuple[str, str, str]] = []  # (field label, raw expr column, problem column)
     for column in contract.columns:
         cm = table_map.column(column.name)
@@ -107,15 +110,29 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
             items.append(f"CAST(NULL AS VARCHAR) AS _p_{column.name}")
             items.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
         else:
-            raw = ident(cm.header)  # type: ignore[arg-type]
+            raw = "r." + ident(cm.header)  # type: ignore[arg-type]
             std = _standardiser(cm, column, today)
             value_type = "VARCHAR" if cm.lookup else column.sql_type
-            items.append(f"CAST({std.value_sql(raw)} AS {value_type}) AS {column.name}")
-            items.append(f"{std.problem_sql(raw)} AS _p_{column.name}")
+            if std.name == "text":
+                items.append(f"CAST({std.value_sql(raw)} AS {value_type}) AS {column.name}")
+                items.append(f"{std.problem_sql(raw)} AS _p_{column.name}")
+            else:
+                # Standardise each distinct raw value once (dates, codes, phones repeat a
+                # lot), then join the results back to the rows.
+                table = f"_d_{column.name}"
+                distinct.append(
+                    f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, "
+                    f"CAST({std.value_sql('k')} AS {value_type}) AS v, {std.problem_sql('k')} AS p "
+                    f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {file_map.raw_table} "  # type: ignore[arg-type]
+                    f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL)"  # type: ignore[arg-type]
+                )
+                value_joins.append(f"LEFT JOIN {table} ON {table}.k = {raw}")
+                items.append(f"{table}.v AS {column.name}")
+                items.append(f"{table}.p AS _p_{column.name}")
             items.append(f"{raw} AS _raw_{column.name}")
         label = cm.header if cm and cm.header else column.name
         issue_fields.append((label, f"_raw_{column.name}", f"_p_{column.name}"))
-    stage = f"SELECT {', '.join(items)} FROM {file_map.raw_table} WHERE _load_id = ?"
+    stage = f"SELECT {', '.join(items)} FROM {file_map.raw_table} r {' '.join(value_joins)} WHERE r._load_id = ?"
 
     # Lookups of names to IDs, then required-field checks, then cross-field warnings.
     replace: list[str] = []
@@ -183,6 +200,7 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
         f"{{'field': {literal(label)}, 'value': {raw}, 'code': {problem}}}" for label, raw, problem in issue_fields
     )
     errors = "[" + ", ".join(literal(c) for c in error_codes()) + "]"
+    any_problem = "coalesce(" + ", ".join(problem for _, _, problem in issue_fields) + ")"
     key = ", ".join(contract.key)
     resolved = f"""
     WITH looked AS ({looked}),
@@ -190,17 +208,27 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
         SELECT *,
             CASE WHEN _read_problem IS NOT NULL
                  THEN [{{'field': NULL::VARCHAR, 'value': _read_detail, 'code': _read_problem}}]
+                 WHEN {any_problem} IS NULL THEN CAST([] AS STRUCT(field VARCHAR, value VARCHAR, code VARCHAR)[])
                  ELSE list_filter([{structs}], lambda x: x.code IS NOT NULL) END AS _field_issues
         FROM looked
     ),
     flagged AS (
-        SELECT *, list_has_any(list_transform(_field_issues, lambda x: x.code), {errors}) AS _row_error
+        SELECT *, len(_field_issues) > 0
+                  AND list_has_any(list_transform(_field_issues, lambda x: x.code), {errors}) AS _row_error
         FROM issues
     ),
+    -- Ranking every row by key is costly; only keys that occur twice need it.
+    repeated AS (
+        SELECT {key} FROM flagged WHERE NOT _row_error GROUP BY {key} HAVING count(*) > 1
+    ),
+    dup_rank AS (
+        SELECT {ROW_NUMBER} AS _rn, coalesce({PART}, '') AS _pt,
+               row_number() OVER (PARTITION BY {key} ORDER BY {ROW_NUMBER}, {PART}) AS _key_rank
+        FROM flagged SEMI JOIN repeated USING ({key}) WHERE NOT _row_error
+    ),
     ranked AS (
-        SELECT *, CASE WHEN NOT _row_error
-                  THEN row_number() OVER (PARTITION BY _row_error, {key} ORDER BY {ROW_NUMBER}, {PART}) END AS _key_rank
-        FROM flagged
+        SELECT flagged.*, dup_rank._key_rank FROM flagged
+        LEFT JOIN dup_rank ON dup_rank._rn = flagged.{ROW_NUMBER} AND dup_rank._pt = coalesce(flagged.{PART}, '')
     )
     SELECT * EXCLUDE (_field_issues, _row_error, _key_rank),
         CASE WHEN _key_rank > 1
@@ -210,4 +238,4 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
         len(_field_issues) > 0 AS _has_warning
     FROM ranked
     """
-    return StageSQL(stage, tuple(lookups), resolved)
+    return StageSQL(tuple(distinct), stage, tuple(lookups), resolved)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from molar.sources.detect import REPLACEMENT, Utf8Stream
 from molar.sources.problems import FileRejected
-from molar.sources.tabular import make_batch
+from molar.sources.tabular import line_numbers, make_batch
 
 _LINE = "line"
 
@@ -41,7 +41,7 @@ def read_parquet(path: Path, fields: Sequence[str], batch_rows: int = 200_000) -
                 columns.append(pc.cast(col, pa.string()))
             else:
                 columns.append(pa.nulls(n, pa.string()))
-        yield make_batch(list(fields), columns, pa.array(range(row, row + n), pa.int64()))
+        yield make_batch(list(fields), columns, line_numbers(row, n))
         row += n
 
 
@@ -58,18 +58,19 @@ def _json_fields(lines: pa.Array, fields: Sequence[str]) -> tuple[list[pa.Array]
     if _extractor is None:
         _extractor = duckdb.connect()
     tbl = pa.table({_LINE: lines})
-    selects = ", ".join(
-        f"CASE WHEN json_valid({_LINE}) THEN json_extract_string({_LINE}, "
-        f"{_sql_literal('$.' + json.dumps(f, ensure_ascii=False))}) END AS c{i}"
-        for i, f in enumerate(fields)
-    )
+    paths = "[" + ", ".join(_sql_literal("$." + json.dumps(f, ensure_ascii=False)) for f in fields) + "]"
+    # One JSON parse per line for all fields (the list form of json_extract_string).
+    selects = ", ".join(f"v[{i + 1}] AS c{i}" for i in range(len(fields)))
     problem = (
         f"CASE WHEN NOT coalesce(json_valid({_LINE}), false) OR json_type({_LINE}) <> 'OBJECT' "
         f"THEN 'json_invalid' WHEN contains({_LINE}, '{REPLACEMENT}') THEN 'encoding_error' END AS p"
     )
     _extractor.register("_json_lines", tbl)
     try:
-        out = _extractor.sql(f"SELECT {selects}, {problem} FROM _json_lines").to_arrow_table()
+        out = _extractor.sql(
+            f"SELECT {selects}, p FROM (SELECT CASE WHEN json_valid({_LINE}) THEN "
+            f"json_extract_string({_LINE}, {paths}) END AS v, {problem} FROM _json_lines)"
+        ).to_arrow_table()
     finally:
         _extractor.unregister("_json_lines")
     cols = [out.column(f"c{i}").combine_chunks() for i in range(len(fields))]
@@ -95,7 +96,7 @@ def read_jsonl(
         line = 1
         for batch in reader:
             n = batch.num_rows
-            numbers = pa.array(range(line, line + n), pa.int64())
+            numbers = line_numbers(line, n)
             line += n
             text = batch.column(0)
             keep = pc.invert(pc.equal(pc.utf8_trim_whitespace(text), ""))

@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 
 from molar.sources.detect import REPLACEMENT, Utf8Stream, read_text
 from molar.sources.problems import FileRejected, NeedsExactParse
-from molar.sources.tabular import clean_header, make_batch, unique_headers
+from molar.sources.tabular import clean_header, line_numbers, make_batch, unique_headers
 
 _MAX_JOINED_LINES = 50  # a quoted value may span lines; give up on a quote after this many
 
@@ -83,7 +83,7 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
             problems = pc.if_else(bad, pa.scalar("encoding_error"), pa.scalar(None, pa.string())) if bad is not None else None
             if problems is not None and problems.null_count == n:
                 problems = None
-            rows = pa.array(range(line, line + n), pa.int64())
+            rows = line_numbers(line, n)
             line += n
             yield make_batch(
                 headers,

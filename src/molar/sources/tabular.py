@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 ROW_NUMBER = "_row_number"
@@ -40,6 +41,10 @@ def make_batch(
     arrays.append(pa.array(problems if problems is not None else [None] * n, pa.string()))
     arrays.append(pa.array(details if details is not None else [None] * n, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=[*headers, *META_COLUMNS])
+
+
+def line_numbers(first: int, n: int) -> pa.Array:
+    return pa.array(np.arange(first, first + n, dtype=np.int64))
 
 
 def unique_headers(headers: Sequence[str]) -> list[str]:
