@@ -71,8 +71,10 @@ def run_once(people: int, seed: int, out_dir: Path) -> dict:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
     peak = 0
+    loads = []
     while proc.poll() is None:
         peak = max(peak, _tree_rss(ps))
+        loads.append(os.getloadavg()[0])
         time.sleep(0.05)
     wall = time.perf_counter() - t0
     out, err = proc.communicate()
@@ -81,6 +83,7 @@ def run_once(people: int, seed: int, out_dir: Path) -> dict:
     cpu = _children_cpu() - cpu0  # the child and the worker it waited for
     info = json.loads(out.strip().splitlines()[-1])
     return {"wall_s": wall, "generate_s": info["seconds"], "cpu_s": cpu, "peak_rss_mib": peak / 2**20,
+            "load": statistics.fmean(loads) if loads else os.getloadavg()[0],
             "source_rows": info["rows"], "output_mib": _dir_size(out_dir) / 2**20}
 
 
@@ -92,7 +95,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="output directory (default: a temp dir, removed)")
     ap.add_argument("--write-readme", action="store_true", help="write the results table into README.md")
     args = ap.parse_args()
-    args.load_before = f"{os.getloadavg()[0]:.1f}"
     base = args.out or Path(tempfile.mkdtemp(prefix="molar-synth-bench-"))
     results = []
     try:
@@ -100,6 +102,7 @@ def main() -> None:
             r = run_once(args.people, args.seed, base / "out")
             results.append(r)
             print(f"run {i + 1}: wall {r['wall_s']:.1f} s (generate {r['generate_s']:.1f} s), cpu {r['cpu_s']:.1f} s, "
+                  f"load {r['load']:.1f}, "
                   f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['source_rows']:,} source rows, "
                   f"{r['output_mib']:.0f} MiB on disk", flush=True)
     finally:
@@ -117,19 +120,20 @@ def _write_readme(args, results, med) -> None:
         BEGIN,
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs ({cpu}), "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()}; "
-        f"`--people {args.people} --runs {args.runs} --seed {args.seed}`. "
-        f"1-minute load average before / after: {args.load_before} / {os.getloadavg()[0]:.1f} "
-        f"(the machine is shared).",
+        f"`--people {args.people} --runs {args.runs} --seed {args.seed}`. The machine is shared: "
+        f"*load* is the mean 1-minute load average during the run (2.0 = both CPUs busy; our two "
+        f"processes alone make about 2).",
         "",
         "| run | wall time (s) | generate() (s) | CPU time, all processes (s) | peak RSS incl. children (MiB) "
-        "| source rows | output on disk (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| load | source rows | output on disk (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(results, 1):
         lines.append(f"| {i} | {r['wall_s']:.1f} | {r['generate_s']:.1f} | {r['cpu_s']:.1f} | "
-                     f"{r['peak_rss_mib']:.0f} | {r['source_rows']:,} | {r['output_mib']:.0f} |")
+                     f"{r['peak_rss_mib']:.0f} | {r['load']:.1f} | {r['source_rows']:,} | {r['output_mib']:.0f} |")
     lines.append(f"| **median** | **{med['wall_s']:.1f}** | **{med['generate_s']:.1f}** | **{med['cpu_s']:.1f}** | "
-                 f"**{med['peak_rss_mib']:.0f}** | {med['source_rows']:,.0f} | {med['output_mib']:.0f} |")
+                 f"**{med['peak_rss_mib']:.0f}** | {med['load']:.1f} | {med['source_rows']:,.0f} | "
+                 f"{med['output_mib']:.0f} |")
     lines.append(END)
     text = README.read_text(encoding="utf-8")
     if BEGIN in text and END in text:

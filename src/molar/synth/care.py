@@ -56,7 +56,7 @@ _h = SLOT_MINUTES / 60.0
 _PROFILES = np.stack([
     np.select([_h < 12, _h < 14, _h < 17.5], [0.7, 1.0, 0.8], 1.8),  # 0 weekday adult
     np.select([_h < 12, _h < 13.5, _h < 17.5], [1.5, 0.7, 1.2], 0.5),  # 1 weekend
-    np.select([_h < 12, _h < 13.5, _h < 17.5], [3.0, 0.4, 1.0], 0.3),  # 2 orthodontics weekend
+    np.select([_h < 12, _h < 13.5, _h < 17.5], [4.0, 0.4, 0.8], 0.3),  # 2 orthodontics weekend
     np.select([_h < 16.5, _h < 19], [0.25, 2.5], 0.4),  # 3 school-day child
     np.select([_h < 11.5, _h < 14, _h < 17], [2.2, 0.8, 1.0], 0.2),  # 4 elderly weekday
 ])

@@ -2,7 +2,9 @@
 
 Chunk ``i`` draws everything from ``np.random.SeedSequence([seed, i])`` and appends to the
 open writers, so memory stays flat in the number of people and output is byte-identical
-for the same configuration.
+for the same configuration.  Rendering is split in two parts (A: HIS, membership,
+consults, reviews, telemetry, person truth; B: booking workbooks, WeChat) that simulate
+the same chunks; from ``WORKER_MIN_PEOPLE`` people up, part B runs in a second process.
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def _streams(seed: int, chunk: int) -> dict[str, np.random.Generator]:
 def generate(config: SynthConfig, progress: Progress | None = None) -> SynthResult:
     """Generate the synthetic chain described by ``config`` into ``config.out_dir``.
 
-    ``progress(stage, done, total)`` is called with stage ``"people"`` after each chunk and
-    ``"workbooks"`` while the booking workbooks are finished.
+    ``progress(stage, done, total)`` is called after each chunk with stage ``"people"``
+    (part A) and ``"booking+wechat"`` (part B; with a worker process only at its start and
+    end).
     """
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,22 +111,23 @@ def generate(config: SynthConfig, progress: Progress | None = None) -> SynthResu
         pop_rows = region.write_population(out_dir / "sources/region/district_population.parquet", final_rng,
                                            config.window_start.year - 1, config.end_date.year)
         stats, reasons = run_part(config, "A", world, out, progress)
-        if progress:
-            progress("workbooks", 0, 1)
         if worker is None:
-            part_b = run_part_b(config, world)
+            part_b = run_part_b(config, world, progress)
         else:
+            if progress:
+                progress("booking+wechat", 0, config.patients)
             part_b = _finish_worker(worker, out_dir)
             worker = None
+            if progress:
+                progress("booking+wechat", config.patients, config.patients)
         out.merge_part(part_b)
         summary = out.close()
     finally:
         if worker is not None:
             worker[0].kill()
             worker[0].wait()
+            worker[1].close()
     shutil.rmtree(out_dir / PART_DIR, ignore_errors=True)
-    if progress:
-        progress("workbooks", 1, 1)
     counts = {**summary["rows"], **part_b["rows"]}
     counts["sources/region/district_population.parquet"] = pop_rows
     sheets = {**summary["sheets"], **part_b["sheets"]}
@@ -142,8 +146,9 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
     stats = {"persons": 0, "his_patients": 0, "leads": 0, "booking": 0, "member": 0, "wechat": 0,
              "toothbrush": 0, "churned": 0, "referred": 0, "visits": 0, "households": 0, "twins": 0}
     reasons = dict.fromkeys(REASONS.tolist(), 0)
+    stage = "people" if part == "A" else "booking+wechat"
     if progress:
-        progress("people", 0, config.patients)
+        progress(stage, 0, config.patients)
     done = 0
     for ci in range(n_chunks):
         n = min(config.chunk_size, config.patients - done)
@@ -181,15 +186,15 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
             reasons[str(r)] += int(c)
         done += n
         if progress:
-            progress("people", done, config.patients)
+            progress(stage, done, config.patients)
     return stats, reasons
 
 
-def run_part_b(config: SynthConfig, world=None) -> dict:
+def run_part_b(config: SynthConfig, world=None, progress: Progress | None = None) -> dict:
     """Render part B into ``config.out_dir``; its shared truth goes to ``.part_b/``."""
     world = world or build_world(config)
     out = Output(config.out_dir, "B", config.seed, config.sheet_row_limit)
-    run_part(config, "B", world, out)
+    run_part(config, "B", world, out, progress)
     # the same JSON round trip as from a worker process, so both paths merge identically
     return json.loads(json.dumps(out.close()))
 

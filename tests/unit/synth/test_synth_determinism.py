@@ -75,3 +75,12 @@ def test_different_seed_gives_different_data(tmp_path):
         assert da[rel] != db[rel], rel
     # the static world is seeded too
     assert da["sources/his/doctors.csv"] != db["sources/his/doctors.csv"]
+
+
+def test_progress_reports_every_chunk(tmp_path):
+    seen = []
+    generate(_config(tmp_path / "p", 21), progress=lambda stage, done, total: seen.append((stage, done, total)))
+    people = [d for s, d, t in seen if s == "people"]
+    assert people == [0, 400, 800, 900]
+    assert [d for s, d, t in seen if s == "booking+wechat"] == [0, 400, 800, 900]
+    assert all(t == 900 for _, _, t in seen)
