@@ -141,3 +141,17 @@ def test_xlsx_with_merged_header_cells(reference, write, tmp_path):
     ]
     assert issues(reference) == [(4, "手机", "12345", "mobile_wrong_length")]
     assert reference.scalar("SELECT DISTINCT file_path FROM quarantine.issue").endswith("customers.xlsx#客户")
+
+
+def test_reasons_name_what_is_allowed(reference, write):
+    visits = (
+        "就诊号,病历号,就诊日期,诊所,科室,医生,诊断\r\n"
+        "V1,P1,2030-03-01,锦江口腔门诊部,牙周科,王建国,慢性牙周炎\r\n"
+        "V2,P1,2025-03-01,锦江口腔门诊部,外星科,王建国,龋齿\r\n"
+    )
+    load(reference, write("visits.csv", visits))
+    reasons = dict(reference.rows("SELECT code, reason_en FROM quarantine.issue WHERE severity = 'error'"))
+    assert "2030-03-01" in reasons["date_in_future"] and "2026-10-31" in reasons["date_in_future"]
+    assert "外星科" in reasons["code_unknown"] and "正畸科" in reasons["code_unknown"]
+    zh = reference.scalar("SELECT reason_zh FROM quarantine.issue WHERE code = 'code_unknown'")
+    assert "可填写" in zh

@@ -225,11 +225,17 @@ def _standardise(
     contract = table_map.contract
     sql: StageSQL = build_stage_sql(file_map, table_map, set(headers), today)
     catalogue = problem_catalogue()
-    engine.execute("CREATE OR REPLACE TEMP TABLE _problem_text (code VARCHAR, severity VARCHAR, en VARCHAR, zh VARCHAR)")
-    engine.append("_problem_text", pa.table({
-        "code": [p.code for p in catalogue], "severity": [p.severity for p in catalogue],
-        "en": [p.message_en for p in catalogue], "zh": [p.message_zh for p in catalogue],
-    }))
+    # Reasons by code, and the same reasons completed with each column's settings.
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _problem_text (field VARCHAR, code VARCHAR, severity VARCHAR, en VARCHAR, zh VARCHAR)"
+    )
+    severity = {p.code: p.severity for p in catalogue}
+    rows = [(None, p.code, p.severity, p.message_en, p.message_zh) for p in catalogue]
+    specific = {(field, code): (en, zh) for field, code, en, zh in sql.messages}  # one per field and code
+    rows += [(field, code, severity.get(code, "error"), en, zh) for (field, code), (en, zh) in specific.items()]
+    engine.append("_problem_text", pa.table(dict(zip(
+        ("field", "code", "severity", "en", "zh"), (list(col) for col in zip(*rows)), strict=True
+    ))))
     for statement in sql.distinct:
         engine.execute(statement, [load_id])
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
@@ -243,9 +249,11 @@ def _standardise(
         INSERT INTO quarantine.issue
         SELECT ?, ?, ?, ?, ? || coalesce('#' || u._part, ''), u.{ROW_NUMBER}, u.i.field, u.i.value,
                u.i.code, t.severity,
-               replace(replace(t.en, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, '')),
-               replace(replace(t.zh, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))
-        FROM ({issues}) u LEFT JOIN _problem_text t ON t.code = u.i.code
+               replace(replace(coalesce(f.en, t.en), '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, '')),
+               replace(replace(coalesce(f.zh, t.zh), '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))
+        FROM ({issues}) u
+        LEFT JOIN _problem_text t ON t.code = u.i.code AND t.field IS NULL
+        LEFT JOIN _problem_text f ON f.code = u.i.code AND f.field = u.i.field
         """,
         [load_id, file_map.source, file_map.entry, contract.name, file_path],
     )

@@ -22,6 +22,9 @@ class StageSQL:
     stage: str  # one parameter: the load ID; creates _stage's rows
     lookups: tuple[str, ...]  # statements run after the stage, before resolving
     resolved: str
+    # (field label, code, message_en, message_zh): reasons completed with the column's
+    # settings, e.g. the allowed values of a code column or the latest allowed date.
+    messages: tuple[tuple[str, str, str, str], ...] = ()
 
 
 # Clinic names differ between systems ("摩乐口腔玉林诊所", "玉林店", "摩乐口腔(玉林店)"):
@@ -98,6 +101,7 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
     items = [f"r.{ROW_NUMBER}", f"r.{PART}", f"r.{PROBLEM} AS _read_problem", f"r.{PROBLEM_DETAIL} AS _read_detail"]
     distinct: list[str] = []
     value_joins: list[str] = []
+    messages: list[tuple[str, str, str, str]] = []
     issue_fields: list[tuple[str, str, str]] = []  # (field label, raw expr column, problem column)
     for column in contract.columns:
         cm = table_map.column(column.name)
@@ -113,6 +117,9 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
             raw = "r." + ident(cm.header)  # type: ignore[arg-type]
             std = _standardiser(cm, column, today)
             value_type = "VARCHAR" if cm.lookup else column.sql_type
+            messages.extend(
+                (cm.header, code, p.message_en, p.message_zh) for code, p in std.problems().items()  # type: ignore[misc]
+            )
             if std.name == "text":
                 items.append(f"CAST({std.value_sql(raw)} AS {value_type}) AS {column.name}")
                 items.append(f"{std.problem_sql(raw)} AS _p_{column.name}")
@@ -238,4 +245,4 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
         len(_field_issues) > 0 AS _has_warning
     FROM ranked
     """
-    return StageSQL(tuple(distinct), stage, tuple(lookups), resolved)
+    return StageSQL(tuple(distinct), stage, tuple(lookups), resolved, tuple(messages))
