@@ -234,7 +234,7 @@ def _standardise(
     specific = {(field, code): (en, zh) for field, code, en, zh in sql.messages}  # one per field and code
     rows += [(field, code, severity.get(code, "error"), en, zh) for (field, code), (en, zh) in specific.items()]
     engine.append("_problem_text", pa.table(dict(zip(
-        ("field", "code", "severity", "en", "zh"), (list(col) for col in zip(*rows)), strict=True
+        ("field", "code", "severity", "en", "zh"), (list(col) for col in zip(*rows, strict=True)), strict=True
     ))))
     for statement in sql.distinct:
         engine.execute(statement, [load_id])
