@@ -38,12 +38,14 @@ def init(warehouse: WarehouseOpt = None) -> None:
 
 def _register() -> None:
     from molar import demo
+    from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
     from molar.synth import cli as synth_cli
 
     demo.register(app)
     synth_cli.register(app)
     ingest_cli.register(app)
+    identity_cli.register(app)
 
 
 _register()

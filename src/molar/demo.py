@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from molar.ui.console import console
+from molar.ui.console import console, progress_bar
 from molar.ui.options import fail, open_engine, settings_from
 
 
@@ -79,12 +79,16 @@ def demo(
         results = run_ingest(engine, [data_dir / "sources"], settings.today, show_progress=not as_json)
         timings["ingest"] = time.perf_counter() - t0
         ingest_totals = totals(results)
+        t0 = time.perf_counter()
+        identity = _resolve_identity(engine, quiet=as_json)
+        timings["identity"] = time.perf_counter() - t0
         std_counts = {name: engine.count(f"std.{name}") for name in _std_names()}
         if not as_json:
             console.rule(f"[bold]Molar demo[/] · {patients:,} people · {clinics} clinics · seed {seed}")
             console.print(_source_table(manifest))
             console.print(summary_table(results))
             console.print(_std_table(engine))
+            console.print(_identity_table(identity, truth=data_dir / "truth", engine=engine))
     summary = {
         "out": str(out),
         "warehouse": str(warehouse),
@@ -94,6 +98,7 @@ def demo(
         "source_rows": {k: v.get("rows") for k, v in manifest.get("files", {}).items()},
         "ingest": ingest_totals,
         "std_rows": std_counts,
+        "identity": {k: v for k, v in identity.items() if k in ("records", "links", "ids", "golden_records")},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if as_json:
@@ -101,11 +106,48 @@ def demo(
     else:
         console.print(
             f"[bold green]done[/] in {sum(timings.values()):.1f}s "
-            f"(generate {timings['generate']:.1f}s, ingest {timings['ingest']:.1f}s) · "
+            f"(generate {timings['generate']:.1f}s, ingest {timings['ingest']:.1f}s, "
+            f"identity {timings['identity']:.1f}s) · "
             f"{ingest_totals['rows_read']:,} rows read = {ingest_totals['rows_loaded']:,} loaded + "
             f"{ingest_totals['rows_quarantined']:,} quarantined · warehouse {warehouse}"
         )
         console.print(f"try: molar quarantine list -w {warehouse}")
+
+
+def _resolve_identity(engine, quiet: bool) -> dict:
+    from molar.identity import resolve
+
+    with progress_bar() as progress:
+        task = progress.add_task("identity", total=None)
+
+        def on_progress(*args) -> None:
+            progress.update(task, description=f"identity {args[0]}" if args else "identity")
+
+        return resolve(engine, progress=None if quiet else on_progress)
+
+
+def _identity_table(summary: dict, truth: Path, engine) -> Table:
+    table = Table(title="Identity: one patient, one golden ID")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    ids = summary.get("ids", {})
+    table.add_row("source person records", f"{summary.get('records', 0):,}")
+    table.add_row("golden IDs", f"{ids.get('golden_ids', 0):,}")
+    table.add_row("links at the threshold", f"{summary.get('links', 0):,}")
+    try:
+        from molar.identity import evaluate
+
+        scores = evaluate(engine, truth)
+        pairwise = scores.get("pairwise", {})
+        for key in ("precision", "recall", "f1"):
+            if key in pairwise:
+                table.add_row(f"pairwise {key} vs ground truth", f"{pairwise[key]:.4f}")
+        clinical = scores.get("scopes", {}).get("without_wechat", {}).get("pairwise", {})
+        if "f1" in clinical:
+            table.add_row("pairwise F1, HIS/booking/member records", f"{clinical['f1']:.4f}")
+    except Exception as exc:  # evaluation is a demo extra: never fail the demo on it
+        table.add_row("evaluation", f"unavailable ({exc})")
+    return table
 
 
 def _std_names() -> list[str]:

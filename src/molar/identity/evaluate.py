@@ -38,24 +38,14 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
     )
     matched = int(e.scalar("SELECT count(*) FROM _ev"))
     total = e.count("identity.cluster")
-    cells = """
-        WITH cell AS (SELECT golden_id, person_id, count(*) AS n FROM _ev GROUP BY ALL),
-        cs AS (SELECT golden_id, count(*) AS n FROM _ev GROUP BY ALL),
-        ps AS (SELECT person_id, count(*) AS n FROM _ev GROUP BY ALL)
-    """
-    tp, pred, true_pairs = e.rows(
-        cells + """SELECT (SELECT sum(n * (n - 1) / 2) FROM cell), (SELECT sum(n * (n - 1) / 2) FROM cs),
-                          (SELECT sum(n * (n - 1) / 2) FROM ps)"""
-    )[0]
-    tp, pred, true_pairs = float(tp or 0), float(pred or 0), float(true_pairs or 0)
-    p = tp / pred if pred else 1.0
-    r = tp / true_pairs if true_pairs else 1.0
-    bp, br = e.rows(
-        cells + """SELECT sum(cell.n * cell.n / cs.n) / sum(cell.n), sum(cell.n * cell.n / ps.n) / sum(cell.n)
-                   FROM cell JOIN cs USING (golden_id) JOIN ps USING (person_id)"""
-    )[0]
-    bp, br = float(bp or 1.0), float(br or 1.0)
-
+    scopes = {"all_records": _scores(e, "TRUE")}
+    sources = [r[0] for r in e.rows("SELECT DISTINCT source FROM identity.cluster ORDER BY 1")]
+    if "wechat" in sources:
+        # WeChat followers are mostly known by a nickname alone (no name, phone or ID):
+        # nothing links them. Scores without them show how the linker does on records
+        # that carry identifying fields.
+        scopes["without_wechat"] = _scores(e, "source <> 'wechat'")
+        scopes["wechat_followers"] = _wechat(e)
     hard = {}
     for name, cond in {
         "shared_mobile": "a.mobile = b.mobile",
@@ -70,10 +60,13 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
         )[0]
         hard[name] = {"pairs_of_different_people": int(n), "wrongly_merged": int(merged),
                       "false_merge_rate": (merged / n) if n else 0.0}
+    # Records of one person that share neither phone nor ID (WeChat followers left out:
+    # most carry nothing to compare, see scopes.wechat_followers).
     for name, cond in {
         "same_person_different_mobile": "a.mobile <> b.mobile",
         "same_person_no_shared_phone_or_id": "coalesce(a.mobile = b.mobile, FALSE) = FALSE AND coalesce(a.id_number = b.id_number, FALSE) = FALSE",
     }.items():
+        cond = f"{cond} AND a.source <> 'wechat' AND b.source <> 'wechat'"
         n, kept = e.rows(
             f"""SELECT count(*), count(*) FILTER (WHERE ea.golden_id = eb.golden_id)
                 FROM _ev ea JOIN _ev eb ON ea.person_id = eb.person_id AND ea.unique_id < eb.unique_id
@@ -89,8 +82,62 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
         "records_with_truth": matched,
         "people": people,
         "golden_ids": clusters,
+        "pairwise": scopes["all_records"]["pairwise"],
+        "bcubed": scopes["all_records"]["bcubed"],
+        "scopes": scopes,
+        "hard_cases": hard,
+    }
+
+
+def _scores(e: Engine, where: str) -> dict[str, Any]:
+    """Pairwise and B-cubed scores over the records matching ``where`` (pairs and clusters
+    restricted to them)."""
+    cells = f"""
+        WITH ev AS (SELECT _ev.* FROM _ev JOIN identity.cluster c USING (unique_id) WHERE {where}),
+        cell AS (SELECT golden_id, person_id, count(*) AS n FROM ev GROUP BY ALL),
+        cs AS (SELECT golden_id, count(*) AS n FROM ev GROUP BY ALL),
+        ps AS (SELECT person_id, count(*) AS n FROM ev GROUP BY ALL)
+    """
+    tp, pred, true_pairs, records = e.rows(
+        cells + """SELECT (SELECT sum(n * (n - 1) / 2) FROM cell), (SELECT sum(n * (n - 1) / 2) FROM cs),
+                          (SELECT sum(n * (n - 1) / 2) FROM ps), (SELECT sum(n) FROM cs)"""
+    )[0]
+    tp, pred, true_pairs = float(tp or 0), float(pred or 0), float(true_pairs or 0)
+    p = tp / pred if pred else 1.0
+    r = tp / true_pairs if true_pairs else 1.0
+    bp, br = e.rows(
+        cells + """SELECT sum(cell.n * cell.n / cs.n) / sum(cell.n), sum(cell.n * cell.n / ps.n) / sum(cell.n)
+                   FROM cell JOIN cs USING (golden_id) JOIN ps USING (person_id)"""
+    )[0]
+    bp, br = float(bp or 1.0), float(br or 1.0)
+    return {
+        "records": int(records or 0),
         "pairwise": {"precision": p, "recall": r, "f1": _f1(p, r), "true_pairs": int(true_pairs),
                      "predicted_pairs": int(pred), "true_positive_pairs": int(tp)},
         "bcubed": {"precision": bp, "recall": br, "f1": _f1(bp, br)},
-        "hard_cases": hard,
     }
+
+
+def _wechat(e: Engine) -> list[dict[str, Any]]:
+    """WeChat followers by what their record carries: how many have other records of the
+    same person, and how many of those were linked to them (rightly or wrongly)."""
+    rows = e.rows(
+        """WITH w AS (
+             SELECT ev.unique_id, ev.golden_id, ev.person_id,
+                    li.mobile IS NOT NULL AS has_mobile, li.name IS NOT NULL AS has_name
+             FROM _ev ev JOIN identity.link_input li USING (unique_id) WHERE li.source = 'wechat'),
+           others AS (SELECT DISTINCT person_id FROM _ev WHERE unique_id NOT LIKE 'wechat:%'),
+           mates AS (
+             SELECT w.unique_id,
+                    bool_or(x.person_id = w.person_id) AS right_link,
+                    bool_or(x.person_id <> w.person_id) AS wrong_link
+             FROM w JOIN _ev x ON x.golden_id = w.golden_id AND x.unique_id <> w.unique_id
+             GROUP BY w.unique_id)
+           SELECT w.has_mobile, w.has_name, count(*), count(o.person_id),
+                  count(*) FILTER (WHERE m.right_link), count(*) FILTER (WHERE m.wrong_link)
+           FROM w LEFT JOIN others o USING (person_id) LEFT JOIN mates m USING (unique_id)
+           GROUP BY ALL ORDER BY ALL"""
+    )
+    keys = ("bound_mobile", "real_name_nickname", "followers", "with_other_records", "linked_to_own_records",
+            "linked_to_someone_else")
+    return [dict(zip(keys, r, strict=True)) for r in rows]

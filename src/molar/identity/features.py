@@ -13,6 +13,8 @@ Features (see docs/identity.md for why each exists):
 ``given_py``       pinyin of the given name
 ``sex``            from the ID number when there is one, else as stated
 ``birth_date``     from the ID number when there is one, else as stated; ``birth_y/m/d`` parts
+                   (an ID number that contradicts the record's own birth date or sex is
+                   dropped: it is someone else's, typically a parent's)
 ``mobile``         E.164; ``mobile_key`` its digits sorted (equal under a digit transposition)
 ``mobile_names``   distinct given names (pinyin) recorded with this mobile: 1 = own phone,
                    2+ = a family phone shared by parents, children and elders
@@ -24,6 +26,7 @@ Features (see docs/identity.md for why each exists):
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from functools import cache
 
@@ -116,34 +119,46 @@ def pinyin_keys(names: Iterable[str | None]) -> pa.Table:
     )
 
 
-def nickname_names(nicknames: Iterable[str | None]) -> pa.Table:
-    """Arrow table (nickname, name): ``name`` is the nickname when it looks like a real
-    name, else NULL (the row records that the nickname was looked at)."""
-    seen = [n for n in nicknames if n]
-    return pa.table({
-        "nickname": pa.array(seen, pa.string()),
-        "name": pa.array([n if looks_like_name(n) else None for n in seen], pa.string()),
-    })
+def looks_like_name_sql(col: str) -> str:
+    """SQL version of ``looks_like_name`` (the tests hold the two to the same answers)."""
+    endings = " OR ".join(f"suffix({col}, '{e}')" for e in NICKNAME_ENDINGS)
+    compounds = ", ".join(f"'{c}'" for c in COMPOUND_SURNAMES)
+    return (
+        f"(regexp_full_match({col}, '[\\x{{3400}}-\\x{{4DBF}}\\x{{4E00}}-\\x{{9FFF}}]{{2,4}}')"
+        f" AND NOT ({endings})"
+        f" AND (substr({col}, 1, 2) IN ({compounds}) OR contains('{COMMON_SURNAMES}', substr({col}, 1, 1))))"
+    )
 
 
 def _link_name_sql(p: str) -> str:
     return f"coalesce({p}.name, nk.name)"
 
 
+def birth_close_sql(a: str, b: str, days: int = 3) -> str:
+    """SQL: dates ``a`` and ``b`` differ at most by a typo — a few days, day and month
+    swapped, or a wrong year with the same month and nearly the same day."""
+    return (
+        f"(abs(date_diff('day', {a}, {b})) <= {days}"
+        f" OR (month({a}) = month({b}) AND abs(day({a}) - day({b})) <= {days})"
+        f" OR (year({a}) = year({b}) AND month({a}) = day({b}) AND day({a}) = month({b})))"
+    )
+
+
 def refresh_name_keys(engine: Engine, source_table: str = "std.patient") -> int:
     """Add pinyin keys for names (and name-like nicknames) not yet in ``identity.name_key``."""
-    new_nicks = engine.arrow(
-        f"SELECT DISTINCT nickname FROM {source_table} p WHERE nickname IS NOT NULL AND name IS NULL "
-        "AND nickname NOT IN (SELECT nickname FROM identity.nickname_name)"
+    engine.execute(
+        f"""INSERT INTO identity.nickname_name
+            SELECT nickname, CASE WHEN {looks_like_name_sql("nickname")} THEN nickname END
+            FROM (SELECT DISTINCT p.nickname FROM {source_table} p
+                  LEFT JOIN identity.nickname_name seen ON seen.nickname = p.nickname
+                  WHERE p.nickname IS NOT NULL AND p.name IS NULL AND seen.nickname IS NULL)"""
     )
-    nick = nickname_names(new_nicks.column(0).to_pylist())
-    if nick.num_rows:
-        engine.append("identity.nickname_name", nick)
     missing = engine.arrow(
-        f"""SELECT DISTINCT n FROM (
+        f"""SELECT DISTINCT u.n FROM (
               SELECT p.name AS n FROM {source_table} p
-              UNION ALL SELECT name FROM identity.nickname_name WHERE name IS NOT NULL)
-            WHERE n IS NOT NULL AND n NOT IN (SELECT name FROM identity.name_key)"""
+              UNION ALL SELECT name FROM identity.nickname_name WHERE name IS NOT NULL) u
+            LEFT JOIN identity.name_key k ON k.name = u.n
+            WHERE u.n IS NOT NULL AND k.name IS NULL"""
     )
     keys = pinyin_keys(missing.column(0).to_pylist())
     if keys.num_rows:
@@ -160,32 +175,51 @@ def features_sql(source_table: str = "std.patient") -> str:
     id_dob = id_birth_date_sql("p.id_number", standardised=True)
     id_sex = id_sex_sql("p.id_number", standardised=True)
     return f"""
-WITH base AS (
+WITH src AS (
+  SELECT p.*, {id_dob} AS id_dob, {id_sex} AS id_sex FROM {source_table} p
+),
+checked AS (
+  -- An ID number is used only when it agrees with the record's own birth date and sex
+  -- (a child registered with a parent's ID number must not link to the parent).
+  SELECT *,
+    id_number IS NOT NULL
+      AND (birth_date IS NULL OR id_dob IS NULL OR {birth_close_sql("id_dob", "birth_date")})
+      AND (sex IS NULL OR id_sex IS NULL OR id_sex = sex) AS id_ok
+  FROM src
+),
+base AS (
   SELECT
     p.source || ':' || p.source_patient_key AS unique_id,
     p.source,
     p.source_patient_key,
     {_link_name_sql("p")} AS name,
-    coalesce({id_sex}, p.sex) AS sex,
-    coalesce({id_dob}, p.birth_date) AS birth_date,
+    CASE WHEN p.id_ok THEN coalesce(p.id_sex, p.sex) ELSE p.sex END AS sex,
+    CASE WHEN p.id_ok THEN coalesce(p.id_dob, p.birth_date) ELSE p.birth_date END AS birth_date,
     p.mobile,
-    p.id_number,
+    CASE WHEN p.id_ok THEN p.id_number END AS id_number,
     CASE WHEN p.district LIKE '%区' OR p.district LIKE '%县' THEN p.district END AS district,
     p.wechat_unionid,
-    p.registered_on
-  FROM {source_table} p
+    p.registered_on,
+    p.address,
+    p.wechat_openid,
+    p.clinic_id
+  FROM checked p
   LEFT JOIN identity.nickname_name nk ON p.name IS NULL AND nk.nickname = p.nickname
 ),
 keyed AS (
   SELECT b.*, k.name_py, k.surname_py, k.given_py
   FROM base b LEFT JOIN identity.name_key k ON k.name = b.name
 ),
+ids AS (
+  -- record numbers in unique_id order (a narrow sort: sorting the wide rows costs 3×)
+  SELECT unique_id, CAST(row_number() OVER (ORDER BY unique_id) - 1 AS BIGINT) AS idx FROM keyed
+),
 phones AS (
   SELECT mobile, count(DISTINCT coalesce(given_py, name_py)) AS mobile_names
   FROM keyed WHERE mobile IS NOT NULL GROUP BY mobile
 )
 SELECT
-  k.unique_id, k.source, k.source_patient_key, k.name, k.name_py, k.surname_py, k.given_py,
+  ix.idx, k.unique_id, k.source, k.source_patient_key, k.name, k.name_py, k.surname_py, k.given_py,
   k.sex, k.birth_date,
   CAST(year(k.birth_date) AS INTEGER) AS birth_y,
   CAST(month(k.birth_date) AS INTEGER) AS birth_m,
@@ -193,21 +227,25 @@ SELECT
   k.mobile,
   array_to_string(list_sort(string_split(k.mobile, '')), '') AS mobile_key,
   CAST(coalesce(ph.mobile_names, 0) AS INTEGER) AS mobile_names,
-  k.id_number, k.district, k.wechat_unionid, k.registered_on
-FROM keyed k LEFT JOIN phones ph ON ph.mobile = k.mobile
+  k.id_number, k.district, k.wechat_unionid, k.registered_on, k.address, k.wechat_openid, k.clinic_id
+FROM keyed k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phones ph ON ph.mobile = k.mobile
 """
 
 
+# Columns the linker sees besides its unique_id (``identity.link_input.idx``).
 LINK_COLUMNS: tuple[str, ...] = (
-    "unique_id", "source", "source_patient_key", "name", "name_py", "surname_py", "given_py", "sex",
-    "birth_date", "birth_y", "birth_m", "birth_d", "mobile", "mobile_key", "mobile_names", "id_number", "district",
-    "wechat_unionid", "registered_on",
+    "source", "name", "name_py", "surname_py", "given_py", "sex", "birth_date", "birth_y", "birth_m",
+    "birth_d", "mobile", "mobile_key", "mobile_names", "id_number", "district", "wechat_unionid",
 )
 
 
-def build_link_input(engine: Engine, source_table: str = "std.patient") -> int:
+def build_link_input(engine: Engine, seconds: dict[str, float] | None = None,
+                     source_table: str = "std.patient") -> int:
     """Rebuild ``identity.link_input`` from ``source_table``; returns its row count."""
+    t = time.perf_counter()
     refresh_name_keys(engine, source_table)
+    if seconds is not None:
+        seconds["features_names"] = time.perf_counter() - t
     with engine.transaction():
         engine.execute("DELETE FROM identity.link_input")
         engine.execute(

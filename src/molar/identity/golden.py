@@ -51,7 +51,8 @@ def greedy_overlap(rows: list[tuple[int, str, int]]) -> dict[int, str]:
 
 
 def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
-    """Give every cluster in ``_id_cluster_new(unique_id, label)`` a golden ID.
+    """Give every cluster in ``_id_cluster_new(unique_id, source, source_patient_key,
+    label)`` a golden ID.
 
     Writes ``identity.cluster`` (replacing the previous run's), ``identity.golden`` and
     ``identity.event``. Returns counts for the run summary.
@@ -82,8 +83,9 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     )
     rest = e.rows(
         """SELECT o.label, o.golden_id, o.n FROM _id_overlap o
-           WHERE o.label NOT IN (SELECT label FROM _id_assign)
-             AND o.golden_id NOT IN (SELECT golden_id FROM _id_assign)"""
+           LEFT JOIN _id_assign al ON al.label = o.label
+           LEFT JOIN _id_assign ag ON ag.golden_id = o.golden_id
+           WHERE al.label IS NULL AND ag.golden_id IS NULL"""
     )
     extra = greedy_overlap([(int(a), str(b), int(c)) for a, b, c in rest])
     if extra:
@@ -96,8 +98,9 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     e.execute(
         f"""INSERT INTO _id_assign
             SELECT label, '{ID_PREFIX}' || lpad(CAST({first} - 1 + row_number() OVER (ORDER BY first_uid) AS VARCHAR), {ID_DIGITS}, '0')
-            FROM (SELECT label, min(unique_id) AS first_uid FROM _id_cluster_new
-                  WHERE label NOT IN (SELECT label FROM _id_assign) GROUP BY label)"""
+            FROM (SELECT n.label, min(n.unique_id) AS first_uid FROM _id_cluster_new n
+                  LEFT JOIN _id_assign a ON a.label = n.label
+                  WHERE a.label IS NULL GROUP BY n.label)"""
     )
     e.execute(
         """CREATE OR REPLACE TEMP TABLE _id_members AS
@@ -131,7 +134,8 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
         """CREATE OR REPLACE TEMP TABLE _id_retired AS
            WITH gone AS (
              SELECT g.golden_id FROM identity.golden g
-             WHERE g.status = 'active' AND g.golden_id NOT IN (SELECT golden_id FROM _id_assign)),
+             LEFT JOIN _id_assign a ON a.golden_id = g.golden_id
+             WHERE g.status = 'active' AND a.golden_id IS NULL),
            heirs AS (
              SELECT o.golden_id, a.golden_id AS heir,
                     row_number() OVER (PARTITION BY o.golden_id ORDER BY o.n DESC, a.golden_id) AS r
@@ -157,16 +161,15 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
         e.execute(
             """INSERT INTO identity.golden
                SELECT m.golden_id, 'active', ?, ?, ?, NULL, NULL, m.members
-               FROM _id_members m WHERE m.golden_id NOT IN (SELECT golden_id FROM identity.golden)""",
+               FROM _id_members m LEFT JOIN identity.golden g ON g.golden_id = m.golden_id
+               WHERE g.golden_id IS NULL""",
             [now, run_id, now],
         )
         e.execute("DELETE FROM identity.cluster")
         e.execute(
             """INSERT INTO identity.cluster
-               SELECT n.unique_id, li.source, li.source_patient_key, a.golden_id, ?
-               FROM _id_cluster_new n
-               JOIN _id_assign a USING (label)
-               JOIN identity.link_input li USING (unique_id)""",
+               SELECT n.unique_id, n.source, n.source_patient_key, a.golden_id, ?
+               FROM _id_cluster_new n JOIN _id_assign a USING (label)""",
             [run_id],
         )
         if events:

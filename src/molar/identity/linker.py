@@ -6,9 +6,13 @@ Training is unsupervised:
 
 1. λ (probability two random records match) from deterministic rules and an assumed
    recall (``LinkModel.prior_rules`` / ``prior_recall``);
-2. u probabilities by random sampling of record pairs;
+2. u probabilities by random sampling of record pairs; levels no sampled pair reached
+   get 1/pairs sampled, and exact-agreement levels on identifiers (``exact_u``) are
+   computed from value counts over all records;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
-   trains the comparisons its blocking rule does not use).
+   trains the comparisons its blocking rule does not use);
+4. m floored (``m_floor``), u corrected for the true matches among random pairs
+   (``correct_u``).
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic
 link) as Arrow, the trained model as Splink JSON, and the model's own estimate of
@@ -17,6 +21,7 @@ precision and recall at each threshold (from the scored pairs' match probabiliti
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -37,7 +42,6 @@ class LinkResult:
     model_json: dict[str, Any]
     prior: float
     threshold_weight: float
-    blocked_pairs: int
     curve: list[dict[str, float]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -48,9 +52,30 @@ class LinkResult:
         return min(self.curve, key=lambda p: abs(p["weight"] - weight))
 
 
+def pretrained_settings(params: dict[str, Any], n_records: int) -> dict[str, Any]:
+    """Trained parameters made fit for a small input of ``n_records`` records.
+
+    λ is rescaled: duplicate pairs grow with the number of records (each person has a few
+    records) while all pairs grow with its square, so λ·(n−1)/2 — duplicate pairs per
+    record — is what carries over between inputs of different size. Term frequency
+    adjustments are dropped.
+    """
+    settings = json.loads(json.dumps(params))
+    per_record = settings.pop("duplicate_pairs_per_record", None)
+    if per_record and n_records > 1:
+        settings["probability_two_random_records_match"] = min(0.5, 2 * per_record / (n_records - 1))
+    for comparison in settings.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            for key in ("tf_adjustment_column", "tf_adjustment_weight", "tf_minimum_u_value"):
+                level.pop(key, None)
+    return settings
+
+
 def _quiet_splink() -> None:
+    # Splink warns about levels it could not train; ``train`` handles those (see
+    # fill_unobserved_u, floor_m), so only errors are worth showing.
     for name in ("splink", "splink.internals"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def prob_to_weight(p: float) -> float:
@@ -77,30 +102,99 @@ def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads
     return linker, con
 
 
-def train(linker, model: LinkModel, progress: Progress | None = None) -> float:
-    """Unsupervised training (see module docstring); returns λ."""
+def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
+          seconds: dict[str, float] | None = None) -> float:
+    """Unsupervised training (see module docstring); returns λ.
+
+    ``con`` is the linker's DuckDB connection with the records registered as
+    ``_u_input`` (needed for ``model.exact_u``); ``seconds`` collects step timings.
+    """
     say = progress or (lambda _msg: None)
+    seconds = seconds if seconds is not None else {}
+    t = time.perf_counter()
     say("estimating λ from deterministic rules")
     linker.training.estimate_probability_two_random_records_match(
         list(model.prior_rules), recall=model.prior_recall
     )
     prior = linker._settings_obj._probability_two_random_records_match
-    say("estimating u by random sampling")
+    seconds["train_prior"] = time.perf_counter() - t
     t = time.perf_counter()
+    say("estimating u by random sampling")
     linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
-    say(f"u done in {time.perf_counter() - t:.1f}s")
-    for rule in model.em_blocking_rules():
+    fill_unobserved_u(linker, model.u_max_pairs)
+    if model.exact_u and con is not None:
+        exact_u(linker, con, model.exact_u)
+    seconds["train_u"] = time.perf_counter() - t
+    for i, rule in enumerate(model.em_blocking_rules(), start=1):
         t = time.perf_counter()
-        say("estimating m by EM")
+        say(f"estimating m by EM ({i})")
         kwargs: dict[str, Any] = {}
         if model.em_max_pairs:
             kwargs["max_pairs"] = model.em_max_pairs
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, **kwargs
         )
-        say(f"EM done in {time.perf_counter() - t:.1f}s")
+        seconds[f"train_em{i}"] = time.perf_counter() - t
     floor_m(linker, model.m_floor)
+    if model.u_match_correction:
+        correct_u(linker, float(prior), model.u_match_correction)
     return float(prior)
+
+
+def correct_u(linker, prior: float, max_factor: float) -> None:
+    """Take the true matches out of the randomly sampled u probabilities.
+
+    Random pairs include true matches at rate λ, so the sampled rate of a level is
+    u_obs = λ·m + (1 − λ)·u. For identifying levels (same own mobile, same ID number)
+    λ·m is as large as u itself and the sampled u overstates how often different people
+    agree. Solve for u, but never lower it by more than ``max_factor`` (the correction is
+    only as good as the estimates of λ and m).
+    """
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._fix_u_probability:
+                continue
+            m, u = level._m_probability, level._u_probability
+            if not isinstance(m, (int, float)) or not isinstance(u, (int, float)):
+                continue
+            corrected = (u - prior * m) / (1 - prior)
+            level.u_probability = max(corrected, u / max_factor)
+
+
+def _level(linker, comparison: str, label: str):
+    for c in linker._settings_obj.comparisons:
+        if c.output_column_name == comparison:
+            for level in c.comparison_levels:
+                if level.label_for_charts == label:
+                    return level
+    raise KeyError(f"no level {label!r} in comparison {comparison!r}")
+
+
+def fill_unobserved_u(linker, sampled_pairs: float) -> None:
+    """A level no sampled pair reached is rarer than one in ``sampled_pairs``: say so,
+    instead of leaving Splink's default u (≈1e-3 for a phone level — which would make a
+    shared own mobile number worth 9 bits instead of 19)."""
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._fix_u_probability:
+                continue
+            if not isinstance(level._u_probability, (int, float)):
+                level.u_probability = 1.0 / sampled_pairs
+
+
+def exact_u(linker, con, levels) -> None:
+    """u of exact-agreement levels from value counts: Σ n(n−1) / (N(N−1)) over values
+    meeting the level's filter, N the records with a value. This is the rate at which
+    two random records agree (true matches included, see ``correct_u``)."""
+    for comparison, label, column, where in levels:
+        value = con.execute(
+            f"""WITH v AS (SELECT count(*) AS n FROM _u_input
+                           WHERE {column} IS NOT NULL AND ({where}) GROUP BY {column}),
+                     t AS (SELECT count(*) AS m FROM _u_input WHERE {column} IS NOT NULL)
+                SELECT sum(v.n * (v.n - 1)) / (any_value(t.m) * (any_value(t.m) - 1)) FROM v, t"""
+        ).fetchall()[0][0]
+        if value:
+            _level(linker, comparison, label).u_probability = float(value)
 
 
 def floor_m(linker, floor: float) -> None:
@@ -163,40 +257,51 @@ def link(
 ) -> LinkResult:
     """Train ``model`` on ``records`` (no labels) and score candidate pairs.
 
-    Pairs with ``match_weight >= keep_weight`` (default: threshold − 6, the review band)
-    are returned, plus every pair that agrees on a deterministic-link column (rule set
-    to that column's name, match weight kept as scored).
+    Returns pairs with ``match_weight >= keep_weight`` (default: threshold − 6, the review
+    band) and every pair that agrees on a deterministic-link column (``rule`` names the
+    column; such a pair keeps its model weight if it has one above the band, else NULL).
     """
     say = progress or (lambda _msg: None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    linker, con = new_linker(records, model.settings(), threads=threads)
+    tables = [records] if isinstance(records, pa.Table) else list(records)
+    n = sum(t.num_rows for t in tables)
+    use_pretrained = model.pretrained is not None and n < model.min_train_records
+    settings = pretrained_settings(model.pretrained(), n) if use_pretrained else model.settings()
+    linker, con = new_linker(tables, settings, threads=threads)
+    keep = model.threshold_weight - 6 if keep_weight is None else keep_weight
     try:
-        prior = train(linker, model, say)
+        if use_pretrained:
+            say(f"{n} records: too few to train, using the default parameters")
+            prior = float(settings["probability_two_random_records_match"])
+        else:
+            con.register("_u_input", tables[0])
+            prior = train(linker, model, say, con, seconds)
         seconds["train"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         say("scoring candidate pairs")
-        predictions = linker.inference.predict(warning_mode="never")
+        predictions = linker.inference.predict(threshold_match_weight=float(keep), warning_mode="never")
         table = predictions.physical_name
         seconds["predict"] = time.perf_counter() - t1
-        keep = model.threshold_weight - 6 if keep_weight is None else keep_weight
-        rule_sql = "'model'"
-        det_any = "FALSE"
-        for col in reversed(model.deterministic_links):
-            cond = f"({col}_l IS NOT NULL AND {col}_l = {col}_r)"
-            rule_sql = f"CASE WHEN {cond} THEN '{col}' ELSE {rule_sql} END"
-            det_any = f"{det_any} OR {cond}"
         veto = f"coalesce({model.veto_sql}, FALSE)" if model.veto_sql else "FALSE"
+        con.execute(
+            f"""CREATE TEMP TABLE _model_pairs AS
+                SELECT least(unique_id_l, unique_id_r) AS unique_id_l,
+                       greatest(unique_id_l, unique_id_r) AS unique_id_r,
+                       match_weight, match_probability, {veto} AS veto
+                FROM {table}"""
+        )
         pairs = con.sql(
-            f"""SELECT CAST(unique_id_l AS VARCHAR) AS unique_id_l,
-                       CAST(unique_id_r AS VARCHAR) AS unique_id_r,
-                       match_weight, match_probability, {rule_sql} AS rule,
-                       {veto} AS veto
-                FROM {table}
-                WHERE match_weight >= {float(keep)} OR {det_any}"""
+            f"""WITH det AS ({_deterministic_sql(con, tables, model)})
+                SELECT coalesce(m.unique_id_l, d.unique_id_l) AS unique_id_l,
+                       coalesce(m.unique_id_r, d.unique_id_r) AS unique_id_r,
+                       m.match_weight, m.match_probability,
+                       coalesce(d.rule, 'model') AS rule,
+                       coalesce(m.veto, FALSE) AS veto
+                FROM _model_pairs m FULL OUTER JOIN det d
+                  ON d.unique_id_l = m.unique_id_l AND d.unique_id_r = m.unique_id_r"""
         ).to_arrow_table()
-        blocked = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        curve = _curve(con, table)
+        curve = _curve(con, "_model_pairs")
         model_json = linker.misc.save_model_to_json()
     finally:
         con.close()
@@ -206,9 +311,31 @@ def link(
         model_json=model_json,
         prior=prior,
         threshold_weight=model.threshold_weight,
-        blocked_pairs=blocked,
         curve=curve,
         seconds=seconds,
+    )
+
+
+def _deterministic_sql(con, tables: list[pa.Table], model: LinkModel) -> str:
+    """Pairs of records equal on a deterministic-link column (first column wins)."""
+    parts = []
+    for i, t in enumerate(tables):
+        con.register(f"_records_{i}", t.select(["unique_id", *[c for c in model.deterministic_links
+                                                                 if c in t.column_names]]))
+    union = " UNION ALL ".join(f"SELECT * FROM _records_{i}" for i in range(len(tables)))
+    con.execute(f"CREATE TEMP TABLE _records AS {union}")
+    for rank, col in enumerate(model.deterministic_links):
+        parts.append(
+            f"""SELECT a.unique_id AS unique_id_l, b.unique_id AS unique_id_r, '{col}' AS rule, {rank} AS rank
+                FROM _records a JOIN _records b ON a.{col} = b.{col} AND a.unique_id < b.unique_id"""
+        )
+    if not parts:
+        return ("SELECT unique_id AS unique_id_l, unique_id AS unique_id_r, NULL::VARCHAR AS rule "
+                "FROM _records WHERE FALSE")
+    return (
+        "SELECT unique_id_l, unique_id_r, arg_min(rule, rank) AS rule FROM ("
+        + " UNION ALL ".join(parts)
+        + ") GROUP BY unique_id_l, unique_id_r"
     )
 
 

@@ -12,14 +12,16 @@ backend understands), so the same model runs on DuckDB and Spark.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-# Default link threshold as a match weight (log2 Bayes factor incl. prior). See
-# docs/identity.md "Choosing the threshold": the model's own estimated precision/recall
-# curve on the demo chains is flat between about +2 and +10; 4 sits well inside it
-# (match probability 0.94).
+# Default link threshold as a match weight (log2 odds, prior included; p ≈ 0.94). See
+# docs/identity.md "Choosing the threshold": one bit above the step in the model's own
+# estimated precision (0.986 at +2, 0.9998 at +3 on the 200K chain) made by pairs that
+# agree on a bound mobile only.
 DEFAULT_THRESHOLD_WEIGHT = 4.0
 
 
@@ -44,8 +46,8 @@ class LinkModel:
     deterministic_links: tuple[str, ...] = ()
     link_type: str = "dedupe_only"
     threshold_weight: float = DEFAULT_THRESHOLD_WEIGHT
-    u_max_pairs: float = 5e6
-    em_max_pairs: float | None = 2e6
+    u_max_pairs: float = 3e6
+    em_max_pairs: float | None = 1e6
     max_iterations: int = 25
     seed: int = 7
     additional_columns: tuple[str, ...] = ()
@@ -55,6 +57,18 @@ class LinkModel:
     # m probabilities below this are raised to it after training, so that one
     # disagreeing field can outweigh, but not annihilate, agreement elsewhere.
     m_floor: float = 1e-3
+    # Below this many records there are too few pairs for EM: the linker uses the
+    # parameters in ``pretrained()`` instead (λ rescaled to the input size, term
+    # frequency adjustments off, since frequencies in a handful of rows mean nothing).
+    min_train_records: int = 5000
+    # Remove true matches from sampled u probabilities (linker.correct_u), lowering u by
+    # at most this factor; 0 turns the correction off.
+    u_match_correction: float = 20.0
+    # Exact-agreement levels whose u is computed from value counts over all records
+    # rather than sampled: (comparison, level label, column, SQL filter). Identifying
+    # values agree so rarely that a sample of a few million pairs may not see one.
+    exact_u: tuple[tuple[str, str, str, str], ...] = ()
+    pretrained: Callable[[], dict[str, Any]] | None = None
     settings_overrides: dict[str, Any] = field(default_factory=dict)
 
     def settings(self):
@@ -65,8 +79,8 @@ class LinkModel:
             unique_id_column_name="unique_id",
             comparisons=self.comparisons(),
             blocking_rules_to_generate_predictions=self.blocking_rules(),
-            retain_matching_columns=True,
-            retain_intermediate_calculation_columns=True,
+            retain_matching_columns=True,  # keeps gamma columns (the veto reads them)
+            retain_intermediate_calculation_columns=False,
             additional_columns_to_retain=list(self.additional_columns),
             max_iterations=self.max_iterations,
             **self.settings_overrides,
@@ -74,6 +88,10 @@ class LinkModel:
 
 
 # ------------------------------------------------------------------ patient comparisons
+
+OWN_PHONE = "same mobile, one name on it"
+FAMILY_PHONE = "same mobile shared by several names (family phone)"
+SAME_ID = "same ID number"
 
 
 def _guarded_edit(col: str, guard: str) -> str:
@@ -86,6 +104,20 @@ def _guarded_edit(col: str, guard: str) -> str:
     return (
         f"CASE WHEN {guard} THEN damerau_levenshtein({col}_l, {col}_r) <= 1 ELSE FALSE END"
     )
+
+
+def one_edit_level(col: str, label: str | None = None):
+    """Damerau–Levenshtein ≤ 1 on any string column, with a cheap generic guard.
+
+    One edit (substitution, insertion, deletion or adjacent transposition) cannot change
+    both the first two and the last two characters of strings longer than four, so the
+    distance is only computed for short strings or pairs sharing either end.
+    """
+    guard = (
+        f"length({col}_l) <= 4 OR length({col}_r) <= 4"
+        f" OR substr({col}_l, 1, 2) = substr({col}_r, 1, 2) OR right({col}_l, 2) = right({col}_r, 2)"
+    )
+    return _custom(_guarded_edit(col, guard), label or f"{col} one edit apart")
 
 
 def _custom(sql_condition: str, label: str):
@@ -118,7 +150,8 @@ def _name_comparison():
             cll.ExactMatchLevel("given_py", term_frequency_adjustments=True).configure(
                 label_for_charts="same given name, other surname"
             ),
-            cll.JaroWinklerLevel("name_py", 0.9).configure(label_for_charts="pinyin similar"),
+            # (No Jaro–Winkler level on the whole pinyin: a shared surname is a shared
+            # prefix, which Winkler rewards, so 姜朗承/姜行生 would score as similar.)
             cll.ExactMatchLevel("surname_py").configure(
                 label_for_charts="same surname only (siblings, twins)"
             ),
@@ -136,10 +169,8 @@ def _mobile_comparison():
         comparison_description="mobile: own phone, shared family phone, transposed digits",
         comparison_levels=[
             cll.NullLevel("mobile"),
-            _custom("mobile_l = mobile_r AND mobile_names_l <= 1", "same mobile, one name on it"),
-            cll.ExactMatchLevel("mobile").configure(
-                label_for_charts="same mobile shared by several names (family phone)"
-            ),
+            _custom("mobile_l = mobile_r AND mobile_names_l <= 1", OWN_PHONE),
+            cll.ExactMatchLevel("mobile").configure(label_for_charts=FAMILY_PHONE),
             _custom(
                 _guarded_edit(
                     "mobile",
@@ -163,7 +194,7 @@ def _id_comparison():
         comparison_description="resident ID number (checksum verified)",
         comparison_levels=[
             cll.NullLevel("id_number"),
-            cll.ExactMatchLevel("id_number").configure(label_for_charts="same ID number"),
+            cll.ExactMatchLevel("id_number").configure(label_for_charts=SAME_ID),
             _custom(
                 _guarded_edit(
                     "id_number",
@@ -186,7 +217,11 @@ def _birth_comparison():
         comparison_description="birth date: exact, day/month swapped, day typo, year typo",
         comparison_levels=[
             cll.NullLevel("birth_date"),
-            cll.ExactMatchLevel("birth_date").configure(label_for_charts="same birth date"),
+            # term frequencies: some dates are far commoner than others (1 January, dates
+            # that systems fill in by default, a clamped age in generated data)
+            cll.ExactMatchLevel("birth_date", term_frequency_adjustments=True).configure(
+                label_for_charts="same birth date"
+            ),
             _custom(
                 "birth_y_l = birth_y_r AND birth_m_l = birth_d_r AND birth_d_l = birth_m_r",
                 "day and month swapped",
@@ -259,15 +294,22 @@ def patient_comparisons() -> list[Any]:
 
 def patient_blocking_rules() -> list[Any]:
     from splink import block_on
+    from splink.blocking_rule_library import CustomRule
 
     return [
         block_on("id_number"),
         block_on("wechat_unionid"),
         block_on("mobile"),
-        block_on("name_py", "birth_y"),  # also catches day/month swaps and day typos
+        block_on("name_py", "birth_date"),
+        block_on("name_py", "birth_y", "birth_m"),  # day typos
         block_on("name_py", "birth_m", "birth_d"),  # year typos
+        CustomRule(  # day and month swapped
+            "l.name_py = r.name_py AND l.birth_y = r.birth_y"
+            " AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m",
+            sql_dialect="duckdb",
+        ),
         block_on("given_py", "birth_date"),  # surname typos (黄→王)
-        block_on("mobile_key", "surname_py"),  # transposed digits
+        block_on("mobile_key", "name_py"),  # transposed digits
     ]
 
 
@@ -283,12 +325,43 @@ def patient_em_rules() -> list[Any]:
     ]
 
 
-# Names that clearly differ (only the surname agrees, or nothing does): never the same
-# person on the model's word, however much else agrees. Twins and siblings share a
-# family phone, a surname and (twins) a birth date; Fellegi–Sunter counts those as
-# independent evidence and would link them. gamma_name 1 = "same surname only",
-# 0 = else (see _name_comparison).
-NAME_CONFLICT_SQL = "gamma_name IN (0, 1)"
+DEFAULT_PARAMETERS_FILE = Path(__file__).with_name("default_model.json")
+
+
+def default_parameters() -> dict[str, Any]:
+    """The patient model trained (without labels) on the 200K-person synthetic chain;
+    used for inputs too small to train on. Regenerate with
+    ``uv run python benchmarks/identity/train_default.py``."""
+    if not DEFAULT_PARAMETERS_FILE.exists():
+        raise FileNotFoundError(
+            f"{DEFAULT_PARAMETERS_FILE} is missing; regenerate it with "
+            "`uv run python benchmarks/identity/train_default.py`"
+        )
+    return json.loads(DEFAULT_PARAMETERS_FILE.read_text(encoding="utf-8"))
+
+
+# Never the same person on the model's word, however much else agrees:
+# - names that clearly differ (only the surname agrees, or nothing does);
+# - on a family phone, given names that differ in sound (梓萱/梓轩 are one sound and
+#   pass; 思涵/艺涵 do not).
+# Twins and siblings share a family phone, a surname and (twins) a birth date, and often
+# a character of the given name; Fellegi–Sunter counts phone and birth date as
+# independent evidence (+32 bits together) and would link them. gamma values: name
+# 1 = same surname only, 0 = else, 3 = same surname with a similar given name; mobile
+# 2 = family phone (see _name_comparison, _mobile_comparison; a unit test checks these
+# numbers against the level labels).
+NAME_CONFLICT_SQL = "gamma_name IN (0, 1) OR (gamma_name = 3 AND gamma_mobile = 2)"
+
+
+def gamma_of(comparison, label: str) -> int:
+    """Splink's comparison vector value of the level labelled ``label`` (null = −1,
+    then the levels count down to 0 for the last)."""
+    levels = comparison.get_comparison("duckdb").comparison_levels
+    non_null = [lv for lv in levels if not lv.is_null_level]
+    for i, lv in enumerate(non_null):
+        if lv.label_for_charts == label:
+            return len(non_null) - 1 - i
+    raise KeyError(label)
 
 
 def patient_model(**overrides: Any) -> LinkModel:
@@ -306,6 +379,12 @@ def patient_model(**overrides: Any) -> LinkModel:
         deterministic_links=("id_number", "wechat_unionid"),
         additional_columns=("source",),
         veto_sql=NAME_CONFLICT_SQL,
+        pretrained=default_parameters,
+        exact_u=(
+            ("mobile", OWN_PHONE, "mobile", "mobile_names <= 1"),
+            ("mobile", FAMILY_PHONE, "mobile", "mobile_names > 1"),
+            ("id_number", SAME_ID, "id_number", "TRUE"),
+        ),
     )
     options.update(overrides)
     return LinkModel(**options)

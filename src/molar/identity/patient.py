@@ -1,16 +1,18 @@
 """The golden record: one row per person in ``identity.patient``, by survivorship rules.
 
-Each attribute is taken from the member record that ranks first by its rule (ties: the
-most recently registered record, then the unique ID, so reruns agree):
+Built from ``identity.link_input`` (the standardised records as the linker saw them: sex
+and birth date already taken from a verified ID number where one agrees with the record).
+Each attribute comes from the member record that ranks first by its rule; ties go to the
+most recently registered record, then the lower unique ID, so reruns agree:
 
 ``name``        records with a verified ID number first, then Chinese-character names
                 over romanised ones, then the name most members share, then the longest
-``sex``         encoded in a verified ID number if any member has one, else the sex
+``sex``         records with a verified ID number first, then the most recent
+``birth_date``  records with a verified ID number first (the ID's date), then the date
                 most members state
-``birth_date``  encoded in a verified ID number if any, else the date most members state
 ``mobile``      most recently registered phone from a source that verifies phones by
                 SMS (booking, member, wechat), else the most recent one
-``id_number``   the verified ID number most members carry
+``id_number``   the verified ID number of the most recent record carrying one
 ``district``, ``address``  from the most recent record that has an address
 ``wechat_*``    from the most recent WeChat record
 ``home_clinic_id``  clinic of the most recent HIS record (else any record's clinic)
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from molar.ingest.standardise import id_birth_date_sql, id_sex_sql
 from molar.warehouse import Engine
 
 # Sources whose mobile numbers were confirmed by an SMS code or a WeChat binding.
@@ -34,56 +35,71 @@ def _source_rank_sql(col: str) -> str:
     return f"(CASE {col} {whens} ELSE 9 END)"
 
 
-def build(engine: Engine, now: datetime) -> int:
-    """Rebuild ``identity.patient`` from ``identity.cluster`` and ``std.patient``."""
-    id_dob = id_birth_date_sql("p.id_number", standardised=True)
-    id_sex = id_sex_sql("p.id_number", standardised=True)
+def build_sql() -> str:
     verified = ", ".join(f"'{s}'" for s in VERIFIED_PHONE_SOURCES)
-    han = "regexp_matches(p.name, '[\\x{4E00}-\\x{9FFF}]')"
-    sql = f"""
+    not_han = "(NOT regexp_matches(name, '[\\x{4E00}-\\x{9FFF}]'))"
+    order_name = (
+        f"(name IS NULL), (id_number IS NULL), {not_han}, name_votes DESC, length(name) DESC, "
+        f"{_source_rank_sql('source')}, reg DESC, unique_id"
+    )
+    pinyin = "CASE WHEN surname_py IS NOT NULL THEN surname_py || coalesce(' ' || given_py, '') END"
+    address_district = "CASE WHEN address IS NOT NULL OR district IS NOT NULL THEN district END"
+    # Most golden IDs hold one record: those rows are copied; only the others aggregate.
+    return f"""
 WITH m AS (
-  SELECT c.golden_id, c.unique_id, p.source, p.name, p.sex, p.birth_date, p.mobile, p.id_number,
-         p.district, p.address, p.wechat_unionid, p.wechat_openid, p.clinic_id, p.registered_on,
-         {id_dob} AS id_dob, {id_sex} AS id_sex,
-         k.surname_py, k.given_py,
-         count(*) OVER (PARTITION BY c.golden_id, p.name) AS name_votes,
-         count(*) OVER (PARTITION BY c.golden_id, p.sex) AS sex_votes,
-         count(*) OVER (PARTITION BY c.golden_id, p.birth_date) AS dob_votes,
-         count(*) OVER (PARTITION BY c.golden_id, p.id_number) AS id_votes,
-         coalesce(p.registered_on, DATE '1900-01-01') AS reg
-  FROM identity.cluster c
-  JOIN std.patient p ON p.source = c.source AND p.source_patient_key = c.source_patient_key
-  LEFT JOIN identity.name_key k ON k.name = p.name
+  SELECT c.golden_id, li.*, coalesce(li.registered_on, DATE '1900-01-01') AS reg,
+         count(*) OVER (PARTITION BY c.golden_id) AS members
+  FROM identity.cluster c JOIN identity.link_input li USING (unique_id)
+),
+single AS (
+  SELECT golden_id, name, {pinyin} AS name_pinyin, sex, birth_date, mobile, id_number,
+         {address_district} AS district, address, wechat_unionid, wechat_openid,
+         clinic_id AS home_clinic_id, registered_on AS first_registered_on,
+         registered_on AS last_registered_on, 1 AS member_count, [source] AS sources
+  FROM m WHERE members = 1
+),
+mm AS (SELECT * FROM m WHERE members > 1),
+name_votes AS (SELECT golden_id, name, count(*) AS name_votes FROM mm GROUP BY ALL),
+dob_votes AS (SELECT golden_id, birth_date, count(*) AS dob_votes FROM mm GROUP BY ALL),
+multi AS (
+  SELECT mm.*, nv.name_votes, dv.dob_votes FROM mm
+  LEFT JOIN name_votes nv ON nv.golden_id = mm.golden_id AND nv.name IS NOT DISTINCT FROM mm.name
+  LEFT JOIN dob_votes dv ON dv.golden_id = mm.golden_id AND dv.birth_date IS NOT DISTINCT FROM mm.birth_date
+),
+grouped AS (
+  SELECT
+    golden_id,
+    first(name ORDER BY {order_name}) AS name,
+    first({pinyin} ORDER BY {order_name}) AS name_pinyin,
+    first(sex ORDER BY (sex IS NULL), (id_number IS NULL), reg DESC, unique_id) AS sex,
+    first(birth_date ORDER BY (birth_date IS NULL), (id_number IS NULL), dob_votes DESC, reg DESC, unique_id)
+      AS birth_date,
+    first(mobile ORDER BY (mobile IS NULL), (source NOT IN ({verified})), reg DESC, unique_id) AS mobile,
+    first(id_number ORDER BY (id_number IS NULL), reg DESC, unique_id) AS id_number,
+    first({address_district} ORDER BY (address IS NULL), (district IS NULL), reg DESC, unique_id) AS district,
+    first(address ORDER BY (address IS NULL), reg DESC, unique_id) AS address,
+    first(wechat_unionid ORDER BY (wechat_unionid IS NULL), reg DESC, unique_id) AS wechat_unionid,
+    first(wechat_openid ORDER BY (wechat_openid IS NULL), reg DESC, unique_id) AS wechat_openid,
+    first(clinic_id ORDER BY (clinic_id IS NULL), (source <> 'his'), reg DESC, unique_id) AS home_clinic_id,
+    min(registered_on) AS first_registered_on,
+    max(registered_on) AS last_registered_on,
+    count(*) AS member_count,
+    list_sort(list(DISTINCT source)) AS sources
+  FROM multi
+  GROUP BY golden_id
 )
-SELECT
-  golden_id,
-  first(name ORDER BY (name IS NULL), (id_number IS NULL), (NOT {han.replace("p.name", "name")}),
-        name_votes DESC, length(name) DESC, {_source_rank_sql("source")}, reg DESC, unique_id) AS name,
-  first(CASE WHEN surname_py IS NOT NULL THEN surname_py || coalesce(' ' || given_py, '') END
-        ORDER BY (name IS NULL), (id_number IS NULL), (NOT {han.replace("p.name", "name")}),
-        name_votes DESC, length(name) DESC, {_source_rank_sql("source")}, reg DESC, unique_id) AS name_pinyin,
-  coalesce(
-    first(id_sex ORDER BY (id_sex IS NULL), id_votes DESC, reg DESC, unique_id),
-    first(sex ORDER BY (sex IS NULL), sex_votes DESC, reg DESC, unique_id)) AS sex,
-  coalesce(
-    first(id_dob ORDER BY (id_dob IS NULL), id_votes DESC, reg DESC, unique_id),
-    first(birth_date ORDER BY (birth_date IS NULL), dob_votes DESC, reg DESC, unique_id)) AS birth_date,
-  first(mobile ORDER BY (mobile IS NULL), (source NOT IN ({verified})), reg DESC, unique_id) AS mobile,
-  first(id_number ORDER BY (id_number IS NULL), id_votes DESC, reg DESC, unique_id) AS id_number,
-  first(district ORDER BY (address IS NULL), (district IS NULL), reg DESC, unique_id) AS district,
-  first(address ORDER BY (address IS NULL), reg DESC, unique_id) AS address,
-  first(wechat_unionid ORDER BY (wechat_unionid IS NULL), reg DESC, unique_id) AS wechat_unionid,
-  first(wechat_openid ORDER BY (wechat_openid IS NULL), reg DESC, unique_id) AS wechat_openid,
-  first(clinic_id ORDER BY (clinic_id IS NULL), (source <> 'his'), reg DESC, unique_id) AS home_clinic_id,
-  min(registered_on) AS first_registered_on,
-  max(registered_on) AS last_registered_on,
-  CAST(count(*) AS INTEGER) AS member_count,
-  list(DISTINCT source ORDER BY source) AS sources,
-  CAST(? AS TIMESTAMP) AS updated_at
-FROM m
-GROUP BY golden_id
+SELECT * FROM single
+UNION ALL BY NAME
+SELECT * FROM grouped
 """
+
+
+def build(engine: Engine, now: datetime) -> int:
+    """Rebuild ``identity.patient`` from ``identity.cluster`` and ``identity.link_input``."""
     with engine.transaction():
         engine.execute("DELETE FROM identity.patient")
-        engine.execute(f"INSERT INTO identity.patient BY NAME {sql}", [now])
+        engine.execute(
+            f"INSERT INTO identity.patient BY NAME SELECT *, CAST(? AS TIMESTAMP) AS updated_at FROM ({build_sql()})",
+            [now],
+        )
     return engine.count("identity.patient")

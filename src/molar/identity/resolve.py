@@ -13,6 +13,9 @@ One run, in order:
 6. golden IDs are carried over from the previous run by maximum overlap
    (``golden.assign``), with merge/split events;
 7. the golden record ``identity.patient`` is rebuilt (``patient.build``).
+
+Records are numbered ``identity.link_input.idx`` (0..n−1) for the run: the linker and
+the clustering work on these integers, the stored tables carry the unique IDs too.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molar.identity import cluster, golden, patient
-from molar.identity.features import build_link_input
-from molar.identity.linker import LinkResult, link
+from molar.identity.features import LINK_COLUMNS, birth_close_sql, build_link_input
+from molar.identity.linker import LinkResult, link, prob_to_weight
 from molar.identity.model import LinkModel, patient_model
 from molar.warehouse import Engine
 
@@ -39,129 +42,142 @@ Progress = Callable[[str], None]
 # Records in one component above which conflict checks use only ID numbers (the all-pairs
 # check would be quadratic); such components are split on ID conflicts only.
 MAX_CHECKED_COMPONENT = 200
-# Birth dates further apart than this (and not a year typo: same month, day within 3)
-# cannot belong to one person unless the two records are linked directly.
-FAR_BIRTH_DAYS = 400
+# Birth dates that differ by more than a typo (a few days, day and month swapped, a
+# wrong year with the same month) cannot belong to one person unless the two records
+# are linked directly.
+BIRTH_TYPO_DAYS = 3
 
 
-def _conflict_sql(threshold: float) -> str:
+def _conflict_sql() -> str:
     """Record pairs inside one component that cannot be one person.
 
-    Different verified ID numbers always conflict. Different sexes, or birth dates far
-    apart, conflict unless the two records are themselves linked (a direct link is the
-    model's considered judgement; a chain of links is not).
+    Different verified ID numbers always conflict, and so do different sexes unless the
+    two records share a verified ID number (then the sex is a typo). Birth dates that
+    differ by more than a typo conflict unless the two records are themselves linked (a
+    direct link is the model's considered judgement; a chain of links is not).
     """
     return f"""
 WITH c AS (
   SELECT * FROM (
     SELECT l.idx, l.label, li.id_number, li.sex, li.birth_date,
            count(*) OVER (PARTITION BY l.label) AS size
-    FROM _id_labels l JOIN _id_index i USING (idx) JOIN identity.link_input li USING (unique_id))
-  WHERE size > 1
-),
-direct AS (
-  SELECT least(ia.idx, ib.idx) AS a, greatest(ia.idx, ib.idx) AS b FROM identity.pair p
-  JOIN _id_index ia ON ia.unique_id = p.unique_id_l JOIN _id_index ib ON ib.unique_id = p.unique_id_r
-  WHERE p.linked
+    FROM _id_labels l JOIN identity.link_input li USING (idx)
+    WHERE l.label IN (SELECT label FROM _id_labels GROUP BY label HAVING count(*) > 1))
 ),
 candidates AS (
   SELECT x.idx AS a, y.idx AS b,
          coalesce(x.id_number <> y.id_number, FALSE) AS id_conflict,
-         x.size <= {MAX_CHECKED_COMPONENT}
-           AND coalesce(x.sex <> y.sex
-                        OR (abs(date_diff('day', x.birth_date, y.birth_date)) > {FAR_BIRTH_DAYS}
-                            AND NOT (month(x.birth_date) = month(y.birth_date)
-                                     AND abs(day(x.birth_date) - day(y.birth_date)) <= 3)), FALSE)
-           AS soft_conflict
+         coalesce(x.sex <> y.sex AND NOT coalesce(x.id_number = y.id_number, FALSE), FALSE) AS sex_conflict,
+         coalesce(NOT {birth_close_sql("x.birth_date", "y.birth_date", BIRTH_TYPO_DAYS)}, FALSE) AS birth_conflict
   FROM c x JOIN c y ON x.label = y.label AND x.idx < y.idx
   WHERE x.size <= {MAX_CHECKED_COMPONENT}
   UNION ALL
-  SELECT x.idx, y.idx, TRUE, FALSE
+  SELECT x.idx, y.idx, TRUE, FALSE, FALSE
   FROM c x JOIN c y ON x.label = y.label AND x.idx < y.idx
   WHERE x.size > {MAX_CHECKED_COMPONENT} AND x.id_number <> y.id_number
 )
-SELECT k.a, k.b FROM candidates k LEFT JOIN direct d ON d.a = k.a AND d.b = k.b
-WHERE k.id_conflict OR (k.soft_conflict AND d.a IS NULL)
+SELECT k.a, k.b FROM candidates k
+LEFT JOIN identity.pair d ON d.linked AND d.idx_l = k.a AND d.idx_r = k.b
+WHERE k.id_conflict OR k.sex_conflict OR (k.birth_conflict AND d.idx_l IS NULL)
 """
 
 
 def new_run_id(now: datetime) -> str:
-    return f"R{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"R{now:%Y%m%d%H%M%S%f}-{uuid.uuid4().hex[:6]}"
 
 
 def store_pairs(engine: Engine, result: LinkResult, threshold: float, run_id: str) -> int:
+    """Write the kept pairs (integer record numbers → unique IDs) to ``identity.pair``."""
     pairs = result.pairs
+    left = pc.cast(pairs.column("unique_id_l"), pa.int64())
+    right = pc.cast(pairs.column("unique_id_r"), pa.int64())
+    weight = pairs.column("match_weight")
     linked = pc.or_(
         pc.not_equal(pairs.column("rule"), "model"),
-        pc.and_(
-            pc.greater_equal(pairs.column("match_weight"), threshold),
-            pc.invert(pairs.column("veto")),
-        ),
+        pc.and_(pc.fill_null(pc.greater_equal(weight, threshold), False), pc.invert(pairs.column("veto"))),
     )
     table = pa.table({
-        "unique_id_l": pairs.column("unique_id_l"),
-        "unique_id_r": pairs.column("unique_id_r"),
-        "match_weight": pairs.column("match_weight"),
+        "idx_l": pc.min_element_wise(left, right),
+        "idx_r": pc.max_element_wise(left, right),
+        "match_weight": weight,
         "match_probability": pairs.column("match_probability"),
         "rule": pairs.column("rule"),
+        "veto": pairs.column("veto"),
         "linked": linked,
-        "run_id": pa.array([run_id] * pairs.num_rows, pa.string()),
     })
     with engine.transaction():
         engine.execute("DELETE FROM identity.pair")
-        engine.append("identity.pair", table)
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _id_pairs (idx_l BIGINT, idx_r BIGINT, match_weight DOUBLE, "
+            "match_probability DOUBLE, rule VARCHAR, veto BOOLEAN, linked BOOLEAN)"
+        )
+        engine.append("_id_pairs", table)
+        engine.execute(
+            """INSERT INTO identity.pair
+               SELECT a.unique_id, b.unique_id, p.idx_l, p.idx_r, p.match_weight, p.match_probability,
+                      p.rule, p.veto, p.linked, ?
+               FROM _id_pairs p
+               JOIN identity.link_input a ON a.idx = p.idx_l
+               JOIN identity.link_input b ON b.idx = p.idx_r""",
+            [run_id],
+        )
+        engine.execute("DROP TABLE _id_pairs")
     return int(pc.sum(linked).as_py() or 0)
 
 
-def cluster_records(engine: Engine, threshold: float) -> dict[str, int]:
+def relink(engine: Engine, threshold: float) -> int:
+    """Re-decide which stored pairs are links at another threshold (no rescoring)."""
+    engine.execute(
+        "UPDATE identity.pair SET linked = rule <> 'model' OR (coalesce(match_weight >= ?, FALSE) AND NOT veto)",
+        [threshold],
+    )
+    return int(engine.scalar("SELECT count(*) FROM identity.pair WHERE linked"))
+
+
+def _write_labels(engine: Engine, labels: np.ndarray) -> None:
+    engine.execute("CREATE OR REPLACE TEMP TABLE _id_labels (idx BIGINT, label BIGINT)")
+    engine.append("_id_labels", pa.table({"idx": np.arange(labels.size, dtype=np.int64), "label": labels}))
+
+
+def cluster_records(engine: Engine) -> dict[str, int]:
     """Components of linked pairs, conflict splits and overrides → ``_id_cluster_new``."""
     e = engine
-    e.execute(
-        "CREATE OR REPLACE TEMP TABLE _id_index AS "
-        "SELECT CAST(row_number() OVER (ORDER BY unique_id) - 1 AS BIGINT) AS idx, unique_id "
-        "FROM identity.link_input"
-    )
-    n = e.count("_id_index")
+    n = e.count("identity.link_input")
     edges = e.arrow(
-        """SELECT ia.idx AS a, ib.idx AS b, p.match_weight AS w, p.rule <> 'model' AS det
-           FROM identity.pair p
-           JOIN _id_index ia ON ia.unique_id = p.unique_id_l
-           JOIN _id_index ib ON ib.unique_id = p.unique_id_r
-           WHERE p.linked"""
+        "SELECT idx_l AS a, idx_r AS b, match_weight AS w, rule <> 'model' AS det "
+        "FROM identity.pair WHERE linked"
     )
     a = edges.column("a").to_numpy()
     b = edges.column("b").to_numpy()
     labels = cluster.components(n, a, b)
     components = int(np.unique(labels).size)
 
-    def write_labels(lab: np.ndarray) -> None:
-        e.execute("CREATE OR REPLACE TEMP TABLE _id_labels (idx BIGINT, label BIGINT)")
-        e.append("_id_labels", pa.table({"idx": np.arange(n, dtype=np.int64), "label": lab}))
-
-    write_labels(labels)
-    conflicts = e.rows(_conflict_sql(threshold))
+    _write_labels(e, labels)
+    conflicts = e.rows(_conflict_sql())
     split = 0
     if conflicts:
-        w = edges.column("w").to_numpy(zero_copy_only=False)
+        w = np.nan_to_num(edges.column("w").to_numpy(zero_copy_only=False), nan=0.0)
         det = edges.column("det").to_numpy(zero_copy_only=False)
-        edge_list = list(zip(a.tolist(), b.tolist(), np.nan_to_num(w, nan=0.0).tolist(), det.tolist(), strict=True))
+        edge_list = list(zip(a.tolist(), b.tolist(), w.tolist(), det.tolist(), strict=True))
         labels, split = cluster.split_conflicts(labels, edge_list, conflicts)
 
     overrides = e.rows(
-        """SELECT o.override_id, o.kind, list(i.idx) FILTER (WHERE i.idx IS NOT NULL)
+        """SELECT o.override_id, o.kind, list(li.idx) FILTER (WHERE li.idx IS NOT NULL)
            FROM identity.override o
            LEFT JOIN (SELECT override_id, unnest(unique_ids) AS unique_id FROM identity.override) u
              USING (override_id)
-           LEFT JOIN _id_index i ON i.unique_id = u.unique_id
+           LEFT JOIN identity.link_input li ON li.unique_id = u.unique_id
            GROUP BY o.override_id, o.kind, o.created_at
            ORDER BY o.created_at, o.override_id"""
     )
     if overrides:
         labels = cluster.apply_overrides(labels, [(kind, idxs or []) for _, kind, idxs in overrides])
-    write_labels(labels)
+    if conflicts or overrides:
+        _write_labels(e, labels)
     e.execute(
         "CREATE OR REPLACE TEMP TABLE _id_cluster_new AS "
-        "SELECT i.unique_id, l.label FROM _id_labels l JOIN _id_index i USING (idx)"
+        "SELECT li.unique_id, li.source, li.source_patient_key, l.label "
+        "FROM _id_labels l JOIN identity.link_input li USING (idx)"
     )
     return {
         "components": components,
@@ -172,66 +188,89 @@ def cluster_records(engine: Engine, threshold: float) -> dict[str, int]:
     }
 
 
+def link_input_arrow(engine: Engine) -> pa.Table:
+    """The records the linker compares: those with something to compare.
+
+    A record with no name, mobile or ID number (a WeChat follower known by a nickname
+    only) cannot reach any threshold; it skips the linker and stays a person of its own,
+    unless its unionid is shared with another record (a deterministic link).
+    """
+    cols = ", ".join(LINK_COLUMNS)
+    return engine.arrow(
+        f"""SELECT idx AS unique_id, {cols} FROM identity.link_input
+            WHERE name_py IS NOT NULL OR mobile IS NOT NULL OR id_number IS NOT NULL
+               OR wechat_unionid IN (SELECT wechat_unionid FROM identity.link_input
+                                     WHERE wechat_unionid IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"""
+    )
+
+
 def resolve(
     engine: Engine,
     *,
     model: LinkModel | None = None,
     threshold_weight: float | None = None,
+    threshold_probability: float | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Resolve ``std.patient`` into golden IDs; returns a summary (counts, timings, model
-    estimates). Safe to rerun: golden IDs stay with the same people."""
+    estimates). Safe to rerun: golden IDs stay with the same people.
+
+    The link threshold is ``threshold_weight`` (a match weight) or
+    ``threshold_probability`` (a match probability), default ``model.threshold_weight``.
+    """
     say = progress or (lambda _msg: None)
     model = model or patient_model()
+    if threshold_weight is not None and threshold_probability is not None:
+        raise ValueError("give the threshold as a weight or as a probability, not both")
+    if threshold_probability is not None:
+        if not 0 < threshold_probability < 1:
+            raise ValueError(f"threshold_probability must be between 0 and 1, got {threshold_probability}")
+        threshold_weight = prob_to_weight(threshold_probability)
     threshold = model.threshold_weight if threshold_weight is None else float(threshold_weight)
-    now = now or datetime.now().replace(microsecond=0)
+    now = now or datetime.now()
     run_id = new_run_id(now)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
     say("building link input")
-    engine.execute(
-        "INSERT INTO identity.run (run_id, started_at) VALUES (?, ?)", [run_id, now]
-    )
-    records = build_link_input(engine)
+    engine.execute("INSERT INTO identity.run (run_id, started_at) VALUES (?, ?)", [run_id, now])
+    records = build_link_input(engine, seconds)
     seconds["features"] = time.perf_counter() - t0
     summary: dict[str, Any] = {"run_id": run_id, "records": records, "threshold_weight": threshold}
-    if records == 0:
-        say("no patient records")
-        t = time.perf_counter()
-        engine.execute("CREATE OR REPLACE TEMP TABLE _id_cluster_new (unique_id VARCHAR, label BIGINT)")
-        summary["ids"] = golden.assign(engine, run_id, now)
-        patient.build(engine, now)
-        seconds["golden"] = time.perf_counter() - t
-        return _finish(engine, run_id, summary, seconds, t0, None)
+    result: LinkResult | None = None
 
-    data = engine.arrow("SELECT * FROM identity.link_input")
+    data = link_input_arrow(engine)
+    summary["records_linked"] = data.num_rows
     t = time.perf_counter()
-    result = link(data, model, progress=say, threads=threads)
-    seconds["link"] = time.perf_counter() - t
-    del data
-
+    if data.num_rows >= 2:
+        result = link(data, model, progress=say, threads=threads)
+        seconds["link"] = time.perf_counter() - t
+        del data
+        t = time.perf_counter()
+        say("storing pairs")
+        summary["links"] = store_pairs(engine, result, threshold, run_id)
+        summary["pairs_kept"] = result.pairs.num_rows
+    else:
+        engine.execute("DELETE FROM identity.pair")
+        summary["links"] = summary["pairs_kept"] = 0
+    seconds["pairs"] = time.perf_counter() - t
     t = time.perf_counter()
     say("clustering")
-    links = store_pairs(engine, result, threshold, run_id)
-    summary["pairs_scored"] = result.blocked_pairs
-    summary["pairs_kept"] = result.pairs.num_rows
-    summary["links"] = links
-    summary["clustering"] = cluster_records(engine, threshold)
+    summary["clustering"] = cluster_records(engine)
     seconds["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("assigning golden IDs")
     summary["ids"] = golden.assign(engine, run_id, now)
+    seconds["golden_ids"] = time.perf_counter() - t
+    t = time.perf_counter()
     say("building golden records")
     summary["golden_records"] = patient.build(engine, now)
-    seconds["golden"] = time.perf_counter() - t
-    summary["model"] = {
-        "prior": result.prior,
-        "estimated_at_threshold": result.estimated_at(threshold),
-    }
+    seconds["golden_records"] = time.perf_counter() - t
+    if result is not None:
+        summary["model"] = {"prior": result.prior, "estimated_at_threshold": result.estimated_at(threshold)}
     return _finish(engine, run_id, summary, seconds, t0, result)
 
 
@@ -241,17 +280,16 @@ def _finish(engine: Engine, run_id: str, summary: dict, seconds: dict, t0: float
     if result is not None:
         seconds.update({f"link_{k}": v for k, v in result.seconds.items()})
     summary["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
-    clusters = summary.get("ids", {}).get("golden_ids", 0)
     engine.execute(
         """UPDATE identity.run SET finished_at = ?, records = ?, pairs = ?, links = ?, clusters = ?,
                   threshold_weight = ?, model_json = ?, summary_json = ?
            WHERE run_id = ?""",
         [
-            datetime.now().replace(microsecond=0),
+            datetime.now(),
             summary.get("records"),
             summary.get("pairs_kept"),
             summary.get("links"),
-            clusters,
+            summary.get("ids", {}).get("golden_ids", 0),
             summary.get("threshold_weight"),
             json.dumps(result.model_json, ensure_ascii=False) if result else None,
             json.dumps({**summary, "curve": result.curve if result else []}, ensure_ascii=False, default=str),

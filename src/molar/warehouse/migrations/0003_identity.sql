@@ -3,7 +3,7 @@
 
 -- Pinyin keys per distinct name (cache; only new names are computed on a rerun).
 CREATE TABLE IF NOT EXISTS identity.name_key (
-    name       VARCHAR PRIMARY KEY,
+    name       VARCHAR NOT NULL,
     name_py    VARCHAR,
     surname_py VARCHAR,
     given_py   VARCHAR
@@ -11,13 +11,16 @@ CREATE TABLE IF NOT EXISTS identity.name_key (
 
 -- WeChat nicknames looked at; name is set when the nickname reads as a real name.
 CREATE TABLE IF NOT EXISTS identity.nickname_name (
-    nickname VARCHAR PRIMARY KEY,
+    nickname VARCHAR NOT NULL,
     name     VARCHAR
 );
 
 -- One row per source person record, with the features the linker compares.
+-- (Large tables carry no PRIMARY KEY: they are rewritten whole on every run and an
+-- index would cost more than it saves; uniqueness holds by construction.)
 CREATE TABLE IF NOT EXISTS identity.link_input (
-    unique_id          VARCHAR PRIMARY KEY,
+    idx                BIGINT NOT NULL,    -- 0..n-1 in unique_id order, this run only
+    unique_id          VARCHAR NOT NULL,
     source             VARCHAR NOT NULL,
     source_patient_key VARCHAR NOT NULL,
     name               VARCHAR,
@@ -35,7 +38,11 @@ CREATE TABLE IF NOT EXISTS identity.link_input (
     id_number          VARCHAR,
     district           VARCHAR,
     wechat_unionid     VARCHAR,
-    registered_on      DATE
+    registered_on      DATE,
+    -- carried for the golden record (not compared)
+    address            VARCHAR,
+    wechat_openid      VARCHAR,
+    clinic_id          VARCHAR
 );
 
 -- Scored record pairs of the latest run (links and the review band below the threshold).
@@ -43,16 +50,19 @@ CREATE TABLE IF NOT EXISTS identity.link_input (
 CREATE TABLE IF NOT EXISTS identity.pair (
     unique_id_l       VARCHAR NOT NULL,
     unique_id_r       VARCHAR NOT NULL,
+    idx_l             BIGINT NOT NULL,    -- identity.link_input.idx of the same run
+    idx_r             BIGINT NOT NULL,
     match_weight      DOUBLE,
     match_probability DOUBLE,
     rule              VARCHAR NOT NULL,
+    veto              BOOLEAN NOT NULL,   -- names rule the pair out (LinkModel.veto_sql)
     linked            BOOLEAN NOT NULL,
     run_id            VARCHAR NOT NULL
 );
 
 -- Which golden ID each source record belongs to (latest run).
 CREATE TABLE IF NOT EXISTS identity.cluster (
-    unique_id          VARCHAR PRIMARY KEY,
+    unique_id          VARCHAR NOT NULL,
     source             VARCHAR NOT NULL,
     source_patient_key VARCHAR NOT NULL,
     golden_id          VARCHAR NOT NULL,
@@ -61,7 +71,7 @@ CREATE TABLE IF NOT EXISTS identity.cluster (
 
 -- Every golden ID ever issued. Retired IDs stay, with the ID they were merged into.
 CREATE TABLE IF NOT EXISTS identity.golden (
-    golden_id   VARCHAR PRIMARY KEY,
+    golden_id   VARCHAR NOT NULL,
     status      VARCHAR NOT NULL,   -- active | retired
     created_at  TIMESTAMP NOT NULL,
     created_run VARCHAR NOT NULL,
@@ -110,7 +120,7 @@ CREATE TABLE IF NOT EXISTS identity.run (
 
 -- The golden record: one row per active golden ID, best attributes by survivorship rules.
 CREATE TABLE IF NOT EXISTS identity.patient (
-    golden_id          VARCHAR PRIMARY KEY,
+    golden_id          VARCHAR NOT NULL,
     name               VARCHAR,
     name_pinyin        VARCHAR,
     sex                VARCHAR,

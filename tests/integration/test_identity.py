@@ -1,0 +1,282 @@
+"""Identity resolution end to end on crafted records in a real DuckDB warehouse.
+
+Small inputs use the default (pre-trained, unsupervised) parameters; the statistical
+quality on realistic volumes is measured by benchmarks/identity (docs/identity.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from molar.identity import add_override, explain, link_file, resolve
+from molar.identity.cli import register
+from molar.identity.explain import render
+from molar.warehouse import open_warehouse
+
+# id_number helper from tests/support (checksum-valid resident IDs)
+from support import id_number
+
+COLUMNS = ("source", "source_patient_key", "name", "sex", "birth_date", "mobile", "id_number",
+           "district", "address", "wechat_unionid", "nickname", "registered_on", "clinic_id")
+
+
+def rec(source, key, name, sex=None, birth=None, mobile=None, idn=None, district=None,
+        unionid=None, registered=None, nickname=None):
+    return {
+        "source": source, "source_patient_key": key, "name": name, "sex": sex,
+        "birth_date": date.fromisoformat(birth) if birth else None, "mobile": mobile, "id_number": idn,
+        "district": district, "address": None, "wechat_unionid": unionid, "nickname": nickname,
+        "registered_on": date.fromisoformat(registered) if registered else date(2025, 1, 1),
+        "clinic_id": "C01" if source == "his" else None,
+    }
+
+
+def load(engine, rows):
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        (c, pa.date32() if c in ("birth_date", "registered_on") else pa.string()) for c in COLUMNS
+    ]))
+    engine.append("std.patient", table)
+
+
+ZHANG = id_number("51010719850312001")
+WANG = id_number("51010519790211002")
+
+BASE = [
+    # 张伟: HIS with ID, booking with a homophone name and two digits transposed
+    rec("his", "H1", "张伟", "M", "1985-03-12", "+8613812345678", ZHANG, "锦江区"),
+    rec("booking", "B1", "张玮", "M", "1985-03-12", "+8613812345687"),
+    rec("member", "M1", "张伟", "M", "1985-03-12", "+8613812345678", ZHANG),
+    # 陈静 typed in traditional characters by one clinic (ingest keeps them simplified;
+    # 陳靜 here stands for a name that still differs in characters but not in pinyin)
+    rec("his", "H2", "陈静", "F", "1990-01-01", "+8615011112222", None, "武侯区"),
+    rec("booking", "B2", "陈晶", "F", None, "+8615011112222"),
+    # a family on one phone: parents and two children (twins: same birth date)
+    rec("his", "H3", "王芳", "F", "1979-02-11", "+8613900001111", WANG, "武侯区"),
+    rec("member", "M3", "王芳", "F", "1979-02-11", "+8613900001111"),
+    rec("his", "H4", "李强", "M", "1978-05-20", "+8613900001111", None, "武侯区"),
+    rec("his", "H5", "李思涵", "F", "2015-06-01", "+8613900001111", None, "武侯区"),
+    rec("booking", "B5", "李思涵", "F", "2015-06-01", "+8613900001111"),
+    rec("his", "H6", "李思雨", "F", "2015-06-01", "+8613900001111", None, "武侯区"),
+    # the son registered with his mother's ID number: it contradicts his own birth date
+    # and sex, so it is not his and must not link him to her
+    rec("his", "H7", "李浩", "M", "2012-10-10", "+8613900001111", WANG, "武侯区"),
+    # unrelated people
+    rec("his", "H8", "刘洋", "M", "1992-07-07", "+8618600000001", None, "成华区"),
+    rec("his", "H9", "赵敏", "F", "1988-08-08", "+8618600000002", None, "金牛区"),
+    # a WeChat follower whose nickname is her real name, with a bound mobile
+    rec("wechat", "oUNION1", None, "F", None, "+8618600000002", unionid="oUNION1", nickname="赵敏"),
+    # and one known by a nickname only: nothing to link, a person of her own
+    rec("wechat", "oUNION2", None, "F", None, None, unionid="oUNION2", nickname="岁月静好🌸"),
+]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = open_warehouse(path=tmp_path / "molar.duckdb")
+    yield e
+    e.close()
+
+
+def golden_of(engine) -> dict[str, str]:
+    return dict(engine.rows("SELECT unique_id, golden_id FROM identity.cluster"))
+
+
+def people(engine) -> list[set[str]]:
+    groups: dict[str, set[str]] = {}
+    for uid, g in golden_of(engine).items():
+        groups.setdefault(g, set()).add(uid)
+    return sorted(groups.values(), key=lambda s: sorted(s))
+
+
+def test_resolve_links_variants_and_keeps_a_family_apart(engine):
+    load(engine, BASE)
+    summary = resolve(engine)
+    assert summary["records"] == len(BASE)
+    g = golden_of(engine)
+    # homophone name + transposed digits + shared ID number → one person
+    assert g["his:H1"] == g["booking:B1"] == g["member:M1"]
+    # homophone given name (陈静/陈晶) on the same own phone → one person
+    assert g["his:H2"] == g["booking:B2"]
+    # the family phone does not make the family one person
+    family = {g[u] for u in ("his:H3", "his:H4", "his:H5", "his:H6", "his:H7")}
+    assert len(family) == 5
+    assert g["his:H3"] == g["member:M3"] and g["his:H5"] == g["booking:B5"]
+    # twins (same phone, surname and birth date) stay two people
+    assert g["his:H5"] != g["his:H6"]
+    assert g["his:H9"] == g["wechat:oUNION1"]
+    assert g["his:H8"] not in {g[u] for u in g if u != "his:H8"}
+    assert g["wechat:oUNION2"] not in {g[u] for u in g if u != "wechat:oUNION2"}
+    assert summary["records_linked"] == len(BASE) - 1  # the nickname-only follower is not compared
+    golden = engine.rows("SELECT name, sex, birth_date, id_number, member_count, sources FROM identity.patient "
+                         "WHERE golden_id = ?", [g["his:H1"]])[0]
+    assert golden == ("张伟", "M", date(1985, 3, 12), ZHANG, 3, ["booking", "his", "member"])
+
+
+def test_golden_ids_are_stable_across_reruns(engine):
+    load(engine, BASE)
+    resolve(engine)
+    before = golden_of(engine)
+    resolve(engine)
+    assert golden_of(engine) == before
+    load(engine, [
+        rec("booking", "B8", "刘洋", "M", "1992-07-07", "+8618600000001"),  # known person, new record
+        rec("his", "H10", "孙丽", "F", "1970-01-20", "+8618600000003", None, "青羊区"),  # new person
+    ])
+    resolve(engine)
+    after = golden_of(engine)
+    assert {u: after[u] for u in before} == before
+    assert after["booking:B8"] == before["his:H8"]
+    assert after["his:H10"] not in set(before.values())
+    assert engine.scalar("SELECT count(*) FROM identity.event") == 0
+
+
+def test_overrides_survive_reruns_and_record_events(engine):
+    load(engine, BASE)
+    resolve(engine)
+    g = golden_of(engine)
+    liu, zhao = g["his:H8"], g["his:H9"]
+    result = add_override(engine, "merge", [liu, zhao], reason="same patient, confirmed at desk")
+    assert result["ids"]["merged_events"] == 1
+    g = golden_of(engine)
+    assert g["his:H8"] == g["his:H9"] == g["wechat:oUNION1"]
+    survivor = g["his:H8"]
+    retired = ({liu, zhao} - {survivor}).pop()
+    assert engine.rows("SELECT status, merged_into FROM identity.golden WHERE golden_id = ?", [retired]) == [
+        ("retired", survivor)
+    ]
+    add_override(engine, "split", ["booking:B1"], reason="different person, same name")
+    resolve(engine)  # full rerun: both overrides still hold
+    g = golden_of(engine)
+    assert g["his:H8"] == g["his:H9"] == survivor
+    assert g["booking:B1"] != g["his:H1"] and g["his:H1"] == g["member:M1"]
+    kinds = [r[0] for r in engine.rows("SELECT event_type FROM identity.event ORDER BY occurred_at, event_id")]
+    assert kinds == ["identity.merged", "identity.split"]
+
+
+def test_explain_gives_weights_per_comparison(engine):
+    load(engine, BASE)
+    resolve(engine)
+    golden_id = golden_of(engine)["his:H1"]
+    data = explain(engine, golden_id)
+    assert {m["unique_id"] for m in data["members"]} == {"his:H1", "booking:B1", "member:M1"}
+    assert len(data["pairs"]) == 3
+    pair = next(p for p in data["pairs"] if {p["unique_id_l"], p["unique_id_r"]} == {"booking:B1", "his:H1"})
+    by_comparison = {c["comparison"]: c for c in pair["comparisons"]}
+    assert set(by_comparison) == {"name", "mobile", "id_number", "birth_date", "sex", "district", "wechat_unionid"}
+    assert by_comparison["name"]["level"].startswith("same pinyin")
+    assert by_comparison["mobile"]["level"] == "one digit transposed or mistyped"
+    assert by_comparison["mobile"]["weight"] > 5 and by_comparison["birth_date"]["weight"] > 5
+    total = pair["prior_weight"] + sum(c["weight"] + c["tf_adjustment"] for c in pair["comparisons"])
+    assert total == pytest.approx(pair["match_weight"], abs=1e-6)
+    assert pair["linked"] and pair["rule"] == "model"
+    text = render(data)
+    assert "one digit transposed or mistyped" in text and "prior" in text
+
+
+def test_link_file_round_trip(tmp_path):
+    src = tmp_path / "people.csv"
+    rows = [
+        ("1", "his", "张伟", "男", "1985-03-12", "13812345678", ZHANG, "锦江区", "", ""),
+        ("2", "booking", " 張瑋 ", "M", "1985/3/12", "+86 138 1234 5687", "", "", "", ""),
+        ("3", "member", "张伟", "1", "19850312", "138-1234-5678", ZHANG.lower(), "", "", ""),
+        ("4", "his", "李思涵", "女", "2015-06-01", "13900001111", "", "武侯区", "", ""),
+        ("5", "his", "李思雨", "女", "2015-06-01", "13900001111", "", "武侯区", "", ""),
+        ("6", "", "刘洋", "", "", "18600000001", "", "", "", ""),
+    ]
+    with src.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["record_id", "source", "name", "sex", "birth_date", "mobile", "id_number", "district",
+                    "address", "wechat_unionid"])
+        w.writerows(rows)
+    out = tmp_path / "links.csv"
+    result = link_file(src, out)
+    with out.open(encoding="utf-8") as f:
+        links = list(csv.DictReader(f))
+    assert [r["record_id"] for r in links] == ["1", "2", "3", "4", "5", "6"]
+    g = {r["record_id"]: r["golden_id"] for r in links}
+    assert g["1"] == g["2"] == g["3"]
+    assert len({g["1"], g["4"], g["5"], g["6"]}) == 4
+    assert result == {**result, "records": 6, "golden_ids": 4}
+
+
+# ------------------------------------------------------------------ CLI
+
+runner = CliRunner()
+
+
+def app() -> typer.Typer:
+    a = typer.Typer()
+
+    @a.callback()
+    def _main() -> None:  # a group, so `identity` is a subcommand
+        pass
+
+    register(a)
+    return a
+
+
+def invoke(*args: str):
+    result = runner.invoke(app(), list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_identity_commands(tmp_path):
+    db = tmp_path / "molar.duckdb"
+    engine = open_warehouse(path=db)
+    load(engine, BASE)
+    engine.close()
+
+    summary = json.loads(invoke("identity", "resolve", "-w", str(db), "--json"))
+    assert summary["records"] == len(BASE)
+    engine = open_warehouse(path=db)
+    g = dict(engine.rows("SELECT unique_id, golden_id FROM identity.cluster"))
+    engine.close()
+
+    text = invoke("identity", "explain", g["his:H1"], "-w", str(db))
+    assert "booking:B1" in text and "prior" in text and "same pinyin" in text
+
+    merged = json.loads(invoke("identity", "merge", g["his:H8"], g["his:H9"], "--reason", "desk check",
+                               "-w", str(db), "--json"))
+    assert len(merged["golden_ids_now"]) == 1
+    split = json.loads(invoke("identity", "split", "his:H9", "-w", str(db), "--json"))
+    assert split["kind"] == "split"
+    overrides = json.loads(invoke("identity", "overrides", "-w", str(db), "--json"))
+    assert [o["kind"] for o in overrides] == ["merge", "split"]
+
+    # ground truth for the crafted records: one person per group asserted in test_identity
+    person = {u: u for u in g}
+    for group in (("his:H1", "booking:B1", "member:M1"), ("his:H2", "booking:B2"), ("his:H3", "member:M3"),
+                  ("his:H5", "booking:B5"), ("his:H9", "wechat:oUNION1")):
+        for u in group:
+            person[u] = group[0]
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    pq.write_table(pa.table({
+        "source": [u.split(":")[0] for u in person], "table": ["patients"] * len(person),
+        "record_key": [u.split(":", 1)[1] for u in person], "person_id": list(person.values()),
+    }), truth / "records.parquet")
+    invoke("identity", "resolve", "-w", str(db))
+    scores = json.loads(invoke("identity", "evaluate", "--truth", str(truth), "-w", str(db), "--json"))
+    # the overrides (merge H8+H9 with H9's WeChat record, then split H9 out) leave exactly
+    # one wrong pair (H8 with H9's WeChat record) and one missed pair (H9 with it)
+    pw = scores["pairwise"]
+    assert pw["predicted_pairs"] - pw["true_positive_pairs"] == 1
+    assert pw["true_pairs"] - pw["true_positive_pairs"] == 1
+    assert "pairwise" in invoke("identity", "evaluate", "--truth", str(truth), "-w", str(db))
+
+    people = tmp_path / "people.csv"
+    people.write_text("record_id,name,mobile\n1,张伟,13812345678\n2,张玮,13812345687\n3,李强,13900001111\n",
+                      encoding="utf-8")
+    out = tmp_path / "links.csv"
+    invoke("identity", "link-file", str(people), "--out", str(out))
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "record_id,golden_id" and len(rows) == 4

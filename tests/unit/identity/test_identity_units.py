@@ -1,0 +1,134 @@
+"""Pure-Python parts of identity resolution: pinyin keys, clustering, ID assignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from molar.identity.cluster import apply_overrides, components, split_component, split_conflicts
+from molar.identity.features import looks_like_name, split_pinyin
+from molar.identity.golden import format_golden_id, greedy_overlap
+from molar.identity.linker import pretrained_settings
+from molar.identity.model import default_parameters, patient_model
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("张伟", ("zhangwei", "zhang", "wei")),
+        ("张玮", ("zhangwei", "zhang", "wei")),  # homophone: same key
+        ("曾小明", ("zengxiaoming", "zeng", "xiaoming")),  # surname reading
+        ("欧阳娜娜", ("ouyangnana", "ouyang", "nana")),  # compound surname
+        ("Zhang Wei", ("zhangwei", "zhang", "wei")),  # romanised as typed in booking
+        ("买买提·艾力", ("maimaitiaili", "mai", "maitiaili")),
+        (None, (None, None, None)),
+    ],
+)
+def test_split_pinyin(name, expected):
+    assert split_pinyin(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("nickname", "is_name"),
+    [("张伟", True), ("欧阳娜娜", True), ("张女士", False), ("李哥", False), ("豆豆妈妈", False),
+     ("Amy", False), ("岁月静好", False), ("小明", False), (None, False)],
+)
+def test_nickname_as_name(nickname, is_name):
+    assert looks_like_name(nickname) is is_name
+
+
+def test_components_follow_chains():
+    labels = components(6, np.array([0, 1, 4]), np.array([1, 2, 5]))
+    assert labels.tolist() == [0, 0, 0, 3, 4, 4]
+
+
+def test_components_without_edges():
+    assert components(3, np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == [0, 1, 2]
+
+
+def test_chain_through_a_weak_record_is_cut_at_the_weakest_link():
+    # 0 – 1 strong, 1 – 2 weak; 0 and 2 cannot be one person: 2 leaves
+    new = split_component([0, 1, 2], [(0, 1, 20.0, False), (1, 2, 5.0, False)], {(0, 2)})
+    assert new == {0: 0, 1: 0, 2: 2}
+
+
+def test_deterministic_links_win_over_scored_ones():
+    # 1 – 2 share a verified ID (deterministic) but score lower than 0 – 1
+    new = split_component([0, 1, 2], [(0, 1, 30.0, False), (1, 2, 10.0, True)], {(0, 2)})
+    assert new[1] == new[2] and new[0] != new[1]
+
+
+def test_split_conflicts_leaves_clean_components_alone():
+    labels = np.array([0, 0, 2, 2])
+    edges = [(0, 1, 9.0, False), (2, 3, 9.0, False)]
+    out, split = split_conflicts(labels, edges, [(2, 3)])
+    assert split == 1
+    assert out.tolist()[:2] == [0, 0] and out[2] != out[3]
+
+
+def test_overrides_apply_in_order():
+    labels = np.array([0, 0, 2, 3])
+    merged = apply_overrides(labels, [("merge", [1, 3])])
+    assert merged[0] == merged[1] == merged[3] and merged[2] == 2
+    split = apply_overrides(merged, [("split", [3])])
+    assert split[3] not in (split[0], split[2]) and split[0] == split[1]
+    # a later merge undoes an earlier split
+    again = apply_overrides(labels, [("split", [1]), ("merge", [0, 1])])
+    assert again[0] == again[1]
+
+
+def test_unknown_override_kind():
+    with pytest.raises(ValueError, match="merge"):
+        apply_overrides(np.array([0]), [("join", [0])])
+
+
+def test_greedy_overlap_prefers_largest_overlap_then_lowest_id():
+    rows = [(10, "G2", 3), (10, "G1", 3), (11, "G1", 2), (12, "G3", 1)]
+    assert greedy_overlap(rows) == {10: "G1", 12: "G3"}
+
+
+def test_golden_id_format():
+    assert format_golden_id(42) == "G0000000042"
+
+
+def test_default_parameters_rescale_prior_and_drop_term_frequencies():
+    params = default_parameters()
+    small = pretrained_settings(params, 101)
+    assert small["probability_two_random_records_match"] == pytest.approx(
+        2 * params["duplicate_pairs_per_record"] / 100
+    )
+    levels = [lv for c in small["comparisons"] for lv in c["comparison_levels"]]
+    assert not any("tf_adjustment_column" in lv for lv in levels)
+    assert "duplicate_pairs_per_record" not in small
+
+
+def test_patient_model_settings_build():
+    model = patient_model()
+    settings = model.settings()
+    assert len(settings.comparisons) == 7
+    assert len(settings.blocking_rules_to_generate_predictions) == 9
+    assert model.deterministic_links == ("id_number", "wechat_unionid")
+
+
+def test_nickname_rule_sql_matches_python():
+    import duckdb
+
+    from molar.identity.features import looks_like_name_sql
+
+    samples = ["张伟", "欧阳娜娜", "张女士", "李哥", "豆豆妈妈", "Amy", "岁月静好", "小明", "王小明的日常",
+               "A赵静☀️", "🌸婷婷🌸", "赵静", "zhangwei88", "诸葛亮", "陈"]
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT n, {looks_like_name_sql('n')} FROM unnest(?::VARCHAR[]) t(n)", [samples]
+    ).fetchall()
+    assert {n: bool(v) for n, v in got} == {n: looks_like_name(n) for n in samples}
+
+
+def test_veto_gamma_numbers_match_the_level_labels():
+    from molar.identity import model
+
+    name, mobile = model._name_comparison(), model._mobile_comparison()
+    assert model.gamma_of(name, "same surname only (siblings, twins)") == 1
+    assert model.gamma_of(name, "same surname, given name pinyin similar") == 3
+    assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
+    assert model.NAME_CONFLICT_SQL == "gamma_name IN (0, 1) OR (gamma_name = 3 AND gamma_mobile = 2)"
