@@ -159,8 +159,9 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
     return engine.count("stages")
 
 
-def publish_lifecycle(engine: Engine, as_of: date, run_id: str) -> int:
-    """Replace profile.lifecycle, keeping ``since`` for unchanged stages; record transitions.
+def publish_lifecycle(engine: Engine, as_of: date, run_id: str, scoped: bool = False) -> int:
+    """Replace profile.lifecycle (only for temp table ``scope_ids`` when ``scoped``), keeping
+    ``since`` for unchanged stages; record transitions in profile.lifecycle_event.
 
     Returns the number of transitions. Call inside a transaction.
     """
@@ -177,6 +178,9 @@ def publish_lifecycle(engine: Engine, as_of: date, run_id: str) -> int:
             WHERE o.stage IS DISTINCT FROM n.stage"""
     )
     transitions = engine.count("profile.lifecycle_event") - before
-    engine.execute("DELETE FROM profile.lifecycle")
+    if scoped:
+        engine.execute("DELETE FROM profile.lifecycle WHERE golden_id IN (SELECT golden_id FROM scope_ids)")
+    else:
+        engine.execute("DELETE FROM profile.lifecycle")
     engine.execute("INSERT INTO profile.lifecycle SELECT * FROM stages")
     return transitions

@@ -80,59 +80,59 @@ def compute_tags(
     return counts
 
 
-def publish_tags(engine: Engine, run_id: str, run_at: datetime, keys: Sequence[str] | None = None) -> dict[str, int]:
-    """Replace ``profile.tag_value`` with ``new_tag`` (for ``keys``, default all) and update history.
+def publish_tags(
+    engine: Engine, run_id: str, run_at: datetime, keys: Sequence[str] | None = None, scoped: bool = False
+) -> dict[str, int]:
+    """Replace ``profile.tag_value`` with ``new_tag`` (for ``keys``, default all; only the
+    patients in temp table ``scope_ids`` when ``scoped``) and update history.
 
-    Returns how many values changed, appeared and disappeared. Call inside a transaction.
+    Returns how many values changed, appeared and disappeared; the per-value differences stay
+    in temp table ``tag_diff``. Call inside a transaction.
     """
-    scope = ""
-    params: list = []
+    conditions, params = [], []
     if keys is not None:
-        scope = f" AND tag_key IN ({', '.join('?' for _ in keys)})"
+        conditions.append(f"tag_key IN ({', '.join('?' for _ in keys)})")
         params = list(keys)
-    changed = engine.scalar(
-        f"""SELECT count(*) FROM profile.tag_value o JOIN new_tag n USING (golden_id, tag_key)
-            WHERE o.value IS DISTINCT FROM n.value{scope.replace('tag_key', 'o.tag_key')}""",
-        params,
-    )
-    appeared = engine.scalar(
-        f"""SELECT count(*) FROM new_tag n WHERE NOT EXISTS (
-              SELECT 1 FROM profile.tag_value o WHERE o.golden_id = n.golden_id AND o.tag_key = n.tag_key){scope.replace('tag_key', 'n.tag_key')}""",
-        params,
-    )
-    disappeared = engine.scalar(
-        f"""SELECT count(*) FROM profile.tag_value o WHERE NOT EXISTS (
-              SELECT 1 FROM new_tag n WHERE o.golden_id = n.golden_id AND o.tag_key = n.tag_key){scope.replace('tag_key', 'o.tag_key')}""",
-        params,
-    )
-    # Close open history rows whose value changed or vanished.
+    if scoped:
+        conditions.append("golden_id IN (SELECT golden_id FROM scope_ids)")
+    scope = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    # One full outer join classifies every (patient, tag): same, changed, appeared, disappeared.
     engine.execute(
-        f"""UPDATE profile.tag_history h SET valid_to = ?
-            WHERE h.valid_to IS NULL{scope.replace('tag_key', 'h.tag_key')} AND NOT EXISTS (
-              SELECT 1 FROM new_tag n WHERE n.golden_id = h.golden_id AND n.tag_key = h.tag_key
-                AND n.value IS NOT DISTINCT FROM h.value)""",
-        [run_at, *params],
+        f"""CREATE OR REPLACE TEMP TABLE tag_diff AS
+            SELECT coalesce(n.golden_id, o.golden_id) AS golden_id, coalesce(n.tag_key, o.tag_key) AS tag_key,
+                   n.value, n.value_num, n.evidence, o.valid_from AS old_from,
+                   CASE WHEN o.golden_id IS NULL THEN 'appeared' WHEN n.golden_id IS NULL THEN 'disappeared'
+                        WHEN o.value IS DISTINCT FROM n.value THEN 'changed' ELSE 'same' END AS status
+            FROM (SELECT * FROM new_tag{scope}) n
+            FULL JOIN (SELECT golden_id, tag_key, value, valid_from FROM profile.tag_value{scope}) o
+              ON o.golden_id = n.golden_id AND o.tag_key = n.tag_key""",
+        params + params,
     )
-    # Open rows for new or changed values.
+    counts = dict.fromkeys(("changed", "appeared", "disappeared"), 0)
+    counts.update({k: int(v) for k, v in engine.rows("SELECT status, count(*) FROM tag_diff WHERE status <> 'same' GROUP BY 1")})
     engine.execute(
-        f"""INSERT INTO profile.tag_history (golden_id, tag_key, value, value_num, valid_from, valid_to, run_id)
-            SELECT n.golden_id, n.tag_key, n.value, n.value_num, ?, NULL, ? FROM new_tag n
-            WHERE NOT EXISTS (
-              SELECT 1 FROM profile.tag_history h WHERE h.valid_to IS NULL AND h.golden_id = n.golden_id
-                AND h.tag_key = n.tag_key AND h.value IS NOT DISTINCT FROM n.value){scope.replace('tag_key', 'n.tag_key')}""",
-        [run_at, run_id, *params],
+        """UPDATE profile.tag_history h SET valid_to = ? FROM tag_diff d
+           WHERE h.valid_to IS NULL AND d.status IN ('changed', 'disappeared')
+             AND h.golden_id = d.golden_id AND h.tag_key = d.tag_key""",
+        [run_at],
     )
-    # Current values keep the date they took that value.
     engine.execute(
-        f"""CREATE OR REPLACE TEMP TABLE tag_value_next AS
-            SELECT n.golden_id, n.tag_key, n.value, n.value_num, n.evidence,
-                   coalesce(h.valid_from, ?) AS valid_from, ? AS run_id
-            FROM new_tag n LEFT JOIN profile.tag_history h
-              ON h.golden_id = n.golden_id AND h.tag_key = n.tag_key AND h.valid_to IS NULL
-            WHERE true{scope.replace('tag_key', 'n.tag_key')}""",
-        [run_at, run_id, *params],
+        """INSERT INTO profile.tag_history (golden_id, tag_key, value, value_num, valid_from, valid_to, run_id)
+           SELECT golden_id, tag_key, value, value_num, ?, NULL, ? FROM tag_diff WHERE status IN ('appeared', 'changed')""",
+        [run_at, run_id],
     )
-    engine.execute(f"DELETE FROM profile.tag_value WHERE true{scope}", params)
-    engine.execute("INSERT INTO profile.tag_value SELECT * FROM tag_value_next")
-    engine.execute("DROP TABLE tag_value_next")
-    return {"changed": int(changed), "appeared": int(appeared), "disappeared": int(disappeared)}
+    # Current values keep the date they took that value (= the open history row's valid_from).
+    current = """SELECT golden_id, tag_key, value, value_num, evidence,
+                         CASE WHEN status = 'same' THEN old_from ELSE ?::TIMESTAMP END AS valid_from, ? AS run_id
+                  FROM tag_diff WHERE status <> 'disappeared'"""
+    if keys is None and not scoped:
+        # Rewriting the table is much cheaper than deleting and re-inserting millions of rows.
+        engine.execute(
+            "CREATE OR REPLACE TABLE profile.tag_value (golden_id VARCHAR NOT NULL, tag_key VARCHAR NOT NULL, "
+            "value VARCHAR, value_num DOUBLE, evidence VARCHAR, valid_from TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL)"
+        )
+        engine.execute(f"INSERT INTO profile.tag_value {current}", [run_at, run_id])
+    else:
+        engine.execute(f"DELETE FROM profile.tag_value{scope}", params)
+        engine.execute(f"INSERT INTO profile.tag_value {current}", [run_at, run_id])
+    return counts

@@ -77,7 +77,7 @@ def _cluster(x: np.ndarray, method: str, init: np.ndarray | None, seed: int) -> 
         if init is not None:
             model = KMeans(n_clusters=k, init=init, n_init=1, tol=0, max_iter=1000, random_state=seed)
         else:
-            model = KMeans(n_clusters=k, n_init=8, tol=0, max_iter=1000, random_state=seed)
+            model = KMeans(n_clusters=k, n_init=4, tol=0, max_iter=1000, random_state=seed)
         labels = model.fit_predict(x)
         return labels, model.cluster_centers_
     from sklearn.cluster import AgglomerativeClustering
