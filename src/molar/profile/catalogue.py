@@ -59,7 +59,12 @@ def _bilingual(raw: Any, where: str, field_name: str) -> tuple[str, str]:
     return str(raw["zh"]), str(raw["en"])
 
 
-def _parse_tag(raw: dict, dimension: str, path: Path) -> Tag:
+def _parse_tag(raw: Any, dimension: str, path: Path, index: int) -> Tag:
+    if not isinstance(raw, dict):
+        raise CatalogueError(
+            f"{path.name}: tag #{index + 1} ({raw!r}) is not a mapping; each tag needs key:, name:, "
+            "description:, type: and sql: fields"
+        )
     line = raw.get("__line__", 0)
     where = f"{path.name}:{line}"
     unknown = set(raw) - _TAG_KEYS - {"__line__"}
@@ -84,6 +89,12 @@ def _parse_tag(raw: dict, dimension: str, path: Path) -> Tag:
     if values is not None:
         if value_type != "category" or not isinstance(values, list):
             raise CatalogueError(f"{where}: 'values' lists the allowed categories of a category tag")
+        odd = [v for v in values if not isinstance(v, str | int | float) or isinstance(v, bool)]
+        if odd:
+            raise CatalogueError(
+                f"{where}: values {odd!r} are not plain text (YAML reads yes/no/on/off/true/false as "
+                "booleans); quote them, e.g. values: ['yes', 'no']"
+            )
         values = tuple(str(v) for v in values)
     return Tag(
         key=key, dimension=dimension, name_zh=name_zh, name_en=name_en, description_zh=desc_zh,
@@ -104,7 +115,7 @@ def load_file(path: Path) -> list[Tag]:
         raise CatalogueError(f"{path.name}:{doc.get('__line__', 1)}: dimension {dimension!r} is not one of {', '.join(DIMENSIONS)}")
     if not isinstance(doc["tags"], list):
         raise CatalogueError(f"{path.name}: 'tags' must be a list of tags")
-    return [_parse_tag(raw, dimension, path) for raw in doc["tags"]]
+    return [_parse_tag(raw, dimension, path, i) for i, raw in enumerate(doc["tags"])]
 
 
 def load_catalogue(directory: Path | None = None, extra: list[Path] | None = None) -> list[Tag]:

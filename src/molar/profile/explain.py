@@ -103,7 +103,9 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
     if tier:
         name, cluster, distance, run_id = tier[0]
         item: dict[str, Any] = {"tier": name, "cluster": cluster, "distance_to_centroid": distance}
-        if cluster == -1:
+        if cluster == -1 and score:
+            item["rule"] = "too few scored patients to cluster: everyone is potential until there are at least four"
+        elif cluster == -1:
             item["rule"] = "no visit yet: people who have not been treated are potential customers (not clustered)"
         else:
             model = engine.rows("SELECT method, rules_json FROM profile.tier_model WHERE run_id = ?", [run_id])
@@ -143,8 +145,11 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
     if keys:
         cond = " OR ".join("(source = ? AND source_patient_key = ?)" for _ in keys)
         params = [v for k in keys for v in k]
+        as_of_cut = ""
+        if run:
+            as_of_cut = f" AND occurred_at < DATE '{run[0][1]}' + INTERVAL 1 DAY"
         texts = engine.rows(
-            f"SELECT kind, text_id, occurred_at, label, confidence FROM profile.text_sentiment WHERE {cond} "
+            f"SELECT kind, text_id, occurred_at, label, confidence FROM profile.text_sentiment WHERE ({cond}){as_of_cut} "
             "ORDER BY occurred_at DESC LIMIT 5",
             params,
         )

@@ -19,7 +19,7 @@ class TagError(RuntimeError):
     """A tag's definition failed on the warehouse; the message names the tag and its file."""
 
 
-def _value_sql(tag: Tag, as_of: date) -> str:
+def _value_sql(tag: Tag, as_of: date, columns: list[str]) -> str:
     body = tag.render_sql(as_of.isoformat())
     if tag.value_type == "boolean":
         text = "CASE WHEN t.value::BOOLEAN THEN 'true' ELSE 'false' END"
@@ -30,7 +30,7 @@ def _value_sql(tag: Tag, as_of: date) -> str:
     else:
         text = "CAST(t.value AS VARCHAR)"
         num = "NULL::DOUBLE"
-    has_evidence = "evidence" in body
+    has_evidence = "evidence" in columns
     evidence = "CAST(t.evidence AS VARCHAR)" if has_evidence else "NULL::VARCHAR"
     return (
         f"SELECT t.golden_id, '{tag.key}' AS tag_key, {text} AS value, {num} AS value_num, "
@@ -56,7 +56,14 @@ def compute_tags(
         if progress:
             progress(f"tag {tag.key}")
         try:
-            engine.execute(f"INSERT INTO new_tag {_value_sql(tag, as_of)}")
+            columns = [r[0] for r in engine.rows(f"DESCRIBE SELECT * FROM ({tag.render_sql(as_of.isoformat())}) LIMIT 0")]
+            missing = {"golden_id", "value"} - set(columns)
+            if missing:
+                raise TagError(f"tag {tag.key} ({tag.defined_in}): its SQL returns {', '.join(columns)}; "
+                               f"it must return golden_id and value (missing {', '.join(sorted(missing))})")
+            engine.execute(f"INSERT INTO new_tag {_value_sql(tag, as_of, columns)}")
+        except TagError:
+            raise
         except Exception as exc:
             raise TagError(f"tag {tag.key} ({tag.defined_in}) failed: {exc}") from exc
         counts[tag.key] = int(engine.scalar("SELECT count(*) FROM new_tag WHERE tag_key = ?", [tag.key]))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from molar.warehouse import Engine
 
@@ -95,6 +94,8 @@ def _cluster(x: np.ndarray, method: str, init: np.ndarray | None, seed: int) -> 
 def _name_clusters(centroids: np.ndarray) -> dict[int, str]:
     """Cluster number → tier, by the closest one-to-one match of standardised centroids to
     the tier prototypes."""
+    from scipy.optimize import linear_sum_assignment
+
     protos = np.array([PROTOTYPES[t] for t in TIERS])
     cost = ((centroids[:, None, :] - protos[None, :, :]) ** 2).sum(axis=2)
     rows, cols = linear_sum_assignment(cost)
@@ -185,7 +186,7 @@ def compute_tiers(engine: Engine, run_id: str, run_at: datetime, method: str = "
         [
             run_id, method, json.dumps(list(FEATURES)),
             json.dumps({"mean": mean.round(6).tolist(), "scale": scale.round(6).tolist()}),
-            json.dumps(by_tier), json.dumps(rules, ensure_ascii=False), accuracy, run_at,
+            json.dumps(by_tier), json.dumps(rules, ensure_ascii=False), accuracy, datetime.now(),
         ],
     )
     sizes = {t: int(n) for t, n in engine.rows("SELECT tier, count(*) FROM tiers GROUP BY 1")}
