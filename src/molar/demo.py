@@ -53,6 +53,8 @@ def demo(
 ) -> None:
     """Generate a synthetic dental chain and load it through every pipeline stage."""
     from molar.ingest.cli import run_ingest, summary_table, totals
+    from molar.profile.cli import run_profile
+    from molar.profile.cli import summary_tables as profile_tables
     from molar.synth.cli import generate_with_progress
 
     try:
@@ -82,6 +84,9 @@ def demo(
         t0 = time.perf_counter()
         identity = _resolve_identity(engine, quiet=as_json)
         timings["identity"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        profile = run_profile(engine, end, quiet=as_json)
+        timings["profile"] = time.perf_counter() - t0
         std_counts = {name: engine.count(f"std.{name}") for name in _std_names()}
         if not as_json:
             console.rule(f"[bold]Molar demo[/] · {patients:,} people · {clinics} clinics · seed {seed}")
@@ -89,6 +94,8 @@ def demo(
             console.print(summary_table(results))
             console.print(_std_table(engine))
             console.print(_identity_table(identity, truth=data_dir / "truth", engine=engine))
+            for table in profile_tables(engine, profile):
+                console.print(table)
     summary = {
         "out": str(out),
         "warehouse": str(warehouse),
@@ -99,6 +106,7 @@ def demo(
         "ingest": ingest_totals,
         "std_rows": std_counts,
         "identity": {k: v for k, v in identity.items() if k in ("records", "links", "ids", "golden_records")},
+        "profile": {k: profile[k] for k in ("patients", "scored", "tiers", "stages", "transitions")},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if as_json:
@@ -107,11 +115,12 @@ def demo(
         console.print(
             f"[bold green]done[/] in {sum(timings.values()):.1f}s "
             f"(generate {timings['generate']:.1f}s, ingest {timings['ingest']:.1f}s, "
-            f"identity {timings['identity']:.1f}s) · "
+            f"identity {timings['identity']:.1f}s, profile {timings['profile']:.1f}s) · "
             f"{ingest_totals['rows_read']:,} rows read = {ingest_totals['rows_loaded']:,} loaded + "
             f"{ingest_totals['rows_quarantined']:,} quarantined · warehouse {warehouse}"
         )
         console.print(f"try: molar quarantine list -w {warehouse}")
+        console.print(f"     molar profile tiers -w {warehouse}")
 
 
 def _resolve_identity(engine, quiet: bool) -> dict:

@@ -29,7 +29,7 @@ def _run_id(as_of: date) -> str:
 
 
 def score_sentiment(engine: Engine, progress: Progress | None = None) -> dict:
-    """Classify consult and review texts not yet in profile.text_sentiment."""
+    """Classify consult and review texts not yet labelled by the current model."""
     from molar.profile.sentiment import score_texts
 
     if progress:

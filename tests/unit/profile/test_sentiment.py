@@ -1,0 +1,285 @@
+"""Consult-sentiment classifier: the shipped corpus, the model, persistence, labelled files, scoring."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+
+import joblib
+import pytest
+
+from molar.model.codes import SENTIMENTS
+from molar.profile.sentiment import (
+    ModelFormatError,
+    SentimentModel,
+    cross_validate,
+    default_model,
+    load_corpus,
+    normalise,
+    score_texts,
+    train,
+)
+
+# Written for these tests, checked below not to be in the corpus.
+UNSEEN = {
+    "satisfied": [
+        "今天拔牙的李医生手法真轻，回家都没怎么肿",
+        "孩子第一次看牙居然没哭，护士姐姐太会哄了",
+        "烤瓷牙戴上很自然，同事都看不出来，非常感谢",
+        "诊室很干净，器械都是一次性的，看着就放心",
+        "复诊提醒很及时，服务很贴心，给个好评",
+        "洗完牙牙齿亮了好多，医生还教了我正确的刷牙方法",
+        "种植手术比我想象的顺利多了，谢谢整个团队",
+        "牙套戴了一年，效果超出预期，已经推荐朋友来了",
+    ],
+    "doubt": [
+        "隐形矫正和传统钢牙哪个效果好一点？我拿不定主意",
+        "做完根管以后要多久才能正常吃饭，会不会咬碎",
+        "拔了智齿会不会影响脸型啊，有点担心",
+        "牙龈出血是不是一定要做牙周治疗",
+        "种植体用国产的会不会不耐用，心里没底",
+        "孕期可以洗牙吗，会不会对宝宝有影响",
+        "冷光美白能维持多长时间？会不会伤牙釉质",
+        "儿童涂氟真的有必要每半年做一次吗",
+    ],
+    "complaint": [
+        "说好的半小时结果等了一个多钟头，也没人解释",
+        "补完牙第二天就掉了，打电话也没人管",
+        "医生全程不说话，问什么都敷衍，很失望",
+        "结账时多收了两百块，前台还不承认",
+        "约好的号被别人占了，白跑一趟",
+        "洗牙洗得牙龈出血不止，以后不会再来了",
+        "推销太严重了，一进门就逼着办卡",
+        "做的牙冠咬合不对，返工三次还是不行",
+    ],
+    "neutral": [
+        "下周二上午还有号吗",
+        "我想把周四的预约改到周五",
+        "请问门诊晚上几点下班",
+        "好的，我明天上午十点到",
+        "坐地铁几号线能到你们诊所",
+        "麻烦发一下诊所的定位",
+        "我的病历号是多少",
+        "帮我查一下上次的缴费记录",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+@pytest.fixture(scope="module")
+def model():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MOLAR_SENTIMENT_MODEL", raising=False)
+        return default_model()
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def test_corpus_has_enough_examples_of_every_label(corpus):
+    texts, labels = corpus
+    counts = Counter(labels)
+    assert set(counts) == set(SENTIMENTS)
+    for label in SENTIMENTS:
+        assert counts[label] >= 300, f"{label}.txt has only {counts[label]} lines"
+    assert all(t.strip() == t and t for t in texts)
+
+
+def test_corpus_has_no_duplicates(corpus):
+    texts, labels = corpus
+    duplicates = {t: n for t, n in Counter(texts).items() if n > 1}
+    assert not duplicates, f"{len(duplicates)} duplicated lines, e.g. {list(duplicates)[:5]}"
+
+
+def test_cross_validated_macro_f1_on_the_corpus(corpus):
+    metrics = cross_validate(*corpus, folds=5, seed=0)
+    assert metrics["macro_f1"]["mean"] >= 0.90, metrics["macro_f1"]
+    assert len(metrics["macro_f1"]["per_fold"]) == 5
+    assert set(metrics["per_class"]) == set(SENTIMENTS)
+    matrix = metrics["confusion"]["matrix"]
+    assert sum(map(sum, matrix)) == len(corpus[0])
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def test_unseen_sentences_are_mostly_right(model, corpus):
+    known = {normalise(t) for t in corpus[0]}
+    sentences = [(s, label) for label, ss in UNSEEN.items() for s in ss]
+    assert not [s for s, _ in sentences if normalise(s) in known], "test sentences must not be in the corpus"
+    predicted = model.predict([s for s, _ in sentences])
+    right = [p == label for p, (_, label) in zip(predicted, sentences, strict=True)]
+    wrong = [(s, label, p) for p, (s, label) in zip(predicted, sentences, strict=True) if p != label]
+    assert sum(right) / len(right) >= 0.75, wrong
+
+
+def test_negation(model):
+    assert model.predict(["一点都不疼", "一点都不满意"]) == ["satisfied", "complaint"]
+
+
+def test_blank_texts_are_neutral_with_full_confidence(model):
+    labels, confidences = model.predict_proba(["", "   ", "\t\n", None])
+    assert labels == ["neutral"] * 4
+    assert confidences == [1.0] * 4
+    assert model.predict([]) == []
+
+
+def test_probabilities_and_traditional_full_width_input(model):
+    labels, confidences = model.predict_proba(["一点都不满意", "一點都不滿意！！！", "ＯＫ，收到"])
+    assert labels[0] == labels[1] == "complaint"
+    assert all(0 < c <= 1 for c in confidences)
+    assert normalise("一點都不滿意！！！") == "一点都不满意"
+    assert normalise("ＡＢＣ，，好的？？ ") == "abc,好的?"
+
+
+def test_save_load_round_trip(model, tmp_path):
+    path = model.save(tmp_path / "m.joblib")
+    loaded = SentimentModel.load(path)
+    sentences = [s for ss in UNSEEN.values() for s in ss] + ["", "好的"]
+    assert loaded.version == model.version and len(model.version) == 12
+    assert loaded.predict_proba(sentences) == model.predict_proba(sentences)
+
+
+def test_load_refuses_other_formats(model, tmp_path):
+    path = model.save(tmp_path / "m.joblib")
+    payload = joblib.load(path)
+    payload["format_version"] = 999
+    joblib.dump(payload, tmp_path / "old.joblib")
+    with pytest.raises(ModelFormatError, match="format 999"):
+        SentimentModel.load(tmp_path / "old.joblib")
+    (tmp_path / "junk.joblib").write_bytes(b"not a model")
+    with pytest.raises(ModelFormatError, match="not a Molar sentiment model"):
+        SentimentModel.load(tmp_path / "junk.joblib")
+    joblib.dump({"something": "else"}, tmp_path / "other.joblib")
+    with pytest.raises(ModelFormatError, match="not a Molar sentiment model"):
+        SentimentModel.load(tmp_path / "other.joblib")
+
+
+def test_version_depends_on_data_and_config():
+    texts = ["很满意", "太差了", "好的", "会不会疼", "非常好", "投诉你们", "收到", "疼不疼啊"]
+    labels = ["satisfied", "complaint", "neutral", "doubt"] * 2
+    a = train(texts, labels)
+    assert train(texts, labels).version == a.version
+    assert train(texts[:-1] + ["会痛吗"], labels).version != a.version
+
+
+# --------------------------------------------------------------------------- labelled files
+
+
+def test_labelled_files_in_every_format(tmp_path):
+    (tmp_path / "a.csv").write_text("text,label\n很满意,satisfied\n\"好的,收到\",neutral\n", encoding="utf-8-sig")
+    (tmp_path / "b.csv").write_text("label,text,note\ncomplaint,太差了,x\n投诉,乱收费,\n", encoding="utf-8")
+    (tmp_path / "c.tsv").write_text("text\tlabel\r\n会疼吗\tdoubt\r\n\r\n", encoding="utf-8")
+    (tmp_path / "d.jsonl").write_text('{"text": "好的", "label": "neutral"}\n\n{"label": "Doubt", "text": "疼吗"}\n',
+                                      encoding="utf-8")
+    assert load_corpus(tmp_path / "a.csv") == (["很满意", "好的,收到"], ["satisfied", "neutral"])
+    assert load_corpus(tmp_path / "b.csv") == (["太差了", "乱收费"], ["complaint", "complaint"])
+    assert load_corpus(tmp_path / "c.tsv") == (["会疼吗"], ["doubt"])
+    assert load_corpus(tmp_path / "d.jsonl") == (["好的", "疼吗"], ["neutral", "doubt"])
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("bad.csv", "text,label\n很好,satisfied\n还行,happy\n",
+     r"bad\.csv, line 3: unknown label 'happy'; allowed labels: satisfied, doubt, complaint, neutral"),
+    ("bad.csv", "text,label\n  ,satisfied\n", r"bad\.csv, line 2: empty text"),
+    ("bad.csv", "message,label\n很好,satisfied\n", r"bad\.csv, line 1: missing column 'text'"),
+    ("bad.csv", "很好,satisfied\n", r"bad\.csv, line 1: missing column 'text' and 'label'"),
+    ("bad.csv", "text,label\n很好\n", r"bad\.csv, line 2: 1 columns"),
+    ("bad.csv", "", r"bad\.csv: empty file"),
+    ("bad.tsv", "text\tlabel\n很好\t\n", r"bad\.tsv, line 2: missing label; allowed labels"),
+    ("bad.jsonl", '{"text": "好", "label": "satisfied"}\n{"text": "好"}\n', r"bad\.jsonl, line 2: missing key 'label'"),
+    ("bad.jsonl", '{"text": "好", "label": "good"}\n', r"line 1: unknown label 'good'; allowed labels"),
+    ("bad.jsonl", '{"text": "", "label": "neutral"}\n', r"bad\.jsonl, line 1: empty text"),
+    ("bad.jsonl", "{text: 1}\n", r"bad\.jsonl, line 1: not valid JSON"),
+    ("bad.xlsx", "x", r"bad\.xlsx: unknown labelled-file type"),
+])
+def test_bad_labelled_files_name_file_line_and_problem(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_corpus(path)
+
+
+def test_non_utf8_and_missing_files(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("text,label\n很好,satisfied\n".encode("gbk"))
+    with pytest.raises(ValueError, match=r"gbk\.csv, line 2: not UTF-8"):
+        load_corpus(path)
+    with pytest.raises(ValueError, match="file not found"):
+        load_corpus(tmp_path / "missing.csv")
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "doubt.txt").write_text("会疼吗\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks satisfied.txt, complaint.txt, neutral.txt"):
+        load_corpus(tmp_path / "corpus")
+
+
+# --------------------------------------------------------------------------- scoring the warehouse
+
+
+def test_score_texts_writes_one_row_per_text_and_keeps_live_rows(warehouse, model):
+    warehouse.execute(
+        """INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text) VALUES
+           ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '医生很耐心，一点都不疼，谢谢'),
+           ('K2', 'crm', 'P1', 'call', TIMESTAMP '2026-03-02 11:00', '等了两个小时没人理，要投诉'),
+           ('K3', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-03 12:00', ''),
+           ('K4', 'crm', 'P3', 'chat', TIMESTAMP '2026-03-04 09:30', '医生很耐心，一点都不疼，谢谢')"""
+    )
+    warehouse.execute(
+        """INSERT INTO std.review (review_id, source, source_patient_key, clinic_id, doctor_id, posted_on, rating, text) VALUES
+           ('R1', 'dianping', 'U1', 'C01', 'D001', DATE '2026-04-01', 5, '环境干净，服务周到，非常满意'),
+           ('R2', 'dianping', 'U2', 'C01', 'D001', DATE '2026-04-02', 1, NULL),
+           ('R3', 'dianping', 'U3', 'C01', 'D001', DATE '2026-04-03', 1, '   ')"""
+    )
+    # A previous run's rows are replaced, not added to; the real-time stage's rows are kept.
+    warehouse.execute("""INSERT INTO profile.text_sentiment VALUES
+        ('OLD', 'consult', 'crm', 'P9', TIMESTAMP '2020-01-01', 'neutral', 1.0, 'old'),
+        ('EV1', 'consult', 'live', 'G1', TIMESTAMP '2026-05-01', 'doubt', 0.8, 'live')""")
+    calls = []
+    summary = score_texts(warehouse, model, progress=lambda done, total: calls.append((done, total)))
+    rows = warehouse.rows(
+        "SELECT text_id, kind, source, source_patient_key, occurred_at, label, confidence, model_version "
+        "FROM profile.text_sentiment WHERE source <> 'live' ORDER BY text_id")
+    assert [r[:5] for r in rows] == [
+        ("K1", "consult", "crm", "P1", datetime(2026, 3, 1, 10, 0)),
+        ("K2", "consult", "crm", "P1", datetime(2026, 3, 2, 11, 0)),
+        ("K3", "consult", "crm", "P2", datetime(2026, 3, 3, 12, 0)),
+        ("K4", "consult", "crm", "P3", datetime(2026, 3, 4, 9, 30)),
+        ("R1", "review", "dianping", "U1", datetime.combine(date(2026, 4, 1), datetime.min.time())),
+    ]
+    labels = {r[0]: r[5] for r in rows}
+    assert labels == {"K1": "satisfied", "K2": "complaint", "K3": "neutral", "K4": "satisfied", "R1": "satisfied"}
+    assert rows[2][6] == 1.0 and all(0 < r[6] <= 1 for r in rows)
+    assert {r[7] for r in rows} == {model.version}
+    assert summary["texts"] == 5
+    assert summary["by_kind"]["consult"] == {"satisfied": 2, "doubt": 0, "complaint": 1, "neutral": 1}
+    assert summary["by_kind"]["review"]["satisfied"] == 1
+    assert summary["by_label"]["satisfied"] == 3
+    assert calls[-1] == (5, 5)
+    assert warehouse.rows("SELECT text_id, label FROM profile.text_sentiment WHERE source = 'live'") == [("EV1", "doubt")]
+
+
+def test_score_texts_is_incremental(warehouse, model):
+    warehouse.execute(
+        """INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text) VALUES
+           ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '医生很耐心，一点都不疼，谢谢'),
+           ('K2', 'crm', 'P1', 'call', TIMESTAMP '2026-03-02 11:00', '等了两个小时没人理，要投诉')"""
+    )
+    assert score_texts(warehouse, model)["texts"] == 2
+    # Nothing new: nothing is classified again, the labels stay.
+    assert score_texts(warehouse, model)["texts"] == 0
+    assert warehouse.count("profile.text_sentiment") == 2
+    # A new text is classified alone; a text gone from std loses its label.
+    warehouse.execute("""INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text)
+                         VALUES ('K3', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-05 10:00', '几点关门？')""")
+    warehouse.execute("DELETE FROM std.consult WHERE consult_id = 'K1'")
+    assert score_texts(warehouse, model)["texts"] == 1
+    assert [r[0] for r in warehouse.rows("SELECT text_id FROM profile.text_sentiment ORDER BY 1")] == ["K2", "K3"]
+    # A different model version relabels everything; full=True always does.
+    warehouse.execute("UPDATE profile.text_sentiment SET model_version = 'older'")
+    assert score_texts(warehouse, model)["texts"] == 2
+    assert score_texts(warehouse, model, full=True)["texts"] == 2
+    assert warehouse.count("profile.text_sentiment") == 2
