@@ -89,6 +89,7 @@ def compute_profile(
         changes = publish_tags(engine, run_id, run_at)
         engine.execute("DELETE FROM profile.value_score")
         engine.execute("INSERT INTO profile.value_score SELECT * FROM value_scores")
+        tier_changes = _record_tier_changes(engine, as_of, run_id)
         engine.execute("DELETE FROM profile.tier")
         engine.execute("INSERT INTO profile.tier SELECT * FROM tiers")
         transitions = publish_lifecycle(engine, as_of, run_id)
@@ -104,6 +105,7 @@ def compute_profile(
             "tier_tree_accuracy": round(tiers.tree_accuracy, 4),
             "stages": {s: int(n) for s, n in engine.rows("SELECT stage, count(*) FROM profile.lifecycle GROUP BY 1")},
             "transitions": transitions,
+            "tier_changes": tier_changes,
         }
         step("publish")
         summary["seconds"] = timings
@@ -112,6 +114,37 @@ def compute_profile(
             [run_id, as_of, run_at, datetime.now(), inputs["person"], json.dumps(summary, ensure_ascii=False)],
         )
     return summary
+
+
+def _record_tier_changes(engine: Engine, as_of: date, run_id: str) -> int:
+    before = engine.count("profile.tier_event")
+    engine.execute(
+        f"""INSERT INTO profile.tier_event
+            SELECT 'TC-' || replace(gen_random_uuid()::VARCHAR, '-', ''), n.golden_id, o.tier, n.tier,
+                   DATE '{as_of.isoformat()}', '{run_id}'
+            FROM tiers n JOIN profile.tier o USING (golden_id) WHERE o.tier <> n.tier"""
+    )
+    return engine.count("profile.tier_event") - before
+
+
+def run_events(engine: Engine, run_id: str) -> list:
+    """The run's lifecycle and tier changes as derived events for the automation engine."""
+    from molar.model.events import Event
+
+    events = []
+    for event_id, golden_id, old, new, on in engine.rows(
+        "SELECT event_id, golden_id, from_stage, to_stage, occurred_on FROM profile.lifecycle_event "
+        "WHERE run_id = ? AND from_stage IS NOT NULL ORDER BY event_id", [run_id]
+    ):
+        events.append(Event(event_id, "lifecycle.changed", golden_id, datetime.combine(on, dtime()),
+                            {"from_stage": old, "to_stage": new, "run_id": run_id}))
+    for event_id, golden_id, old, new, on in engine.rows(
+        "SELECT event_id, golden_id, from_tier, to_tier, occurred_on FROM profile.tier_event WHERE run_id = ? ORDER BY event_id",
+        [run_id],
+    ):
+        events.append(Event(event_id, "tier.changed", golden_id, datetime.combine(on, dtime()),
+                            {"from_tier": old, "to_tier": new, "run_id": run_id}))
+    return events
 
 
 def top_tag_values(engine: Engine, limit: int = 12) -> list[tuple[str, str, int, float]]:
