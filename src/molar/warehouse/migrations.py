@@ -56,10 +56,11 @@ def current_version(engine: Engine) -> int:
 
 def migrate(engine: Engine) -> list[Migration]:
     """Bring the warehouse to the newest schema; returns the migrations applied now."""
-    done = current_version(engine)
+    current_version(engine)  # creates the bookkeeping table
+    done = {int(r[0]) for r in engine.rows("SELECT version FROM main.schema_version")}
     applied = []
     for migration in available_migrations():
-        if migration.version <= done:
+        if migration.version in done:
             continue
         with engine.transaction():
             migration.apply(engine)
