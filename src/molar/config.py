@@ -6,6 +6,7 @@ Resolution order for every setting: explicit argument > environment (``MOLAR_*``
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,19 @@ class Settings:
     as_of: date | None = None
     threads: int | None = None
     memory_limit: str | None = None
+    # Real-time server (`molar serve`, see docs/realtime.md).
+    # API keys by name: {"his": {"key": "...", "source": "his", "types": [...]}}; parsed and
+    # checked by molar.realtime.auth. From [api_keys] in molar.toml or MOLAR_API_KEYS (JSON).
+    api_keys: dict[str, dict] = field(default_factory=dict)
+    api_dev_key: bool = False            # accept the demo key `molar-dev-key` (never in production)
+    events_dir: Path | None = None       # event log directory; default <warehouse>.events
+    max_batch_events: int = 1000         # most events in one POST /v1/events/batch
+    # Automation and delivery (see docs/automation.md).
+    # Gateways by channel: {"sms": {"url": "https://…", "secret": "…"}}, from [channels.sms] etc.
+    # in molar.toml (MOLAR_CHANNEL_<NAME>_SECRET overrides a secret); no URL = local sink.
+    channels: dict[str, dict] = field(default_factory=dict)
+    rules_dir: Path | None = None            # rule catalogue folder; default: the shipped rules
+    automation_policy: Path | None = None    # contact policy YAML; default: the shipped policy
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -45,6 +59,10 @@ def _from_toml(path: Path) -> dict[str, object]:
     section = data.get("molar", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [molar] must be a table")
+    if section is not data and "api_keys" in data and "api_keys" not in section:
+        section = {**section, "api_keys": data["api_keys"]}
+    if section is not data and "channels" in data and "channels" not in section:
+        section = {**section, "channels": data["channels"]}
     return section
 
 
@@ -62,6 +80,13 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "as_of": "MOLAR_AS_OF",
         "threads": "MOLAR_THREADS",
         "memory_limit": "MOLAR_MEMORY_LIMIT",
+        "api_keys": "MOLAR_API_KEYS",
+        "api_dev_key": "MOLAR_API_DEV_KEY",
+        "events_dir": "MOLAR_EVENTS_DIR",
+        "max_batch_events": "MOLAR_MAX_BATCH_EVENTS",
+        "channels": "MOLAR_CHANNELS",
+        "rules_dir": "MOLAR_RULES_DIR",
+        "automation_policy": "MOLAR_AUTOMATION_POLICY",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -83,4 +108,57 @@ def load_settings(config_file: Path | None = None) -> Settings:
             raise ConfigError(f"threads={raw['threads']!r} must be a whole number") from exc
     if "memory_limit" in raw:
         settings = replace(settings, memory_limit=str(raw["memory_limit"]))
+    if "api_keys" in raw:
+        keys = raw["api_keys"]
+        if isinstance(keys, str):
+            try:
+                keys = json.loads(keys)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"MOLAR_API_KEYS is not valid JSON ({exc})") from exc
+        if not isinstance(keys, dict):
+            raise ConfigError("api_keys must be a table: name = {key = \"...\", source = \"his\"}")
+        settings = replace(settings, api_keys=keys)
+    if "api_dev_key" in raw:
+        value = str(raw["api_dev_key"]).strip().lower()
+        if value not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(f"api_dev_key={raw['api_dev_key']!r} must be true or false")
+        settings = replace(settings, api_dev_key=value in ("1", "true", "yes"))
+    if "events_dir" in raw:
+        settings = replace(settings, events_dir=Path(str(raw["events_dir"])))
+    if "max_batch_events" in raw:
+        try:
+            settings = replace(settings, max_batch_events=int(str(raw["max_batch_events"])))
+        except ValueError as exc:
+            raise ConfigError(f"max_batch_events={raw['max_batch_events']!r} must be a whole number") from exc
+    if "channels" in raw:
+        settings = replace(settings, channels=_channels(raw["channels"]))
+    if "rules_dir" in raw:
+        settings = replace(settings, rules_dir=Path(str(raw["rules_dir"])))
+    if "automation_policy" in raw:
+        settings = replace(settings, automation_policy=Path(str(raw["automation_policy"])))
     return settings
+
+
+def _channels(value: object) -> dict[str, dict]:
+    """[channels.sms] url = "…" secret = "…" (also wechat, app); MOLAR_CHANNELS as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"MOLAR_CHANNELS is not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ConfigError('channels must be tables: [channels.sms] url = "https://…" secret = "…"')
+    out: dict[str, dict] = {}
+    for name, spec in value.items():
+        if name not in ("sms", "wechat", "app"):
+            raise ConfigError(f"[channels.{name}]: unknown channel; channels are sms, wechat, app")
+        if not isinstance(spec, dict) or set(spec) - {"url", "secret"}:
+            raise ConfigError(f'[channels.{name}] takes url = "https://…" and secret = "…"')
+        spec = dict(spec)
+        secret = os.environ.get(f"MOLAR_CHANNEL_{name.upper()}_SECRET")
+        if secret:
+            spec["secret"] = secret
+        if spec.get("url") and not spec.get("secret"):
+            raise ConfigError(f"[channels.{name}] has a url but no secret; requests to the gateway are signed with it")
+        out[name] = spec
+    return out

@@ -1,0 +1,144 @@
+"""Helpers for the real-time tests: identity fixtures, a real server in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import uvicorn
+
+NOW = datetime(2026, 11, 23, 10, 0, 0)
+HIS_KEY = "his-key-0123456789abcdef"
+WECHAT_KEY = "wechat-key-0123456789abcdef"
+BOOKING_KEY = "booking-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
+API_KEYS = {
+    "his": {"key": HIS_KEY, "source": "his", "scopes": ["events", "patients"]},
+    "wechat": {"key": WECHAT_KEY, "source": "wechat",
+               "types": ["app.action", "consult.message", "review.posted", "consent.changed",
+                         "followup.reply"]},
+    "booking": {"key": BOOKING_KEY, "source": "booking",
+                "types": ["appointment.booked", "appointment.cancelled", "appointment.no_show"]},
+    "ops": {"key": ADMIN_KEY, "source": "ops", "scopes": ["events", "patients", "admin"]},
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    golden_id: str
+    source: str
+    key: str
+    name: str
+    mobile: str | None = None
+    unionid: str | None = None
+
+
+# G1 has HIS, WeChat and booking records and their own phone; G2 and G3 (mother and son)
+# share a family phone; G4 is a member-card customer; G9 was merged into G1.
+PEOPLE = (
+    Record("G0000000001", "his", "BL00010001", "张伟", "+8613800000001"),
+    Record("G0000000001", "wechat", "oUNION0000000000000000000001", "张伟", "+8613800000001",
+           "oUNION0000000000000000000001"),
+    Record("G0000000001", "booking", "10000001", "张伟", "+8613800000001"),
+    Record("G0000000002", "his", "BL00010002", "李娜", "+8613900000002"),
+    Record("G0000000003", "his", "BL00010003", "李明", "+8613900000002"),
+    Record("G0000000004", "member", "886000000004", "王芳", "+8613700000004"),
+)
+
+
+def seed_identity(engine, people=PEOPLE, *, run_id: str = "run1", retired=(("G0000000009", "G0000000001"),)) -> None:
+    """Write identity.link_input / cluster / patient / golden rows for these records."""
+    with engine.transaction():
+        start = int(engine.scalar("SELECT count(*) FROM identity.link_input"))
+        for i, r in enumerate(people):
+            uid = f"{r.source}:{r.key}"
+            engine.execute(
+                "INSERT INTO identity.link_input (idx, unique_id, source, source_patient_key, name, "
+                "mobile, wechat_unionid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [start + i, uid, r.source, r.key, r.name, r.mobile, r.unionid],
+            )
+            engine.execute(
+                "INSERT INTO identity.cluster VALUES (?, ?, ?, ?, ?)",
+                [uid, r.source, r.key, r.golden_id, run_id],
+            )
+        goldens: dict[str, list[Record]] = {}
+        for r in people:
+            goldens.setdefault(r.golden_id, []).append(r)
+        for g, recs in goldens.items():
+            first = recs[0]
+            unionid = next((r.unionid for r in recs if r.unionid), None)
+            engine.execute(
+                "INSERT INTO identity.patient (golden_id, name, sex, birth_date, mobile, id_number, "
+                "district, address, wechat_unionid, home_clinic_id, member_count, sources, updated_at) "
+                "VALUES (?, ?, 'M', ?, ?, '510104199001011234', '锦江区', '红星路1号', ?, 'C01', ?, ?, ?)",
+                [g, first.name, date(1990, 1, 1), first.mobile, unionid, len(recs),
+                 sorted({r.source for r in recs}), NOW],
+            )
+            engine.execute(
+                "INSERT INTO identity.golden VALUES (?, 'active', ?, ?, ?, NULL, NULL, ?)",
+                [g, NOW, run_id, NOW, len(recs)],
+            )
+        for old, new in retired:
+            engine.execute(
+                "INSERT INTO identity.golden VALUES (?, 'retired', ?, ?, ?, ?, ?, 0)",
+                [old, NOW, run_id, NOW, NOW, new],
+            )
+
+
+def seed_profile(engine, golden_id: str = "G0000000001") -> None:
+    with engine.transaction():
+        engine.execute(
+            "INSERT INTO profile.tag_value VALUES (?, 'perio_risk', 'high', 1, '{\"bleeding\": true}', ?, 'p1')",
+            [golden_id, NOW])
+        engine.execute("INSERT INTO profile.tier VALUES (?, 'growth', 2, 0.5, 'p1')", [golden_id])
+        engine.execute(
+            "INSERT INTO profile.lifecycle VALUES (?, 'mature', ?, 180, 30, 0.2, 0.1, 'regular visits', 'p1')",
+            [golden_id, date(2025, 1, 1)])
+        engine.execute(
+            "INSERT INTO profile.value_score VALUES (?, 30, 2, 3000, 0.4, 0.9, 0.8, 0.7, 0.6, 0.5, 72.5, 'p1')",
+            [golden_id])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThreadServer:
+    """Uvicorn serving ``app`` on a free port of 127.0.0.1 in a background thread."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def event(type_: str = "review.posted", patient=None, data=None, **extra):
+    body = {
+        "type": type_,
+        "occurred_at": "2026-11-23T09:30:00",
+        "patient": patient or {"source_patient_key": "BL00010001"},
+        "data": data if data is not None else {"review_id": "R1", "rating": 5},
+    }
+    body.update(extra)
+    return body
