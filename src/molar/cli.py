@@ -38,18 +38,22 @@ def init(warehouse: WarehouseOpt = None) -> None:
 
 def _register() -> None:
     from molar import demo
+    from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
     from molar.profile import cli as profile_cli
     from molar.profile.sentiment import cli as sentiment_cli
+    from molar.realtime import cli as realtime_cli
     from molar.synth import cli as synth_cli
 
     demo.register(app)
     synth_cli.register(app)
     ingest_cli.register(app)
     identity_cli.register(app)
+    realtime_cli.register(app)
     profile_cli.register(app)
     sentiment_cli.register(app)
+    automation_cli.register(app)
 
 
 _register()

@@ -52,6 +52,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Generate a synthetic dental chain and load it through every pipeline stage."""
+    from molar.demo_live import day_events, replay_day
     from molar.ingest.cli import run_ingest, summary_table, totals
     from molar.profile.cli import run_profile
     from molar.profile.cli import summary_tables as profile_tables
@@ -96,6 +97,16 @@ def demo(
             console.print(_identity_table(identity, truth=data_dir / "truth", engine=engine))
             for table in profile_tables(engine, profile):
                 console.print(table)
+        live_events = day_events(engine, end)
+    # The server owns the warehouse file: the engine above is closed by now.
+    t0 = time.perf_counter()
+    with progress_bar() as progress:
+        task = progress.add_task("real time: replaying the last day", total=len(live_events))
+        live = replay_day(settings, live_events, end,
+                          progress=None if as_json else (lambda done, total: progress.update(task, completed=done)))
+    timings["realtime"] = time.perf_counter() - t0
+    if not as_json:
+        console.print(_realtime_table(live))
     summary = {
         "out": str(out),
         "warehouse": str(warehouse),
@@ -107,6 +118,7 @@ def demo(
         "std_rows": std_counts,
         "identity": {k: v for k, v in identity.items() if k in ("records", "links", "ids", "golden_records")},
         "profile": {k: profile[k] for k in ("patients", "scored", "tiers", "stages", "transitions")},
+        "realtime": live,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if as_json:
@@ -115,12 +127,34 @@ def demo(
         console.print(
             f"[bold green]done[/] in {sum(timings.values()):.1f}s "
             f"(generate {timings['generate']:.1f}s, ingest {timings['ingest']:.1f}s, "
-            f"identity {timings['identity']:.1f}s, profile {timings['profile']:.1f}s) · "
+            f"identity {timings['identity']:.1f}s, profile {timings['profile']:.1f}s, "
+            f"real time {timings['realtime']:.1f}s) · "
             f"{ingest_totals['rows_read']:,} rows read = {ingest_totals['rows_loaded']:,} loaded + "
             f"{ingest_totals['rows_quarantined']:,} quarantined · warehouse {warehouse}"
         )
         console.print(f"try: molar quarantine list -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
+
+
+def _realtime_table(live: dict) -> Table:
+    table = Table(title=f"Real time: {live['events_posted']:,} events of {live['day']} replayed through "
+                        "molar serve, then a week fast-forwarded")
+    table.add_column("rule")
+    table.add_column("outcome")
+    table.add_column("patients / steps", justify="right")
+    internal = {"waiting", "timer_fired", "woken", "then", "else", "completed", "stopped"}  # journey progress
+    for d in live["decisions"]:
+        if d["outcome"] not in internal:
+            outcome = d["outcome"] + (f" ({d['reason']})" if d["reason"] and d["reason"] != d["outcome"] else "")
+            table.add_row(d["rule"], outcome, f"{d['count']:,}")
+    lat = live["event_to_decision_ms"]
+    table.add_row("", "", "")
+    table.add_row("messages", ", ".join(f"{k} {v:,}" for k, v in sorted(live["outbox"].items())) or "none", "")
+    table.add_row("staff tasks", ", ".join(f"{k} {v:,}" for k, v in sorted(live["tasks"].items())) or "none", "")
+    table.add_row("event → decision (ms)", f"p50 {lat['p50']} · p95 {lat['p95']} · p99 {lat['p99']}", "")
+    if live["events_rejected"]:
+        table.add_row("events rejected by the collector", str(live["events_rejected"]), "")
+    return table
 
 
 def _resolve_identity(engine, quiet: bool) -> dict:

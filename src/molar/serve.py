@@ -1,0 +1,62 @@
+"""`molar serve`: the real-time server with every stage wired in.
+
+This is the composition root (like `molar demo`): it sits above the layers and connects
+them in the flow's order — the collector (`molar.realtime`) accepts events, the profile
+stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
+automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
+A nightly job recomputes the whole profile and hands its lifecycle and tier changes to the
+automation engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from fastapi import FastAPI
+
+from molar.config import Settings
+
+log = logging.getLogger("molar.serve")
+
+
+def build_server(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    profile_every: timedelta = timedelta(hours=24),
+    profile_first_after: timedelta = timedelta(hours=1),
+    tick_seconds: float = 0.1,
+    classify: Callable[[list[str]], tuple[list[str], list[float]]] | None = None,
+) -> FastAPI:
+    """The app `molar serve` runs. ``clock`` returns clinic local time (naive)."""
+    from molar.automation.api import rules_router
+    from molar.automation.runtime import Automation
+    from molar.profile.live import LiveProfile
+    from molar.profile.run import compute_profile, run_events
+    from molar.realtime.app import create_app
+    from molar.realtime.pipeline import IntervalJob
+    from molar.realtime.schemas import local_now
+
+    now = clock or local_now
+    automation = Automation.from_settings(settings, clock=now)
+    live = LiveProfile(today=lambda: now().date(), classify=classify)
+
+    def recompute_profile(engine) -> dict:
+        summary = compute_profile(engine, now().date())
+        events = run_events(engine, summary["run_id"])
+        with engine.transaction():
+            automation.on_events(engine, events)
+        log.info("profile recomputed: %s patients, %s stage/tier changes", summary["patients"], len(events))
+        return summary
+
+    return create_app(
+        settings,
+        stages=[live, automation.on_events],
+        tick_hooks=[automation.tick],
+        routers=[rules_router(catalogue=automation.catalogue, clock=now)],
+        jobs=[IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)],
+        clock=now,
+        tick_seconds=tick_seconds,
+    )
