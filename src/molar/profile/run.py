@@ -152,9 +152,10 @@ def top_tag_values(engine: Engine, limit: int = 12) -> list[tuple[str, str, int,
     return [
         (k, v, int(n), float(s))
         for k, v, n, s in engine.rows(
-            f"""SELECT tag_key, value, n, round(n / sum(n) OVER (PARTITION BY tag_key), 3) AS share FROM (
-                  SELECT tag_key, value, count(*) AS n FROM profile.tag_value
-                  WHERE value_num IS NULL OR value IN ('true', 'false') GROUP BY ALL)
+            f"""SELECT tag_key, value, n, share FROM (
+                  SELECT tag_key, value, n, round(n / sum(n) OVER (PARTITION BY tag_key), 3) AS share FROM (
+                    SELECT tag_key, value, count(*) AS n FROM profile.tag_value
+                    WHERE value_num IS NULL OR value IN ('true', 'false') GROUP BY ALL))
                 WHERE value NOT IN ('none', 'false', 'pay_per_visit', 'never', 'low', 'regular')
                   AND tag_key NOT IN ('district', 'sex', 'value_tier', 'lifecycle_stage')
                 ORDER BY n DESC LIMIT {int(limit)}"""
