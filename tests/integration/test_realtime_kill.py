@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "realtime"))
 
-from rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity  # noqa: E402
+from rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity, start_serve  # noqa: E402
 
 from molar.warehouse import WarehouseError, open_warehouse  # noqa: E402
 
@@ -27,23 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 def _start(db: Path, port: int, log_file: Path) -> subprocess.Popen:
-    env = {**os.environ, "MOLAR_API_KEYS": json.dumps(API_KEYS)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "molar", "serve", "-w", str(db), "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"molar serve exited: {log_file.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("molar serve did not start in 60 s")
+    return start_serve(db, port, log_file, {"MOLAR_API_KEYS": json.dumps(API_KEYS)}, timeout=60)
 
 
 def _event(event_id: str, i: int) -> dict:

@@ -8,11 +8,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import httpx
@@ -21,7 +18,7 @@ import pytest
 from molar.automation.catalogue import RULES_DIR
 from molar.warehouse import open_warehouse
 from unit.delivery.gateway import Gateway
-from unit.realtime.rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity
+from unit.realtime.rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity, start_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -52,25 +49,6 @@ stale_after: 3650d
 """
 
 
-def _start(db: Path, port: int, env: dict, log_file: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "molar", "serve", "-w", str(db), "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"molar serve exited: {log_file.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("molar serve did not start in 90 s")
-
-
 def _visit(n: int) -> dict:
     return {"event_id": f"v{n}", "type": "visit.completed", "occurred_at": "2026-11-23T09:30:00",
             "patient": {"source_patient_key": ("BL00010001", "BL00010002", "BL00010003")[n % 3]},
@@ -89,7 +67,7 @@ def test_kill_9_loses_no_delayed_action_and_sends_nothing_twice(tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY, encoding="utf-8")
     gateway = Gateway().start()
-    env = {**os.environ, "MOLAR_API_KEYS": json.dumps(API_KEYS), "MOLAR_RULES_DIR": str(rules),
+    env = {"MOLAR_API_KEYS": json.dumps(API_KEYS), "MOLAR_RULES_DIR": str(rules),
            "MOLAR_AUTOMATION_POLICY": str(policy),
            "MOLAR_CHANNELS": json.dumps({"sms": {"url": gateway.url, "secret": gateway.secret}})}
     port = free_port()
@@ -111,7 +89,7 @@ def test_kill_9_loses_no_delayed_action_and_sends_nothing_twice(tmp_path):
                 if r.status_code == 202:
                     acked.add(f"v{n}")
 
-    server = _start(db, port, env, log_file)
+    server = start_serve(db, port, log_file, env)
     try:
         thread = threading.Thread(target=load, daemon=True)
         thread.start()
@@ -125,7 +103,7 @@ def test_kill_9_loses_no_delayed_action_and_sends_nothing_twice(tmp_path):
         thread.join(10)
         acked_before_kill = set(acked)
         assert len(acked_before_kill) >= 60
-        server = _start(db, port, env, log_file)
+        server = start_serve(db, port, log_file, env)
         # Every delayed step comes due 2 s after its visit; give the worker time to send.
         deadline = time.monotonic() + 60
         while len(gateway.delivered) < len(acked_before_kill) and time.monotonic() < deadline:

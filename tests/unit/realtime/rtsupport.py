@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -100,6 +103,28 @@ def seed_profile(engine, golden_id: str = "G0000000001") -> None:
         engine.execute(
             "INSERT INTO profile.value_score VALUES (?, 30, 2, 3000, 0.4, 0.9, 0.8, 0.7, 0.6, 0.5, 72.5, 'p1')",
             [golden_id])
+
+
+def start_serve(db, port: int, log_file, env: dict[str, str] | None = None, timeout: float = 90.0) -> subprocess.Popen:
+    """`molar serve` as a subprocess on 127.0.0.1:port; returns once /v1/health answers."""
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "molar", "serve", "-w", str(db), "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, **(env or {})}, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"molar serve exited: {log_file.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"molar serve did not start in {timeout:.0f} s")
 
 
 def free_port() -> int:
