@@ -102,21 +102,12 @@ def load_settings(config_file: Path | None = None) -> Settings:
     if "as_of" in raw:
         settings = replace(settings, as_of=_parse_date("as_of", raw["as_of"]))
     if "threads" in raw:
-        try:
-            settings = replace(settings, threads=int(str(raw["threads"])))
-        except ValueError as exc:
-            raise ConfigError(f"threads={raw['threads']!r} must be a whole number") from exc
+        settings = replace(settings, threads=_whole_number("threads", raw["threads"]))
     if "memory_limit" in raw:
         settings = replace(settings, memory_limit=str(raw["memory_limit"]))
     if "api_keys" in raw:
-        keys = raw["api_keys"]
-        if isinstance(keys, str):
-            try:
-                keys = json.loads(keys)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"MOLAR_API_KEYS is not valid JSON ({exc})") from exc
-        if not isinstance(keys, dict):
-            raise ConfigError("api_keys must be a table: name = {key = \"...\", source = \"his\"}")
+        keys = _json_table("MOLAR_API_KEYS", raw["api_keys"],
+                           "api_keys must be a table: name = {key = \"...\", source = \"his\"}")
         settings = replace(settings, api_keys=keys)
     if "api_dev_key" in raw:
         value = str(raw["api_dev_key"]).strip().lower()
@@ -126,10 +117,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
     if "events_dir" in raw:
         settings = replace(settings, events_dir=Path(str(raw["events_dir"])))
     if "max_batch_events" in raw:
-        try:
-            settings = replace(settings, max_batch_events=int(str(raw["max_batch_events"])))
-        except ValueError as exc:
-            raise ConfigError(f"max_batch_events={raw['max_batch_events']!r} must be a whole number") from exc
+        settings = replace(settings, max_batch_events=_whole_number("max_batch_events", raw["max_batch_events"]))
     if "channels" in raw:
         settings = replace(settings, channels=_channels(raw["channels"]))
     if "rules_dir" in raw:
@@ -139,15 +127,29 @@ def load_settings(config_file: Path | None = None) -> Settings:
     return settings
 
 
-def _channels(value: object) -> dict[str, dict]:
-    """[channels.sms] url = "…" secret = "…" (also wechat, app); MOLAR_CHANNELS as JSON."""
+def _whole_number(name: str, value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{name}={value!r} must be a whole number") from exc
+
+
+def _json_table(env_name: str, value: object, shape: str) -> dict:
+    """A TOML table, or the JSON text of one from the environment variable ``env_name``."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"MOLAR_CHANNELS is not valid JSON ({exc})") from exc
+            raise ConfigError(f"{env_name} is not valid JSON ({exc})") from exc
     if not isinstance(value, dict):
-        raise ConfigError('channels must be tables: [channels.sms] url = "https://…" secret = "…"')
+        raise ConfigError(shape)
+    return value
+
+
+def _channels(value: object) -> dict[str, dict]:
+    """[channels.sms] url = "…" secret = "…" (also wechat, app); MOLAR_CHANNELS as JSON."""
+    value = _json_table("MOLAR_CHANNELS", value,
+                        'channels must be tables: [channels.sms] url = "https://…" secret = "…"')
     out: dict[str, dict] = {}
     for name, spec in value.items():
         if name not in ("sms", "wechat", "app"):
