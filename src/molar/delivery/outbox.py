@@ -28,6 +28,7 @@ from typing import Any
 
 from molar.delivery.address import resolve_address
 from molar.delivery.channels import Channel, DeliveryRequest
+from molar.delivery.query import select_where
 from molar.warehouse import Engine
 
 STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "failed", "suppressed")
@@ -144,16 +145,10 @@ def get_message(engine: Engine, message_id: str) -> OutboxMessage | None:
 
 def list_messages(engine: Engine, *, status: str | None = None, golden_id: str | None = None,
                   rule_key: str | None = None, limit: int = 100) -> list[OutboxMessage]:
-    where, params = [], []
-    for column, value in (("status", status), ("golden_id", golden_id), ("rule_key", rule_key)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM ops.outbox"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC, message_id LIMIT ?"
-    return [OutboxMessage.from_row(r) for r in engine.rows(sql, [*params, limit])]
+    rows = select_where(engine, "ops.outbox", _COLUMNS,
+                        {"status": status, "golden_id": golden_id, "rule_key": rule_key},
+                        "created_at DESC, message_id", limit)
+    return [OutboxMessage.from_row(r) for r in rows]
 
 
 def next_due(engine: Engine) -> datetime | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from molar.delivery.query import select_where
 from molar.warehouse import Engine
 
 _COLUMNS = ("task_id", "kind", "golden_id", "rule_key", "occurrence", "step", "role", "title_zh", "title_en",
@@ -82,13 +83,6 @@ def get_task(engine: Engine, task_id: str) -> StaffTask | None:
 
 def list_tasks(engine: Engine, *, status: str | None = None, golden_id: str | None = None,
                kind: str | None = None, limit: int = 100) -> list[StaffTask]:
-    where, params = [], []
-    for column, value in (("status", status), ("golden_id", golden_id), ("kind", kind)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM ops.task"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY due_at, task_id LIMIT ?"
-    return [StaffTask(*r) for r in engine.rows(sql, [*params, limit])]
+    rows = select_where(engine, "ops.task", _COLUMNS, {"status": status, "golden_id": golden_id, "kind": kind},
+                        "due_at, task_id", limit)
+    return [StaffTask(*r) for r in rows]
