@@ -215,6 +215,9 @@ def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -
 
 
 def _load_centroids(engine: Engine) -> None:
+    # Reference data: loaded once per connection (the live refresh rebuilds inputs per batch).
+    if engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'district_centroids'"):
+        return
     with CENTROIDS_CSV.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     table = pa.table({
@@ -222,5 +225,5 @@ def _load_centroids(engine: Engine) -> None:
         "latitude": [float(r["latitude"]) for r in rows],
         "longitude": [float(r["longitude"]) for r in rows],
     })
-    engine.execute("CREATE OR REPLACE TEMP TABLE district_centroids (district VARCHAR, latitude DOUBLE, longitude DOUBLE)")
+    engine.execute("CREATE TEMP TABLE district_centroids (district VARCHAR, latitude DOUBLE, longitude DOUBLE)")
     engine.append("district_centroids", table)

@@ -79,22 +79,16 @@ class LiveProfile:
         compute_lifecycle(engine, as_of, run_id, self.lifecycle)
         compute_tags(engine, self.value_tags, as_of, append=True)
         keys = [t.key for t in self.tags + self.value_tags]
-        before = {
-            (g, k): v for g, k, v in engine.rows(
-                "SELECT golden_id, tag_key, value FROM profile.tag_value WHERE golden_id IN (SELECT golden_id FROM scope_ids)"
-            )
-        }
         publish_tags(engine, run_id, at, keys=keys, scoped=True)
         changed = engine.rows(
-            "SELECT golden_id, tag_key, value, status FROM tag_diff WHERE status <> 'same' ORDER BY golden_id, tag_key"
+            "SELECT golden_id, tag_key, old_value, value FROM tag_diff WHERE status <> 'same' ORDER BY golden_id, tag_key"
         )
         publish_lifecycle(engine, as_of, run_id, scoped=True)
         by_patient: dict[str, Event] = {}
         for e in cause or []:
             by_patient.setdefault(e.golden_id, e)
         derived: list[Event] = []
-        for golden_id, key, new, _status in changed:
-            old = before.get((golden_id, key))
+        for golden_id, key, old, new in changed:
             trigger = by_patient.get(golden_id)
             event_key = f"{golden_id}|{key}|{old}|{new}|{trigger.event_id if trigger else run_id}"
             if key == "lifecycle_stage":

@@ -107,7 +107,7 @@ def publish_tags(
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE tag_diff AS
             SELECT coalesce(n.golden_id, o.golden_id) AS golden_id, coalesce(n.tag_key, o.tag_key) AS tag_key,
-                   n.value, n.value_num, n.evidence, o.valid_from AS old_from,
+                   n.value, n.value_num, n.evidence, o.value AS old_value, o.valid_from AS old_from,
                    CASE WHEN o.golden_id IS NULL THEN 'appeared' WHEN n.golden_id IS NULL THEN 'disappeared'
                         WHEN o.value IS DISTINCT FROM n.value THEN 'changed' ELSE 'same' END AS status
             FROM (SELECT * FROM new_tag{scope}) n
