@@ -24,10 +24,9 @@ def _f1(p: float, r: float) -> float:
 
 
 def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
-    truth = Path(truth_dir)
-    records = truth / "records.parquet" if (truth / "records.parquet").exists() else truth / "truth" / "records.parquet"
-    if not records.exists():
-        raise FileNotFoundError(f"no records.parquet under {truth_dir} (expected the synth truth/ folder)")
+    from molar.synth.truth import truth_file
+
+    records = truth_file(truth_dir, "records.parquet")
     e = engine
     e.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ev AS

@@ -41,26 +41,25 @@ def run_profile(engine, as_of: date, *, tier_method: str = "kmeans", sentiment: 
             raise fail(str(exc)) from exc
 
 
+def _share_table(title: str, label: str, names: tuple[str, ...], counts: dict[str, int], total: int) -> Table:
+    table = Table(title=title)
+    table.add_column(label)
+    table.add_column("patients", justify="right")
+    table.add_column("share", justify="right")
+    for name in names:
+        n = counts.get(name, 0)
+        table.add_row(name, f"{n:,}", f"{n / total:.1%}")
+    return table
+
+
 def summary_tables(engine, summary: dict) -> list[Table]:
     from molar.profile.lifecycle import STAGES
     from molar.profile.run import top_tag_values
     from molar.profile.tiers import TIERS
 
     total = max(1, summary.get("patients", 0))
-    tiers = Table(title="Value tiers (RFM-Health clusters)")
-    tiers.add_column("tier")
-    tiers.add_column("patients", justify="right")
-    tiers.add_column("share", justify="right")
-    for t in TIERS:
-        n = summary["tiers"].get(t, 0)
-        tiers.add_row(t, f"{n:,}", f"{n / total:.1%}")
-    stages = Table(title="Lifecycle stages")
-    stages.add_column("stage")
-    stages.add_column("patients", justify="right")
-    stages.add_column("share", justify="right")
-    for s in STAGES:
-        n = summary["stages"].get(s, 0)
-        stages.add_row(s, f"{n:,}", f"{n / total:.1%}")
+    tiers = _share_table("Value tiers (RFM-Health clusters)", "tier", TIERS, summary["tiers"], total)
+    stages = _share_table("Lifecycle stages", "stage", STAGES, summary["stages"], total)
     top = Table(title="Top tags")
     top.add_column("tag")
     top.add_column("value")

@@ -13,24 +13,17 @@ from pathlib import Path
 
 from molar.profile.inputs import build_inputs
 from molar.profile.lifecycle import STAGES, LifecycleConfig, compute_lifecycle
+from molar.synth.truth import truth_file
 from molar.warehouse import Engine
 
 GROUPS = ("stays", "churns within 180 days", "churned 0-180 days ago", "churned over 180 days ago")
 
 
-def _truth_file(truth_dir: Path, name: str) -> Path:
-    for candidate in (truth_dir / name, truth_dir / "truth" / name):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"no {name} under {truth_dir} (expected the synth truth/ folder)")
-
-
 def evaluate_lifecycle(
     engine: Engine, truth_dir: str | Path, cutoffs: list[date], config: LifecycleConfig | None = None
 ) -> dict:
-    truth = Path(truth_dir)
-    records = _truth_file(truth, "records.parquet").as_posix()
-    persons = _truth_file(truth, "persons.parquet").as_posix()
+    records = truth_file(truth_dir, "records.parquet").as_posix()
+    persons = truth_file(truth_dir, "persons.parquet").as_posix()
     # Each golden ID is credited to the person most of its records belong to.
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE golden_person AS
