@@ -65,10 +65,6 @@ class Live:
         return self.rows("SELECT step, outcome, reason_code FROM ops.rule_decision WHERE rule_key = ? AND golden_id = ? "
                          "ORDER BY seq", [rule, golden_id])
 
-    def messages(self, golden_id: str) -> list[dict]:
-        return [r.json for r in self.gateway.delivered.values() if r.json.get("patient", {}).get("golden_id") == golden_id
-                or golden_id in r.body.decode()]
-
 
 def _parts(tmp_path) -> tuple[Settings, Gateway, ManualClock]:
     """A warehouse with G1…G4, a signed-webhook gateway for every channel, a clinic clock."""

@@ -33,8 +33,6 @@ TEXT_EVENTS = {"consult.message": ("consult_id", "consult"), "review.posted": ("
 class LiveProfile:
     """Pipeline stage: ``LiveProfile()(engine, events) -> derived events``."""
 
-    name = "profile"
-
     def __init__(
         self,
         tags: list[Tag] | None = None,
