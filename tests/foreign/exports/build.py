@@ -117,7 +117,7 @@ def _visit_rollup(rows: list[Record]) -> dict:
     lines = [r.expected for r in rows if r.outcome == "load"]
     return {
         "lines": len(lines),
-        "visits": len({(e["source_patient_key"], e["visit_at"]) for e in lines}),
+        "visits": len({(e["source_patient_key"], e["visited_at"]) for e in lines}),
         "amount_yuan": f"{sum(int(e['amount_yuan'][:-3]) for e in lines)}.00",
         "free_lines": sum(e["amount_yuan"] == "0.00" for e in lines),
         "other_item_lines": sum(e["item_code"] == "other" for e in lines),

@@ -100,11 +100,10 @@ def build_patients(rng: random.Random, people: People) -> tuple[list[Record], li
     assign("excel_damaged_id", DAMAGED_IDS, lambda p: p.person.id_number[-1] != "X")
 
     birth_form = {}
-    plain = [i for i in order if role.get(i) not in ("bad_date", "serial_60")]
-    for i in plain[:SERIAL_BIRTH_DATES]:
-        birth_form[i] = "serial"
-    for i in plain[SERIAL_BIRTH_DATES : SERIAL_BIRTH_DATES + DATE_CELL_BIRTH_DATES]:
-        birth_form[i] = "date_cell"
+    plain = [i for i in range(DISTINCT_PATIENTS) if role.get(i) not in ("bad_date", "serial_60")]
+    drawn = rng.sample(plain, SERIAL_BIRTH_DATES + DATE_CELL_BIRTH_DATES)
+    birth_form.update(dict.fromkeys(drawn[:SERIAL_BIRTH_DATES], "serial"))
+    birth_form.update(dict.fromkeys(drawn[SERIAL_BIRTH_DATES:], "date_cell"))
     spaced = set(rng.sample([i for i in order if i >= len(RARE_NAMES)], SPACED_NAMES))
 
     records: list[Record] = []

@@ -108,7 +108,7 @@ def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
             amount = rng.choice(ITEMS[item][2])
             block.append(Record(
                 _line(patient.key, at, item, doctor, _amount_cell(rng, amount)), "load", "",
-                {"source_patient_key": patient.key, "visit_at": f"{at:%Y-%m-%d %H:%M}:00",
+                {"source_patient_key": patient.key, "visited_at": f"{at:%Y-%m-%d %H:%M}:00",
                  "department": DEPARTMENTS[ITEMS[item][0]], "doctor": doctor, "item_name": item,
                  "item_code": ITEMS[item][1], "amount_yuan": f"{amount}.00", "line_no": line_no},
             ))
@@ -133,10 +133,10 @@ def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
         year = rng.choice((2024, 2025, 2026))
         stamp = rng.choice((f"{year}-02-30", f"{year}-04-31", f"{year}-09-31", "2025-02-29", f"{year}-11-31"))
         stamp += f" {rng.randrange(9, 20)}:{rng.choice(('00', '15', '30', '45'))}"
-        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visit_at", stamp)))
+        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visited_at", stamp)))
     for _ in range(INVALID["future_visit"]):
         stamp = _slot(rng, random_day(rng, EXPORT_DATE + timedelta(days=1), date(2027, 2, 28))).strftime(STAMP)
-        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "future_visit", ("就诊时间", "visit_at", stamp)))
+        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "future_visit", ("就诊时间", "visited_at", stamp)))
     for key in rng.sample(range(900001, 999999), INVALID["unknown_patient"]):
         stamp = _slot(rng, random_day(rng, FIRST_VISIT_DAY, EXPORT_DATE)).strftime(STAMP)
         single_lines.append(_invalid(rng, str(key), stamp, "unknown_patient", ("病历号", "source_patient_key", str(key))))
