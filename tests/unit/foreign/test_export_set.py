@@ -379,3 +379,26 @@ def test_the_same_seed_gives_the_same_set(built, tmp_path):
     assert (tmp_path / "again" / VISITS).read_bytes() == (out / VISITS).read_bytes()
     assert sheet_rows(tmp_path / "again") == sheet_rows(out)
 
+
+
+def test_the_readme_states_the_counts_of_seed_0(built):
+    out, summary, _ = built
+    readme = (Path(__file__).parents[2] / "foreign" / "exports" / "README.md").read_text(encoding="utf-8")
+    files = {Path(name).name: name for name in summary["files"]}
+    stated = re.findall(r"^\| (\S+) \| `(\w+)` \| (\d+) \| (\w+) \|", readme, flags=re.M)
+    assert len(stated) == 15
+    for short, reason, count, outcome in stated:
+        assert summary["files"][files[short]]["reasons"][reason] == int(count), (short, reason)
+        rows = [r for r in built[2] if r["file"] == files[short] and r["reason"] == reason]
+        assert {r["outcome"] for r in rows} == {outcome}
+    readme = " ".join(readme.split())
+    t = summary["totals"]
+    assert (f"In all: {t['rows']:,} rows, {t['load']:,} load, {t['load_with_warning']} load with a warning, "
+            f"{t['reject']} rejected") in readme
+    v = summary["visits"]
+    assert f"{v['visits']:,} visits, {v['lines']:,} lines, ¥{int(v['amount_yuan'][:-3]):,}.00 in all" in readme
+    assert f"→ `0.00` ({v['free_lines']:,} lines)" in readme and f"rare items ({v['other_item_lines']} lines)" in readme
+    records = csv_records(out, BOOKINGS)
+    spans = sum(b[0] - a[0] > 1 for a, b in zip(records, records[1:], strict=False))
+    assert f"({spans} records span several lines)" in readme
+    assert f"the last record starts on line {records[-1][0]:,}" in readme
