@@ -17,6 +17,9 @@ EXPECTED = "expected.csv"
 SUMMARY = "expected_summary.json"
 EXPECTED_HEADER = ("file", "physical_row", "outcome", "reason", "expected")
 
+# The files in the order to load them: clinics first, patients before their visits.
+FILES = (CLINICS_FILE, patients.FILE, visits.FILE, bookings.FILE)
+
 # Where each header belongs in the canonical model (table.column); `*` marks a place the
 # model does not have yet (see "Needs from the model" in the README).
 COLUMNS = {
@@ -122,3 +125,13 @@ def _visit_rollup(rows: list[Record]) -> dict:
         "free_lines": sum(e["amount_yuan"] == "0.00" for e in lines),
         "other_item_lines": sum(e["item_code"] == "other" for e in lines),
     }
+
+
+def read_expected(out_dir: Path | str) -> list[dict]:
+    """expected.csv as dicts, with `physical_row` an int and `expected` parsed from JSON."""
+    with (Path(out_dir) / EXPECTED).open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["physical_row"] = int(row["physical_row"])
+        row["expected"] = json.loads(row["expected"])
+    return rows

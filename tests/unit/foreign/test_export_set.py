@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import re
 import zipfile
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
-from foreign.exports import build
+from foreign.exports import FILES, build, read_expected
 from foreign.exports.common import excel_serial
 
 PATIENTS = "old_his/患者信息.xlsx"
@@ -39,12 +38,7 @@ def check_digit(prefix17: str) -> str:
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
     summary = build(out)
-    with (out / "expected.csv").open(encoding="utf-8", newline="") as handle:
-        expected = list(csv.DictReader(handle))
-    for row in expected:
-        row["physical_row"] = int(row["physical_row"])
-        row["expected"] = json.loads(row["expected"])
-    return out, summary, expected
+    return out, summary, read_expected(out)
 
 
 @functools.cache
@@ -85,6 +79,12 @@ def test_expected_covers_every_physical_row_exactly_once(built, name):
     numbers = [row["physical_row"] for row in expected if row["file"] == name]
     assert len(numbers) == len(set(numbers))
     assert sorted(numbers) == sorted(physical_rows(out, name))
+
+
+def test_files_are_listed_in_load_order(built):
+    out, summary, _ = built
+    assert FILES == (CLINICS, PATIENTS, VISITS, BOOKINGS) == tuple(summary["files"])
+    assert all((out / name).is_file() for name in FILES)
 
 
 def test_the_sheet_has_a_merged_title_a_blank_row_then_the_header(built):
