@@ -23,7 +23,17 @@ VISITS = "old_his/就诊明细.csv"
 BOOKINGS = "booking/预约记录.csv"
 CLINICS = "reference/门诊列表.csv"
 CSV_ENCODINGS = {VISITS: "gb18030", BOOKINGS: "utf-8-sig", CLINICS: "utf-8"}
-PATIENT_HEADER = ["病历号", "姓名", "性别", "出生日期", "联系电话", "身份证号", "家庭住址", "初诊日期", "所属门诊"]
+PATIENT_HEADER = [
+    "病历号",
+    "姓名",
+    "性别",
+    "出生日期",
+    "联系电话",
+    "身份证号",
+    "家庭住址",
+    "初诊日期",
+    "所属门诊",
+]
 VISIT_HEADER = ["病历号", "就诊时间", "科室", "项目名称", "医生", "实收金额"]
 BOOKING_HEADER = ["预约号", "客户姓名", "手机", "预约时间", "门诊", "项目", "渠道", "状态", "备注"]
 EXPORT_DATE = date(2026, 11, 30)
@@ -137,17 +147,29 @@ def test_about_three_percent_of_rows_are_invalid_for_every_reason_asked_for(buil
     rejected = [row for row in data if row["outcome"] == "reject"]
     assert 0.025 <= len(rejected) / len(data) <= 0.035
     assert {row["reason"] for row in rejected} == {
-        "bad_date", "phone_wrong_length", "id_checksum", "negative_amount", "future_visit",
-        "duplicate", "unknown_patient", "unknown_clinic",
+        "bad_date",
+        "phone_wrong_length",
+        "id_checksum",
+        "negative_amount",
+        "future_visit",
+        "duplicate",
+        "unknown_patient",
+        "unknown_clinic",
     }
-    assert summary["files"][PATIENTS]["reasons"]["excel_damaged_id"] / summary["files"][PATIENTS]["rows"] > 0.3
+    assert (
+        summary["files"][PATIENTS]["reasons"]["excel_damaged_id"]
+        / summary["files"][PATIENTS]["rows"]
+        > 0.3
+    )
 
 
 def test_distinct_coded_values_in_the_summary_are_those_in_the_files(built):
     out, summary, expected = built
-    columns = {PATIENTS: (PATIENT_HEADER, ("性别", "所属门诊")),
-               VISITS: (VISIT_HEADER, ("科室", "项目名称", "医生")),
-               BOOKINGS: (BOOKING_HEADER, ("门诊", "项目", "渠道", "状态"))}
+    columns = {
+        PATIENTS: (PATIENT_HEADER, ("性别", "所属门诊")),
+        VISITS: (VISIT_HEADER, ("科室", "项目名称", "医生")),
+        BOOKINGS: (BOOKING_HEADER, ("门诊", "项目", "渠道", "状态")),
+    }
     for name, (header, coded) in columns.items():
         outcome = {n: row["outcome"] for n, row in rows_of(expected, name).items()}
         data = [cells for n, cells in physical_rows(out, name).items() if outcome[n] != "ignore"]
@@ -155,7 +177,16 @@ def test_distinct_coded_values_in_the_summary_are_those_in_the_files(built):
             counted = Counter(cells[header.index(column)] for cells in data)
             assert summary["files"][name]["values"][column] == dict(counted), (name, column)
     assert set(summary["files"][BOOKINGS]["values"]["渠道"]) == {
-        "美团", "大众点评", "抖音", "小红书", "小程序", "企业微信", "电话", "到店", "转介绍"}
+        "美团",
+        "大众点评",
+        "抖音",
+        "小红书",
+        "小程序",
+        "企业微信",
+        "电话",
+        "到店",
+        "转介绍",
+    }
 
 
 # --- Excel damage ------------------------------------------------------------------------
@@ -164,7 +195,9 @@ def test_distinct_coded_values_in_the_summary_are_those_in_the_files(built):
 def test_damaged_id_numbers_are_numeric_cells_with_15_significant_digits(built):
     out, _, expected = built
     rows = rows_of(expected, PATIENTS)
-    numeric = {n for n, cells in physical_rows(out, PATIENTS).items() if isinstance(cells[5], float)}
+    numeric = {
+        n for n, cells in physical_rows(out, PATIENTS).items() if isinstance(cells[5], float)
+    }
     damaged = {n for n, row in rows.items() if row["reason"] == "excel_damaged_id"}
     assert numeric == damaged
     for n in damaged:
@@ -196,20 +229,27 @@ def test_phones_saved_as_scientific_text_load_without_a_mobile(built):
     out, _, expected = built
     rows = rows_of(expected, PATIENTS)
     cells = physical_rows(out, PATIENTS)
-    scientific = {n for n, c in cells.items() if isinstance(c[4], str) and re.fullmatch(r"1\.\d\dE\+10", c[4])}
+    scientific = {
+        n for n, c in cells.items() if isinstance(c[4], str) and re.fullmatch(r"1\.\d\dE\+10", c[4])
+    }
     assert scientific == {n for n, row in rows.items() if row["reason"] == "excel_damaged_phone"}
     assert len(scientific) == 20
     for n in scientific:
         assert rows[n]["outcome"] == "load_with_warning"
         assert rows[n]["expected"]["mobile"] is None
         # Other identifiers are there: a text ID number that checks out.
-        assert rows[n]["expected"]["id_number"] == cells[n][5] and check_digit(cells[n][5][:17]) == cells[n][5][17]
+        assert (
+            rows[n]["expected"]["id_number"] == cells[n][5]
+            and check_digit(cells[n][5][:17]) == cells[n][5][17]
+        )
 
 
 def test_whole_phone_numbers_in_number_cells_load_intact(built):
     out, _, expected = built
     rows = rows_of(expected, PATIENTS)
-    numeric = [(n, c[4]) for n, c in physical_rows(out, PATIENTS).items() if isinstance(c[4], float)]
+    numeric = [
+        (n, c[4]) for n, c in physical_rows(out, PATIENTS).items() if isinstance(c[4], float)
+    ]
     assert len(numeric) > 300
     for n, phone in numeric:
         if rows[n]["outcome"] != "reject":
@@ -218,8 +258,13 @@ def test_whole_phone_numbers_in_number_cells_load_intact(built):
 
 @pytest.mark.parametrize(
     ("day", "serial"),
-    [(date(1900, 3, 1), 61), (date(1900, 3, 2), 62), (date(2016, 8, 7), 42589), (date(2020, 1, 1), 43831),
-     (date(1999, 12, 31), 36525)],
+    [
+        (date(1900, 3, 1), 61),
+        (date(1900, 3, 2), 62),
+        (date(2016, 8, 7), 42589),
+        (date(2020, 1, 1), 43831),
+        (date(1999, 12, 31), 36525),
+    ],
 )
 def test_excel_serials_count_the_fictitious_1900_02_29(day, serial):
     assert excel_serial(day) == serial
@@ -257,7 +302,9 @@ def test_every_birth_date_form_agrees_with_the_id_number(built):
         if row["outcome"] in ("reject", "ignore") or not isinstance(cells[5], str):
             continue
         forms[type(cells[3]).__name__] += 1
-        assert row["expected"]["birth_date"] == f"{cells[5][6:10]}-{cells[5][10:12]}-{cells[5][12:14]}"
+        assert (
+            row["expected"]["birth_date"] == f"{cells[5][6:10]}-{cells[5][10:12]}-{cells[5][12:14]}"
+        )
     assert set(forms) == {"str", "float", "date"}
 
 
@@ -278,7 +325,11 @@ def test_visit_lines_agree_with_their_expected_values(built):
     out, _, expected = built
     rows = rows_of(expected, VISITS)
     patient_rows = rows_of(expected, PATIENTS).values()
-    loaded_patients = {r["expected"]["source_patient_key"] for r in patient_rows if r["outcome"] in ("load", "load_with_warning")}
+    loaded_patients = {
+        r["expected"]["source_patient_key"]
+        for r in patient_rows
+        if r["outcome"] in ("load", "load_with_warning")
+    }
     all_patients = {r["expected"].get("source_patient_key") for r in patient_rows}
     free = 0
     for n, cells in physical_rows(out, VISITS).items():
@@ -287,7 +338,9 @@ def test_visit_lines_agree_with_their_expected_values(built):
             continue
         e = row["expected"]
         assert e["source_patient_key"] == cells[0] in loaded_patients
-        assert e["visited_at"] == cells[1] + ":00" and e["visited_at"][:10] <= EXPORT_DATE.isoformat()
+        assert (
+            e["visited_at"] == cells[1] + ":00" and e["visited_at"][:10] <= EXPORT_DATE.isoformat()
+        )
         assert e["item_name"] == cells[3] and e["doctor"] == cells[4]
         if cells[5] in ("—", "0", "0.00"):
             assert e["amount_yuan"] == "0.00"
@@ -328,7 +381,10 @@ def test_duplicates_repeat_an_earlier_loading_row_exactly(built, name):
     assert len(duplicates) >= 10
     for row in duplicates:
         original = row["expected"]["duplicate_of"]
-        assert original < row["physical_row"] and rows[original]["outcome"] in ("load", "load_with_warning")
+        assert original < row["physical_row"] and rows[original]["outcome"] in (
+            "load",
+            "load_with_warning",
+        )
         assert cells[original] == cells[row["physical_row"]]
 
 
@@ -341,7 +397,11 @@ def test_bookings_agree_with_their_expected_values(built):
         row = rows[n]
         e = row["expected"]
         assert e["appointment_id"] == cells[0]
-        digits = re.sub(r"\D", "", cells[2]).removeprefix("86") if cells[2].startswith("+") else re.sub(r"\D", "", cells[2])
+        digits = (
+            re.sub(r"\D", "", cells[2]).removeprefix("86")
+            if cells[2].startswith("+")
+            else re.sub(r"\D", "", cells[2])
+        )
         if row["reason"] == "phone_wrong_length":
             assert len(digits) == 10
         if row["reason"] == "unknown_clinic":
@@ -354,11 +414,21 @@ def test_bookings_agree_with_their_expected_values(built):
         slot = datetime.strptime(cells[3].replace("/", "-"), "%Y-%m-%d %H:%M")
         assert e["slot_start"] == f"{slot:%Y-%m-%d %H:%M:%S}"
         future = slot.date() > EXPORT_DATE
-        assert e["status"] in (("booked", "cancelled") if future else ("arrived", "no_show", "cancelled"))
+        assert e["status"] in (
+            ("booked", "cancelled") if future else ("arrived", "no_show", "cancelled")
+        )
         channels[(cells[6], e["channel"])] += 1
     assert {raw: code for raw, code in channels} == {
-        "美团": "meituan", "大众点评": "dianping", "抖音": "douyin", "小红书": "xiaohongshu",
-        "小程序": "mini_program", "企业微信": "wecom", "电话": "phone", "到店": "walk_in", "转介绍": "referral"}
+        "美团": "meituan",
+        "大众点评": "dianping",
+        "抖音": "douyin",
+        "小红书": "xiaohongshu",
+        "小程序": "mini_program",
+        "企业微信": "wecom",
+        "电话": "phone",
+        "到店": "walk_in",
+        "转介绍": "referral",
+    }
 
 
 def test_blank_and_totals_rows_are_ignored(built):
@@ -369,7 +439,9 @@ def test_blank_and_totals_rows_are_ignored(built):
             blank = all(cell == "" for cell in cells)
             totals = bool(cells) and cells[0] in ("合计", "总计")
             assert (rows[n]["outcome"] == "ignore") == (blank or totals), (name, n)
-            assert rows[n]["reason"] == ("blank" if blank else "totals" if totals else rows[n]["reason"])
+            assert rows[n]["reason"] == (
+                "blank" if blank else "totals" if totals else rows[n]["reason"]
+            )
 
 
 def test_the_same_seed_gives_the_same_set(built, tmp_path):
@@ -380,10 +452,11 @@ def test_the_same_seed_gives_the_same_set(built, tmp_path):
     assert sheet_rows(tmp_path / "again") == sheet_rows(out)
 
 
-
 def test_the_readme_states_the_counts_of_seed_0(built):
     out, summary, _ = built
-    readme = (Path(__file__).parents[2] / "foreign" / "exports" / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "foreign" / "exports" / "README.md").read_text(
+        encoding="utf-8"
+    )
     files = {Path(name).name: name for name in summary["files"]}
     stated = re.findall(r"^\| (\S+) \| `(\w+)` \| (\d+) \| (\w+) \|", readme, flags=re.M)
     assert len(stated) == 15
@@ -393,11 +466,19 @@ def test_the_readme_states_the_counts_of_seed_0(built):
         assert {r["outcome"] for r in rows} == {outcome}
     readme = " ".join(readme.split())
     t = summary["totals"]
-    assert (f"In all: {t['rows']:,} rows, {t['load']:,} load, {t['load_with_warning']} load with a warning, "
-            f"{t['reject']} rejected") in readme
+    assert (
+        f"In all: {t['rows']:,} rows, {t['load']:,} load, {t['load_with_warning']} load with a warning, "
+        f"{t['reject']} rejected"
+    ) in readme
     v = summary["visits"]
-    assert f"{v['visits']:,} visits, {v['lines']:,} lines, ¥{int(v['amount_yuan'][:-3]):,}.00 in all" in readme
-    assert f"→ `0.00` ({v['free_lines']:,} lines)" in readme and f"rare items ({v['other_item_lines']} lines)" in readme
+    assert (
+        f"{v['visits']:,} visits, {v['lines']:,} lines, ¥{int(v['amount_yuan'][:-3]):,}.00 in all"
+        in readme
+    )
+    assert (
+        f"→ `0.00` ({v['free_lines']:,} lines)" in readme
+        and f"rare items ({v['other_item_lines']} lines)" in readme
+    )
     records = csv_records(out, BOOKINGS)
     spans = sum(b[0] - a[0] > 1 for a, b in zip(records, records[1:], strict=False))
     assert f"({spans} records span several lines)" in readme
