@@ -139,6 +139,23 @@ def _slot(rng: random.Random, day: date) -> datetime:
 
 
 def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
+    """The file's lines in order: visits in time order, bad lines among them, totals at the end."""
+    blocks = _good_visits(rng, patients)
+    _spoil_some_visits(rng, blocks)
+    for record in _stray_lines(rng, patients):
+        blocks.insert(rng.randrange(len(blocks) + 1), [record])
+    records = [record for block in blocks for record in block]
+    records.insert(len(records) // 3, Record([], "ignore", "blank"))
+    total = sum(int(r.expected["amount_yuan"][:-3]) for r in records if r.outcome == "load")
+    records += [
+        Record(["", "", "", "", "", ""], "ignore", "blank"),
+        Record(["总计", "", "", "", "", f"{total:.2f}"], "ignore", "totals"),
+    ]
+    return records
+
+
+def _good_visits(rng: random.Random, patients: list[Patient]) -> list[list[Record]]:
+    """GOOD_LINES loading lines, one list per visit (patient + time), in time order."""
     blocks: list[list[Record]] = []
     seen: set[tuple[str, datetime]] = set()
     good = 0
@@ -155,38 +172,34 @@ def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
         block = []
         for line_no, item in enumerate(items, start=1):
             amount = rng.choice(ITEMS[item][2])
-            block.append(
-                Record(
-                    _line(patient.key, at, item, doctor, _amount_cell(rng, amount)),
-                    "load",
-                    "",
-                    {
-                        "source_patient_key": patient.key,
-                        "visited_at": f"{at:%Y-%m-%d %H:%M}:00",
-                        "department": DEPARTMENTS[ITEMS[item][0]],
-                        "doctor": doctor,
-                        "item_name": item,
-                        "item_code": ITEMS[item][1],
-                        "amount_yuan": f"{amount}.00",
-                        "line_no": line_no,
-                    },
-                )
-            )
+            expected = {
+                "source_patient_key": patient.key,
+                "visited_at": f"{at:%Y-%m-%d %H:%M}:00",
+                "department": DEPARTMENTS[ITEMS[item][0]],
+                "doctor": doctor,
+                "item_name": item,
+                "item_code": ITEMS[item][1],
+                "amount_yuan": f"{amount}.00",
+                "line_no": line_no,
+            }
+            cells = _line(patient.key, at, item, doctor, _amount_cell(rng, amount))
+            block.append(Record(cells, "load", "", expected))
         blocks.append(block)
         good += len(items)
     blocks.sort(key=lambda b: (b[0].cells[1], b[0].cells[0]))
+    return blocks
 
+
+def _spoil_some_visits(rng: random.Random, blocks: list[list[Record]]) -> None:
+    """Add a negative line to some visits and repeat one line of others just below it."""
     for block in rng.sample(blocks, INVALID["negative_amount"]):
         first = block[0].cells
         item = rng.choice([n for n in ITEMS if ITEMS[n][2][-1] > 0])
         raw = f"-{ITEMS[item][2][-1]}.00"
+        where = problem("实收金额", "amount_yuan", raw)
+        cells = _line(first[0], first[1], item, first[4], raw)
         block.append(
-            Record(
-                _line(first[0], first[1], item, first[4], raw),
-                "reject",
-                "negative_amount",
-                {"source_patient_key": first[0], **problem("实收金额", "amount_yuan", raw)},
-            )
+            Record(cells, "reject", "negative_amount", {"source_patient_key": first[0], **where})
         )
     for block in rng.sample(blocks, INVALID["duplicate"]):
         at = rng.randrange(len([r for r in block if r.outcome == "load"]))
@@ -194,58 +207,43 @@ def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
         copy.expected = {"source_patient_key": block[at].expected["source_patient_key"]}
         block.insert(at + 1, copy)
 
-    single_lines = []
+
+def _stray_lines(rng: random.Random, patients: list[Patient]) -> list[Record]:
+    """Lines that are a visit of their own and wrong: impossible or future times, unknown patients."""
+    lines = []
     for _ in range(INVALID["bad_date"]):
         year = rng.choice((2024, 2025, 2026))
-        stamp = rng.choice(
+        day = rng.choice(
             (f"{year}-02-30", f"{year}-04-31", f"{year}-09-31", "2025-02-29", f"{year}-11-31")
         )
-        stamp += f" {rng.randrange(9, 20)}:{rng.choice(('00', '15', '30', '45'))}"
-        single_lines.append(
-            _invalid(
-                rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visited_at", stamp)
-            )
+        stamp = f"{day} {rng.randrange(9, 20)}:{rng.choice(('00', '15', '30', '45'))}"
+        lines.append(
+            _invalid(rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visited_at"))
         )
     for _ in range(INVALID["future_visit"]):
-        stamp = _slot(
-            rng, random_day(rng, EXPORT_DATE + timedelta(days=1), date(2027, 2, 28))
-        ).strftime(STAMP)
-        single_lines.append(
+        day = random_day(rng, EXPORT_DATE + timedelta(days=1), date(2027, 2, 28))
+        stamp = _slot(rng, day).strftime(STAMP)
+        lines.append(
             _invalid(
-                rng,
-                rng.choice(patients).key,
-                stamp,
-                "future_visit",
-                ("就诊时间", "visited_at", stamp),
+                rng, rng.choice(patients).key, stamp, "future_visit", ("就诊时间", "visited_at")
             )
         )
     for key in rng.sample(range(900001, 999999), INVALID["unknown_patient"]):
         stamp = _slot(rng, random_day(rng, FIRST_VISIT_DAY, EXPORT_DATE)).strftime(STAMP)
-        single_lines.append(
-            _invalid(
-                rng, str(key), stamp, "unknown_patient", ("病历号", "source_patient_key", str(key))
-            )
+        lines.append(
+            _invalid(rng, str(key), stamp, "unknown_patient", ("病历号", "source_patient_key"))
         )
-    for record in single_lines:
-        blocks.insert(rng.randrange(len(blocks) + 1), [record])
-
-    records = [record for block in blocks for record in block]
-    records.insert(len(records) // 3, Record([], "ignore", "blank"))
-    total = sum(int(r.expected["amount_yuan"][:-3]) for r in records if r.outcome == "load")
-    records += [
-        Record(["", "", "", "", "", ""], "ignore", "blank"),
-        Record(["总计", "", "", "", "", f"{total:.2f}"], "ignore", "totals"),
-    ]
-    return records
+    return lines
 
 
 def _invalid(
-    rng: random.Random, key: str, stamp: str, reason: str, where: tuple[str, str, str]
+    rng: random.Random, key: str, stamp: str, reason: str, where: tuple[str, str]
 ) -> Record:
     item = rng.choice(list(ITEMS))
     amount = rng.choice(ITEMS[item][2])
     cells = _line(key, stamp, item, rng.choice(DOCTORS), _amount_cell(rng, amount))
-    return Record(cells, "reject", reason, {"source_patient_key": key, **problem(*where)})
+    raw = key if where[1] == "source_patient_key" else stamp
+    return Record(cells, "reject", reason, {"source_patient_key": key, **problem(*where, raw)})
 
 
 def write_visits(path: Path, records: list[Record]) -> None:
