@@ -5,5 +5,6 @@ See README.md beside this file for the world it models and its measured noise ra
 """
 
 from foreign.identity.generate import generate
+from foreign.identity.oracle import shared_identifier_pairs
 
-__all__ = ["generate"]
+__all__ = ["generate", "shared_identifier_pairs"]

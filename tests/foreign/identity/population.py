@@ -188,7 +188,7 @@ def _district_shares():
 
 
 def _weights(k: int) -> np.ndarray:
-    w = 1.0 / (np.arange(k) + 2.0) ** 0.9
+    w = 1.0 / (np.arange(k) + 2.0) ** 0.8
     return w / w.sum()
 
 

@@ -284,7 +284,7 @@ def _consult(p, pop, rng):
     unionid = np.where(rng.random(m) < 0.15, pop.unionid[p], "").astype(object)
     return {
         "name": name,
-        "mobile": _mobiles(number, rng, "consult", present=0.6),
+        "mobile": _mobiles(number, rng, "consult", present=np.where(name == "", 0.85, 0.55)),
         "district": _districts(pop.district[p], rng, present=0.1),
         "wechat_unionid": unionid,
     }
