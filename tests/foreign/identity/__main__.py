@@ -19,9 +19,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--people must be at least 1, got {args.people}")
     started = time.perf_counter()
     records, truth = generate(args.people, seed=args.seed)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    records.to_csv(args.out_dir / "records.csv", index=False, encoding="utf-8")
-    truth.to_csv(args.out_dir / "truth.csv", index=False, encoding="utf-8")
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        records.to_csv(args.out_dir / "records.csv", index=False, encoding="utf-8")
+        truth.to_csv(args.out_dir / "truth.csv", index=False, encoding="utf-8")
+    except OSError as exc:
+        parser.exit(
+            1, f"cannot write to {args.out_dir}: {exc.strerror}; choose a writable folder\n"
+        )
     print(
         f"{len(records):,} records of {args.people:,} people written to {args.out_dir} "
         f"in {time.perf_counter() - started:.1f} s"

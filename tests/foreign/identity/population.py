@@ -20,6 +20,7 @@ TWIN_SHARE = 0.08  # of two-child families
 SHARED_PHONE_SHARE = 0.3  # of couples and parents: one phone on both partners' bookings
 UNALLOCATED_SHARE = 0.03  # of owned phones
 OLD_NUMBER_SHARE = 0.10  # of owned phones: an earlier number still on some records
+RECYCLED_SHARE = 0.2  # of old numbers: reissued to another person since
 
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 ID_CHECK = np.array(list("10X98765432"))
@@ -259,6 +260,11 @@ def _mobiles(rng, n, role, age, spouse, carer, hh):
     has_old = owns & (rng.random(n) < OLD_NUMBER_SHARE)
     old = np.zeros(n, np.int64)
     old[has_old] = _unique_numbers(rng, _prefixes(rng, has_old.sum()), set(own[owns].tolist()))
+    # Operators reissue numbers: some old numbers now belong to someone else.
+    recycled = np.flatnonzero(has_old & (rng.random(n) < RECYCLED_SHARE))
+    new_owner = np.flatnonzero(owns)[rng.integers(0, owns.sum(), len(recycled))]
+    elsewhere = hh[new_owner] != hh[recycled]
+    old[recycled[elsewhere]] = own[new_owner[elsewhere]]
 
     contact = own.copy()
     # Children and elders: the carer's phone (an elder with an own phone still uses it half the time).

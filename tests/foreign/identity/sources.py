@@ -41,7 +41,13 @@ PRESENCE = {
 NAME_TYPO = {"his": 0.06, "member": 0.025, "booking": 0.03, "consult": 0.03, "wechat": 0.0}
 TYPO_KINDS = np.array([0.42, 0.18, 0.12, 0.08, 0.20])  # noise.NAME_TYPOS
 TRANSPOSED = {"his": 0.02, "member": 0.015, "booking": 0.03, "consult": 0.02, "wechat": 0.005}
-MOBILE_STYLES = np.array([0.62, 0.08, 0.1, 0.04, 0.1, 0.06])
+MOBILE_STYLES = np.array([0.62, 0.08, 0.1, 0.04, 0.1, 0.06])  # noise.spell_mobile
+DISTRICT_STYLES = np.array([0.55, 0.25, 0.12, 0.08])  # noise.spell_district
+HIS_DATE_STYLES = (0.5, 0.25, 0.15, 0.07, 0.03)  # noise.DATE_FORMATS
+# The habit of each district's clinic (vocab.DISTRICTS order): date, mobile, district spelling.
+CLINIC_DATE = (0, 1, 0, 0, 2, 0, 1, 0, 3, 2, 0, 1)
+CLINIC_MOBILE = (0, 0, 2, 0, 4, 0, 1, 0, 5, 0, 2, 0)
+CLINIC_DISTRICT = (0, 1, 0, 0, 2, 1, 0, 3, 0, 1, 0, 2)
 
 
 def record_counts(pop: Population, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -104,7 +110,18 @@ def _sex(p, pop, rng, present, labels=("女", "男"), wrong=0.0):
     return out
 
 
-def _birth_dates(p, pop, rng, present, swapped_or_off, formats):
+def _draw(rng, m, probs):
+    return rng.choice(len(probs), size=m, p=probs)
+
+
+def _clinic_habits(rng, clinic, habits, probs, keep=0.8):
+    """Each clinic's clerks write a field their own way (habits[clinic]) most of the time."""
+    return np.where(
+        rng.random(len(clinic)) < keep, np.array(habits)[clinic], _draw(rng, len(clinic), probs)
+    )
+
+
+def _birth_dates(p, pop, rng, present, swapped_or_off, fmt):
     m = len(p)
     b = pop.birth[p]
     y = b.astype("datetime64[Y]").astype(int) + 1970
@@ -118,15 +135,14 @@ def _birth_dates(p, pop, rng, present, swapped_or_off, formats):
     d = np.where(day_off, np.clip(d + rng.choice([-2, -1, 1, 2], m), 1, 28), d)
     year_off = bad & (kind == 2)
     y = np.where(year_off, y + rng.choice([-1, 1, 10, -10], m), y)
-    fmt = rng.choice(len(noise.DATE_FORMATS), size=m, p=formats)
     out = np.array(noise.format_dates(y, mo, d, fmt), dtype=object)
     out[rng.random(m) >= present] = ""
     return out
 
 
-def _mobiles(numbers, rng, source, present):
+def _mobiles(numbers, rng, source, present, styles=None):
     m = len(numbers)
-    styles = rng.choice(len(MOBILE_STYLES), size=m, p=MOBILE_STYLES)
+    styles = _draw(rng, m, MOBILE_STYLES) if styles is None else styles
     transposed = rng.random(m) < TRANSPOSED[source]
     us = rng.random(m)
     text = numbers.astype("U11")
@@ -145,10 +161,10 @@ def _mobiles(numbers, rng, source, present):
     return out
 
 
-def _districts(district_idx, rng, present, styles=(0.55, 0.25, 0.12, 0.08)):
+def _districts(district_idx, rng, present, style=None):
     m = len(district_idx)
     names = np.array([d[0] for d in vocab.DISTRICTS], dtype=object)[district_idx]
-    style = rng.choice(4, size=m, p=styles)
+    style = _draw(rng, m, DISTRICT_STYLES) if style is None else style
     out = np.array(
         [noise.spell_district(n, s) for n, s in zip(names.tolist(), style.tolist(), strict=True)],
         dtype=object,
@@ -189,15 +205,27 @@ def _his(p, pop, rng):
     u = rng.random(m)
     number = np.where((role == ADULT) & (own > 0) & (u < 0.75), own, contact)
     number = np.where((old > 0) & (rng.random(m) < 0.35), old, number)
+    # One clinic per district; patients mostly visit the one in their own district.
+    clinic = np.where(
+        rng.random(m) < 0.7, pop.district[p], rng.integers(0, len(vocab.DISTRICTS), m)
+    )
+    date_style = _clinic_habits(rng, clinic, CLINIC_DATE, HIS_DATE_STYLES)
     return {
         "name": _real_names(p, pop, rng, "his"),
         "sex": _sex(p, pop, rng, present=0.98, wrong=0.005),
-        "birth_date": _birth_dates(p, pop, rng, 0.97, 0.04, (0.5, 0.25, 0.15, 0.07, 0.03)),
-        "mobile": _mobiles(number, rng, "his", present=0.94),
+        "birth_date": _birth_dates(p, pop, rng, 0.97, 0.04, date_style),
+        "mobile": _mobiles(
+            number, rng, "his", 0.94, _clinic_habits(rng, clinic, CLINIC_MOBILE, MOBILE_STYLES)
+        ),
         "id_number": _ids(
             p, pop, rng, present=np.where(pop.id_known[p], 0.92, 0.0), carer_mistake=0.1
         ),
-        "district": _districts(pop.district[p], rng, present=0.85),
+        "district": _districts(
+            pop.district[p],
+            rng,
+            0.85,
+            _clinic_habits(rng, clinic, CLINIC_DISTRICT, DISTRICT_STYLES),
+        ),
         "address": _addresses(p, pop, rng, present=0.7),
     }
 
@@ -212,7 +240,7 @@ def _member(p, pop, rng):
     return {
         "name": _real_names(p, pop, rng, "member"),
         "sex": sex,
-        "birth_date": _birth_dates(p, pop, rng, 0.7, 0.02, (0.7, 0.05, 0.25, 0.0, 0.0)),
+        "birth_date": _birth_dates(p, pop, rng, 0.7, 0.02, _draw(rng, m, (0.7, 0.05, 0.25, 0, 0))),
         "mobile": _mobiles(number, rng, "member", present=0.95),
         "id_number": _ids(p, pop, rng, present=0.3),
         "district": _districts(pop.district[p], rng, present=0.4),
@@ -262,7 +290,7 @@ def _booking(p, pop, rng):
         "name": name,
         "sex": _sex(p, pop, rng, present=0.12),
         "birth_date": _birth_dates(
-            p, pop, rng, np.where(child, 0.25, 0.05), 0.03, (0.3, 0.5, 0.2, 0.0, 0.0)
+            p, pop, rng, np.where(child, 0.25, 0.05), 0.03, _draw(rng, m, (0.3, 0.5, 0.2, 0, 0))
         ),
         "mobile": _mobiles(number, rng, "booking", present=0.97),
         "district": _districts(district, rng, present=0.3),
@@ -300,7 +328,7 @@ def _wechat(p, pop, rng):
     region = np.array(["", vocab.CITY, f"{vocab.PROVINCE} {vocab.CITY}"], dtype=object)[
         rng.choice(3, size=m, p=(0.5, 0.3, 0.2))
     ]
-    birth = _birth_dates(p, pop, rng, 0.08, 0.05, (0.9, 0.1, 0.0, 0.0, 0.0))
+    birth = _birth_dates(p, pop, rng, 0.08, 0.05, _draw(rng, m, (0.9, 0.1, 0, 0, 0)))
     birth[rng.random(m) < 0.02] = "1990-01-01"  # the app's default birthday, never changed
     return {
         "name": name,

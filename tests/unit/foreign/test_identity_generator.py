@@ -157,3 +157,16 @@ def test_handwritten_file_has_the_generator_columns_and_a_person_for_every_recor
     assert records[["source", "record_id"]].equals(truth[["source", "record_id"]])
     ids = records.loc[records["id_number"] != "", "id_number"]
     assert valid_id_checksum(ids).all()
+
+
+def test_command_refuses_bad_arguments_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--people", "0"])
+    assert exit_.value.code == 2
+    assert "--people must be at least 1" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(blocker / "out"), "--people", "5"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.startswith(f"cannot write to {blocker / 'out'}")
