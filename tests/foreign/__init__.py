@@ -1,1 +1,1 @@
-"""Realistic data from systems Molar ships no mapping for, written independently of molar.synth."""
+"""Data written independently of molar.synth (other noise models, other systems '  exports), to test Molar on data it was not tuned to."""
