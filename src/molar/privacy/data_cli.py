@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
+from datetime import datetime
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from molar.privacy import crypto, keys
+from molar.privacy import consent, crypto, keys
 from molar.ui.console import console
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
 NEW_KEY_ENV = "MOLAR_NEW_MASTER_KEY"
+PatientArg = Annotated[str, typer.Argument(help="Golden ID (G…) or source record (his:P001).")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="When the patient said it / as of (YYYY-MM-DD[ HH:MM]); default now.")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Who or which system recorded it (front desk, app …).")]
+EvidenceOpt = Annotated[str | None, typer.Option("--evidence", help="Form number, message text … (stored encrypted).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _keyring(engine, settings) -> keys.Keyring:
@@ -19,6 +28,33 @@ def _keyring(engine, settings) -> keys.Keyring:
         return keys.open_keyring(engine, keys.master_key_from(settings))
     except keys.KeyConfigError as exc:
         raise fail(str(exc)) from exc
+
+
+def _cipher(engine, settings) -> crypto.FieldCipher:
+    return crypto.FieldCipher(_keyring(engine, settings))
+
+
+def _patient(engine, ref: str) -> str:
+    """A golden ID for a golden ID or a resolved source record; an unresolved source record as is."""
+    ref = ref.strip()
+    if engine.scalar("SELECT count(*) FROM identity.golden WHERE golden_id = ?", [ref]):
+        return ref
+    golden = engine.scalar("SELECT golden_id FROM identity.cluster WHERE unique_id = ?", [ref])
+    if golden:
+        return str(golden)
+    if ":" in ref:
+        return ref
+    raise fail(f"unknown patient {ref!r}: give a golden ID (G…) or a source record such as his:P001 "
+               "/ 找不到该患者：请输入主索引号（G…）或来源记录（如 his:P001）")
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise fail(f"--at {text!r} is not a time; write YYYY-MM-DD or YYYY-MM-DD HH:MM") from exc
 
 
 def keygen() -> None:
@@ -58,6 +94,64 @@ def rotate_key(
                           + ", ".join(f"{name} {n:,}" for name, n in moved.items()))
 
 
+def consent_show(patient: PatientArg, at: AtOpt = None, evidence: Annotated[bool, typer.Option(
+        "--evidence", help="Decrypt and show the evidence (needs MOLAR_MASTER_KEY).")] = False,
+        as_json: JsonOpt = False, warehouse: WarehouseOpt = None) -> None:
+    """What the patient allowed, per purpose and channel, and every statement behind it."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        golden_id = _patient(engine, patient)
+        rows = consent.overview(engine, golden_id, _when(at))
+        events = consent.history(engine, golden_id, _cipher(engine, settings) if evidence else None)
+    if as_json:
+        typer.echo(json.dumps({"patient": golden_id, "consent": rows, "history": events},
+                              ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table(title=f"consent of {golden_id} / 授权")
+    for col in ("purpose", "channel", "answer", "since", "source"):
+        table.add_column(col)
+    for r in rows:
+        answer = "not asked / 未表态" if r["granted"] is None else ("granted / 同意" if r["granted"] else "refused / 拒绝")
+        table.add_row(r["purpose"], r["channel"], answer, str(r["since"] or ""), r["source"] or "")
+    console.print(table)
+    console.print(f"{len(events)} statements in the history (consent show --json lists them)")
+
+
+def consent_set(
+    patient: PatientArg,
+    purpose: Annotated[str, typer.Option("--purpose", help=f"One of {', '.join(consent.PURPOSES)}.")],
+    channel: Annotated[str, typer.Option("--channel", help=f"One of {', '.join(consent.CHANNELS)}, or any.")] = "any",
+    grant: Annotated[bool, typer.Option("--grant/--refuse", help="Granted or refused.")] = True,
+    at: AtOpt = None, source: SourceOpt = None, evidence: EvidenceOpt = None, warehouse: WarehouseOpt = None,
+) -> None:
+    """Record what the patient said about one purpose and channel."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        subject = _patient(engine, patient)
+        try:
+            event_id = consent.record(
+                engine, subject=subject, purpose=purpose, channel=channel, granted=grant,
+                occurred_at=_when(at) or datetime.now(), source=source or "cli", evidence=evidence,
+                cipher=_cipher(engine, settings) if evidence is not None else None,
+                actor=getpass.getuser(), role="cli")
+        except consent.ConsentError as exc:
+            raise fail(str(exc)) from exc
+    console.print(f"recorded {event_id}: {purpose} on {channel} {'granted' if grant else 'refused'} for {subject}")
+
+
+def consent_refuse_marketing(patient: PatientArg, source: SourceOpt = None, evidence: EvidenceOpt = None,
+                             warehouse: WarehouseOpt = None) -> None:
+    """Refuse personalised marketing on every channel, from now on (PIPL Art. 24)."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        subject = _patient(engine, patient)
+        event_id = consent.refuse_marketing(
+            engine, subject, source=source or "cli", evidence=evidence,
+            cipher=_cipher(engine, settings) if evidence is not None else None,
+            actor=getpass.getuser(), role="cli")
+    console.print(f"recorded {event_id}: no marketing on any channel for {subject} / 已拒绝所有渠道的营销消息")
+
+
 def add_commands(group: typer.Typer) -> None:
     """Add the data-half privacy commands to the `molar privacy` group."""
     group.command("keygen")(keygen)
@@ -68,3 +162,8 @@ def register(app: typer.Typer) -> None:
     privacy_app = typer.Typer(help="Encryption keys and data-subject rights.", no_args_is_help=True)
     add_commands(privacy_app)
     app.add_typer(privacy_app, name="privacy")
+    consent_app = typer.Typer(help="The consent registry: what each patient allowed.", no_args_is_help=True)
+    consent_app.command("show")(consent_show)
+    consent_app.command("set")(consent_set)
+    consent_app.command("refuse-marketing")(consent_refuse_marketing)
+    app.add_typer(consent_app, name="consent")
