@@ -6,12 +6,14 @@ import getpass
 import json
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from molar.privacy import consent, crypto, keys
+from molar.privacy import consent, crypto, keys, rights
+from molar.privacy.blind_index import BlindIndexer
 from molar.ui.console import console
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
@@ -25,7 +27,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 def _keyring(engine, settings) -> keys.Keyring:
     try:
-        return keys.open_keyring(engine, keys.master_key_from(settings))
+        return keys.open_keyring_from(settings, engine)
     except keys.KeyConfigError as exc:
         raise fail(str(exc)) from exc
 
@@ -152,10 +154,56 @@ def consent_refuse_marketing(patient: PatientArg, source: SourceOpt = None, evid
     console.print(f"recorded {event_id}: no marketing on any channel for {subject} / 已拒绝所有渠道的营销消息")
 
 
+def export(
+    patient: Annotated[str, typer.Argument(help="Golden ID (G…).")],
+    out: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Everything held about a patient, machine-readable (PIPL Art. 45)."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        try:
+            data = rights.export_patient(engine, patient.strip(), cipher=_cipher(engine, settings),
+                                         actor=getpass.getuser(), role="cli")
+        except rights.RightsError as exc:
+            raise fail(str(exc)) from exc
+    try:
+        out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror}") from exc
+    rows = sum(len(r) for r in data["tables"].values())
+    console.print(f"{patient}: {rows:,} rows from {len(data['tables'])} tables written to {out} "
+                  f"/ 已导出 {len(data['tables'])} 张表共 {rows:,} 行")
+
+
+def erase(
+    patient: Annotated[str, typer.Argument(help="Golden ID (G…).")],
+    keep_aggregates: Annotated[bool, typer.Option("--keep-aggregates", help="Keep visits, charges … under a pseudonym, personal columns emptied, so chain totals stay right.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Erase a patient everywhere, derived data included; re-ingested old exports stay erased."""
+    settings = settings_from(warehouse)
+    if not yes and not typer.confirm(f"erase {patient} everywhere? This cannot be undone / 确认永久删除该患者？"):
+        raise typer.Exit(code=1)
+    with open_engine(settings) as engine:
+        indexer = BlindIndexer.from_keyring(_keyring(engine, settings))
+        try:
+            result = rights.erase_patient(engine, patient.strip(), indexer, keep_aggregates=keep_aggregates,
+                                          requested_by=getpass.getuser())
+        except rights.RightsError as exc:
+            raise fail(str(exc)) from exc
+    rows = sum(result["rows_removed"].values())
+    console.print(f"{patient} erased ({result['erasure_id']}): {rows:,} rows in {len(result['rows_removed'])} tables; "
+                  f"{result['suppressed_identifiers']} identifiers on the suppression list / 已删除")
+
+
 def add_commands(group: typer.Typer) -> None:
     """Add the data-half privacy commands to the `molar privacy` group."""
     group.command("keygen")(keygen)
     group.command("rotate-key")(rotate_key)
+    group.command("export")(export)
+    group.command("erase")(erase)
 
 
 def register(app: typer.Typer) -> None:

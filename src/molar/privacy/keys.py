@@ -144,6 +144,11 @@ def open_keyring(engine: Engine, master: bytes) -> Keyring:
     return Keyring(mine, keys, kinds, active)
 
 
+def open_keyring_from(settings: Settings, engine: Engine) -> Keyring:
+    """The keyring of ``engine`` opened with the master key configured in ``settings``."""
+    return open_keyring(engine, master_key_from(settings))
+
+
 def rewrap(engine: Engine, old_master: bytes, new_master: bytes) -> int:
     """Re-wrap every data key under ``new_master`` in one transaction; returns keys re-wrapped.
 
