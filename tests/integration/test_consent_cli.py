@@ -38,7 +38,7 @@ def run(*args: str):
 
 def test_set_show_and_refuse_marketing(db, monkeypatch):
     out = run("consent", "set", "his:P1", "--purpose", "marketing", "--channel", "sms", "--grant",
-              "--at", "2026-05-01 09:00", "-w", str(db))
+              "--at", "2026-05-01T01:00:00+00:00", "-w", str(db))   # 09:00 in the clinic
     assert out.exit_code == 0, out.output
     assert "G0000000001" in out.output   # a resolved source record is recorded on its golden ID
     shown = json.loads(run("consent", "show", "G0000000001", "--json", "-w", str(db)).stdout)
@@ -59,6 +59,7 @@ def test_set_show_and_refuse_marketing(db, monkeypatch):
 
 def test_plain_errors(db):
     for args, words in ((("consent", "show", "nobody"), "unknown patient"),
+                        (("consent", "refuse-marketing", "his:NOPE"), "unknown patient"),
                         (("consent", "set", "G0000000001", "--purpose", "ads"), "purpose 'ads'"),
                         (("consent", "set", "G0000000001", "--purpose", "care", "--at", "soon"), "not a time"),
                         (("consent", "set", "G0000000001", "--purpose", "care", "--evidence", "x"),

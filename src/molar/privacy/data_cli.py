@@ -8,6 +8,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -18,6 +19,7 @@ from molar.ui.console import console
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
 NEW_KEY_ENV = "MOLAR_NEW_MASTER_KEY"
+CLINIC_TZ = ZoneInfo("Asia/Shanghai")
 PatientArg = Annotated[str, typer.Argument(help="Golden ID (G…) or source record (his:P001).")]
 AtOpt = Annotated[str | None, typer.Option("--at", help="When the patient said it / as of (YYYY-MM-DD[ HH:MM]); default now.")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Who or which system recorded it (front desk, app …).")]
@@ -44,19 +46,22 @@ def _patient(engine, ref: str) -> str:
     golden = engine.scalar("SELECT golden_id FROM identity.cluster WHERE unique_id = ?", [ref])
     if golden:
         return str(golden)
-    if ":" in ref:
-        return ref
-    raise fail(f"unknown patient {ref!r}: give a golden ID (G…) or a source record such as his:P001 "
-               "/ 找不到该患者：请输入主索引号（G…）或来源记录（如 his:P001）")
+    source, _, key = ref.partition(":")
+    if engine.scalar("SELECT count(*) FROM std.patient WHERE source = ? AND source_patient_key = ?", [source, key]):
+        return ref   # loaded, not resolved yet: the statement follows it to its golden ID
+    raise fail(f"unknown patient {ref!r}: give a golden ID (G…) or a loaded source record such as his:P001 "
+               "/ 找不到该患者：请输入主索引号（G…）或已导入的来源记录（如 his:P001）")
 
 
 def _when(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError as exc:
         raise fail(f"--at {text!r} is not a time; write YYYY-MM-DD or YYYY-MM-DD HH:MM") from exc
+    # the warehouse keeps clinic local time without an offset
+    return when.astimezone(CLINIC_TZ).replace(tzinfo=None) if when.tzinfo else when
 
 
 def keygen() -> None:

@@ -311,6 +311,7 @@ def erase_patient(engine: Engine, golden_id: str, indexer: BlindIndexer, *, keep
         suppress = _suppression_rows(engine, indexer)
         removed = _remove(engine, tables, conditions, keep_aggregates, f"erased:{erasure_id}")
         _suppress(engine, suppress, erasure_id)
+        engine.execute("DELETE FROM privacy.suppression_checked")   # next check reads every load
         engine.execute("UPDATE identity.golden SET status = 'erased', members = 0, retired_at = ?, updated_at = ?, "
                        "merged_into = NULL WHERE golden_id = ?", [now, now, golden_id])
         consent.record(engine, subject=golden_id, purpose=consent.ALL_PURPOSES, channel=consent.ANY_CHANNEL,
@@ -346,10 +347,15 @@ def _configured_indexer(engine: Engine, entries: int) -> BlindIndexer:
                           f"rows against them needs this warehouse's master key: {exc}") from exc
 
 
-def suppressed_records(engine: Engine, indexer: BlindIndexer | None = None) -> list[tuple[str, str, str]]:
+_UNCHECKED = "(_load_id IS NULL OR _load_id NOT IN (SELECT load_id FROM privacy.suppression_checked))"
+
+
+def suppressed_records(engine: Engine, indexer: BlindIndexer | None = None,
+                       only_unchecked: bool = False) -> list[tuple[str, str, str]]:
     """(source, source_patient_key, erasure_id) of every std record matching the suppression
     list: by source record, ID number, unionid or mobile + name (a mobile alone is shared
-    within families)."""
+    within families). ``only_unchecked``: only rows of loads not checked since the last erasure."""
+    where = f"WHERE {_UNCHECKED}" if only_unchecked else ""
     suppression = _suppression(engine)
     if not suppression:
         return []
@@ -361,14 +367,15 @@ def suppressed_records(engine: Engine, indexer: BlindIndexer | None = None) -> l
             if value is not None and (kind, value) in suppression:
                 found.setdefault(pair, suppression[(kind, value)])
 
-    people = engine.arrow("SELECT source, source_patient_key, id_number, wechat_unionid, mobile, name FROM std.patient")
+    people = engine.arrow(f"SELECT source, source_patient_key, id_number, wechat_unionid, mobile, name "
+                          f"FROM std.patient {where}")
     pairs = list(zip(people["source"].to_pylist(), people["source_patient_key"].to_pylist(), strict=True))
     match(pairs, "id_number", indexer.column("id_number", people["id_number"]))
     match(pairs, "unionid", indexer.column("unionid", people["wechat_unionid"]))
     match(pairs, "mobile_name", indexer.column("mobile_name", people["mobile"], people["name"]))
     for table, cols in _tables(engine, ["std"]).items():
         if "source" in cols and "source_patient_key" in cols:
-            records = engine.arrow(f"SELECT DISTINCT source, source_patient_key FROM {table}")
+            records = engine.arrow(f"SELECT DISTINCT source, source_patient_key FROM {table} {where}")
             match(list(zip(records["source"].to_pylist(), records["source_patient_key"].to_pylist(), strict=True)),
                   "source_key", indexer.column("source_key", records["source"], records["source_patient_key"]))
     return sorted((s, k, e) for (s, k), e in found.items())
@@ -376,12 +383,14 @@ def suppressed_records(engine: Engine, indexer: BlindIndexer | None = None) -> l
 
 def _suppressed_unionids(engine: Engine, indexer: BlindIndexer,
                          suppression: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
-    """(unionid, erasure_id) of std rows keyed by a suppressed unionid only (app events, telemetry)."""
+    """(unionid, erasure_id) of unchecked std rows keyed by a suppressed unionid only (app
+    events, telemetry)."""
     values: set[str] = set()
     for table, cols in _tables(engine, ["std"]).items():
         for col in ("unionid", "wechat_unionid"):
             if col in cols:
-                values |= {r[0] for r in engine.rows(f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL")}
+                values |= {r[0] for r in engine.rows(
+                    f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL AND {_UNCHECKED}")}
     ordered = sorted(values)
     return [(u, suppression[("unionid", v)]) for u, v in zip(ordered, indexer.column("unionid", ordered), strict=True)
             if ("unionid", v) in suppression]
@@ -389,17 +398,22 @@ def _suppressed_unionids(engine: Engine, indexer: BlindIndexer,
 
 def apply_suppression(engine: Engine, indexer: BlindIndexer | None = None) -> dict[str, int]:
     """Remove (or pseudonymise, where the erasure kept aggregates) every raw and std row of
-    an erased person that a load brought back; returns rows removed per table."""
+    an erased person that a load brought back; returns rows removed per table.
+
+    Only rows of loads not yet checked since the last erasure are read (an erasure resets
+    the bookkeeping, so its first check reads everything): the cost follows the new data.
+    """
     suppression = _suppression(engine)
     if not suppression:
         return {}
     indexer = indexer or _configured_indexer(engine, len(suppression))
     groups: dict[str, tuple[list, list]] = {}
-    for s, k, e in suppressed_records(engine, indexer):
+    for s, k, e in suppressed_records(engine, indexer, only_unchecked=True):
         groups.setdefault(e, ([], []))[0].append((s, k))
     for u, e in _suppressed_unionids(engine, indexer, suppression):
         groups.setdefault(e, ([], []))[1].append((u,))
     if not groups:
+        _mark_checked(engine)
         return {}
     keep = dict(engine.rows("SELECT erasure_id, keep_aggregates FROM privacy.erasure"))
     tables = _tables(engine, ["raw", "std", "quarantine"])
@@ -416,4 +430,10 @@ def apply_suppression(engine: Engine, indexer: BlindIndexer | None = None) -> di
             for table, n in _remove(engine, tables, conditions, bool(keep.get(erasure_id)),
                                     f"erased:{erasure_id}").items():
                 removed[table] = removed.get(table, 0) + n
+        _mark_checked(engine)
     return removed
+
+
+def _mark_checked(engine: Engine) -> None:
+    engine.execute("INSERT INTO privacy.suppression_checked SELECT load_id, now() FROM ops.load "
+                   "ON CONFLICT DO NOTHING")

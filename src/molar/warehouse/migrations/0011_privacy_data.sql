@@ -63,3 +63,10 @@ CREATE TABLE IF NOT EXISTS privacy.suppression (
     erasure_id  VARCHAR NOT NULL,
     PRIMARY KEY (kind, blind_index)
 );
+
+-- Loads already checked against the suppression list since the last erasure (an erasure
+-- empties it), so that each check reads only new rows.
+CREATE TABLE IF NOT EXISTS privacy.suppression_checked (
+    load_id    VARCHAR PRIMARY KEY,
+    checked_at TIMESTAMP NOT NULL
+);
