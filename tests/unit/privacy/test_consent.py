@@ -38,8 +38,12 @@ def test_newest_by_event_time_wins_never_by_arrival(cluster):
     set_(cluster, True, hours(1))            # arrives later, happened earlier: no effect
     assert consent.allows(cluster, "G1", "marketing", "sms") is False
     assert consent.allows(cluster, "G1", "marketing", "sms", at=hours(1.5)) is True   # as it stood then
+    assert cluster.rows("SELECT granted FROM privacy.consent_current WHERE subject = 'G1'") == [(False,)]
     set_(cluster, True, hours(3))
     assert consent.allows(cluster, "G1", "marketing", "sms") is True
+    assert cluster.rows("SELECT granted, occurred_at FROM privacy.consent_current WHERE subject = 'G1'") == [
+        (True, hours(3))]
+    assert cluster.count("privacy.consent_event") == 3   # history kept
 
 
 def test_refusal_wins_a_tie(cluster):
