@@ -227,6 +227,10 @@ def test_cli_export_and_erase(chain, tmp_path):
     out = CliRunner().invoke(app, ["privacy", "export", golden, "--out", str(out_file), "-w", str(db)])
     assert out.exit_code == 0, out.output
     assert json.loads(out_file.read_text(encoding="utf-8"))["golden_id"] == golden
+    no = CliRunner().invoke(app, ["privacy", "erase", golden, "-w", str(db)], input="n\n")
+    assert no.exit_code == 1
+    with open_warehouse(path=db) as check:
+        assert check.scalar("SELECT status FROM identity.golden WHERE golden_id = ?", [golden]) == "active"
     out = CliRunner().invoke(app, ["privacy", "erase", golden, "--yes", "-w", str(db)])
     assert out.exit_code == 0, out.output
     again = CliRunner().invoke(app, ["privacy", "erase", golden, "--yes", "-w", str(db)])
