@@ -83,13 +83,11 @@ def _load_person(engine: Engine, golden_id: str) -> None:
     _fill(engine, "_p_ids", [(golden_id,), *provisional])
     _fill(engine, "_p_records", records)
     _fill(engine, "_p_uids", [(f"{s}:{k}",) for s, k in records])
-    _fill_unionids(engine)
-
-
-def _fill_unionids(engine: Engine) -> None:
+    # WeChat records are keyed by their unionid (as in realtime.identity_index)
     unionids = engine.rows(
         "SELECT wechat_unionid FROM std.patient WHERE (source, source_patient_key) IN "
         "(SELECT source, source_patient_key FROM _p_records) AND wechat_unionid IS NOT NULL "
+        "UNION SELECT source_patient_key FROM _p_records WHERE source = 'wechat' "
         "UNION SELECT unionid FROM ops.provisional_identity WHERE provisional_id IN (SELECT id FROM _p_ids) "
         "AND unionid IS NOT NULL")
     _fill(engine, "_p_unionids", unionids)
@@ -235,8 +233,9 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
     out: dict[str, list[dict[str, Any]]] = {}
     for table, condition in conditions.items():
         rows = engine.arrow(f"SELECT * FROM {table} WHERE {condition}").to_pylist()
-        for col in (c for c in _reference_columns(tables[table])):
-            rows += engine.arrow(f"SELECT * FROM {table} WHERE {_reference_condition(col)}").to_pylist()
+        for col in _reference_columns(tables[table]):
+            rows += engine.arrow(f"SELECT * FROM {table} WHERE {_reference_condition(col)} "
+                                 f"AND NOT coalesce(({condition}), false)").to_pylist()
         if rows:
             out[table] = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
     for row in out.get("privacy.consent_event", []):
