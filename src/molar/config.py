@@ -40,6 +40,8 @@ class Settings:
     channels: dict[str, dict] = field(default_factory=dict)
     rules_dir: Path | None = None            # rule catalogue folder; default: the shipped rules
     automation_policy: Path | None = None    # contact policy YAML; default: the shipped policy
+    # Master key for field encryption (base64 of 32 bytes; `molar privacy keygen`), see docs/privacy.md.
+    master_key: str | None = field(default=None, repr=False)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -87,6 +89,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "channels": "MOLAR_CHANNELS",
         "rules_dir": "MOLAR_RULES_DIR",
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
+        "master_key": "MOLAR_MASTER_KEY",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -124,6 +127,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, rules_dir=Path(str(raw["rules_dir"])))
     if "automation_policy" in raw:
         settings = replace(settings, automation_policy=Path(str(raw["automation_policy"])))
+    if "master_key" in raw:
+        settings = replace(settings, master_key=str(raw["master_key"]))
     return settings
 
 

@@ -35,6 +35,7 @@ from molar.identity import cluster, golden, patient
 from molar.identity.features import LINK_COLUMNS, birth_close_sql, build_link_input
 from molar.identity.linker import LinkResult, link, prob_to_weight
 from molar.identity.model import LinkModel, patient_model
+from molar.privacy.rights import apply_suppression
 from molar.warehouse import Engine
 
 Progress = Callable[[str], None]
@@ -234,6 +235,7 @@ def resolve(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    apply_suppression(engine)   # erased people never get a golden ID again (molar.privacy.rights)
     say("building link input")
     engine.execute("INSERT INTO identity.run (run_id, started_at) VALUES (?, ?)", [run_id, now])
     records = build_link_input(engine, seconds)

@@ -13,6 +13,7 @@ from molar.ingest import quarantine
 from molar.ingest.loader import LoadResult
 from molar.ingest.mapping import MappingError, load_mappings
 from molar.ingest.run import ingest_paths
+from molar.privacy.rights import apply_suppression
 from molar.ui.console import console, progress_bar
 from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
 
@@ -33,10 +34,12 @@ def run_ingest(engine, paths: list[Path], today, source: str | None = None, forc
             return lambda rows: progress.advance(overall, rows)
 
         try:
-            return ingest_paths(
+            results = ingest_paths(
                 engine, paths, today=today, source=source, mappings=mappings,
                 on_file=on_file if show_progress else None, force=force,
             )
+            apply_suppression(engine)   # erased people stay erased when old exports are loaded again
+            return results
         except ValueError as exc:
             raise fail(str(exc)) from exc
 
