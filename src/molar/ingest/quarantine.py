@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from molar.ingest.sqlgen import ident
 from molar.warehouse import Engine
 
 
@@ -46,7 +47,7 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
     for load_id, source, entry, file_path in groups:
         raw_table = f"raw.{source}__{entry}"
         headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
-        select = ", ".join(f'r."{h}"' for h in headers)
+        select = ", ".join(f"r.{ident(h)}" for h in headers)
         rows = engine.rows(
             f"""
             SELECT r._row_number, {select},

@@ -107,7 +107,7 @@ def _exact(
     path: Path, encoding: str, headers: list[str], delim: str, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """Parse each physical line on its own, joining lines only to close a quoted value."""
-    lines = read_text(path, encoding).splitlines()
+    lines = _physical_lines(read_text(path, encoding))
     width = len(headers)
     cols: list[list[str | None]] = [[] for _ in headers]
     rows: list[int] = []
@@ -126,6 +126,10 @@ def _exact(
         line_no = i + 1
         text = lines[i]
         consumed = 1
+        if not text.strip():  # a blank line is not a record: reported as ignored
+            emit(line_no, None, "blank_line", None)
+            i += 1
+            continue
         values = _parse_line(text, delim)
         if values is None:  # an open quote: try to close it with following lines
             joined = text
@@ -139,10 +143,7 @@ def _exact(
         if values is None:
             emit(line_no, None, "unbalanced_quote", text[:200])
         elif len(values) != width:
-            if not text.strip():
-                emit(line_no, None, "wrong_column_count", f"expected={width};actual=0")
-            else:
-                emit(line_no, values, "wrong_column_count", f"expected={width};actual={len(values)}")
+            emit(line_no, values, "wrong_column_count", f"expected={width};actual={len(values)}")
         elif any(REPLACEMENT in v for v in values):
             emit(line_no, values, "encoding_error", None)
         else:
@@ -154,6 +155,14 @@ def _exact(
             rows, problems, details = [], [], []
     if rows:
         yield make_batch(headers, cols, rows, problems=problems, details=details)
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines as an editor numbers them: split at LF (CRLF and CR alone too), never at the
+    other characters str.splitlines() breaks on (U+2028, U+0085, form feed …), which may
+    sit inside a value and would shift every later row number."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _parse_line(text: str, delim: str) -> list[str] | None:

@@ -47,7 +47,7 @@ def test_structural_damage_switches_to_exact_parse(tmp_path):
     assert by_line[5]["_problem"] == "unbalanced_quote"
     assert by_line[6]["a"] == "10" and by_line[6]["_problem"] is None
     assert by_line[7]["a"] == "multi\nline" and by_line[7]["_problem"] is None
-    assert by_line[9]["_problem"] == "wrong_column_count"  # the blank line is reported, not dropped
+    assert by_line[9]["_problem"] == "blank_line"  # reported as ignored, not a record
     assert by_line[10]["c"] == "17"
     assert sorted(by_line) == [2, 3, 4, 5, 6, 7, 9, 10]  # every record accounted for (7 spans two lines)
 
