@@ -40,6 +40,7 @@ class Settings:
     channels: dict[str, dict] = field(default_factory=dict)
     rules_dir: Path | None = None            # rule catalogue folder; default: the shipped rules
     automation_policy: Path | None = None    # contact policy YAML; default: the shipped policy
+    mapping_dirs: tuple[Path, ...] = ()      # source mapping folders besides the shipped ones
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -87,6 +88,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "channels": "MOLAR_CHANNELS",
         "rules_dir": "MOLAR_RULES_DIR",
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
+        "mapping_dirs": "MOLAR_MAPPING_DIRS",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -124,6 +126,12 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, rules_dir=Path(str(raw["rules_dir"])))
     if "automation_policy" in raw:
         settings = replace(settings, automation_policy=Path(str(raw["automation_policy"])))
+    if "mapping_dirs" in raw:
+        value = raw["mapping_dirs"]
+        folders = value.split(os.pathsep) if isinstance(value, str) else value
+        if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+            raise ConfigError('mapping_dirs must be a list of folders, e.g. mapping_dirs = ["mappings"]')
+        settings = replace(settings, mapping_dirs=tuple(Path(f) for f in folders if f))
     return settings
 
 

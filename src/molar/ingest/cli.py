@@ -11,7 +11,7 @@ from rich.table import Table
 
 from molar.ingest import quarantine
 from molar.ingest.loader import LoadResult
-from molar.ingest.mapping import MappingError, load_mappings
+from molar.ingest.mapping import MAPPINGS_DIR, MappingError, load_mappings
 from molar.ingest.run import ingest_paths
 from molar.ui.console import console, progress_bar
 from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
@@ -19,9 +19,21 @@ from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_
 quarantine_app = typer.Typer(help="Inspect and export rows that could not be loaded.", no_args_is_help=True)
 
 
-def run_ingest(engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True) -> list[LoadResult]:
+def mapping_folders(extra: list[Path] | None, settings=None) -> list[Path]:
+    """The shipped mappings plus the folders from molar.toml (`mapping_dirs`) and --mappings."""
+    folders = [MAPPINGS_DIR, *(settings.mapping_dirs if settings else ()), *(extra or [])]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise fail(f"mapping folder not found: {', '.join(missing)}")
+    return list(dict.fromkeys(folders))
+
+
+def run_ingest(
+    engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True,
+    mapping_dirs: list[Path] | None = None,
+) -> list[LoadResult]:
     try:
-        mappings = load_mappings()
+        mappings = load_mappings(mapping_dirs)
     except MappingError as exc:
         raise fail(str(exc)) from exc
     with progress_bar() as progress:
@@ -43,17 +55,27 @@ def run_ingest(engine, paths: list[Path], today, source: str | None = None, forc
 
 def summary_table(results: list[LoadResult]) -> Table:
     table = Table(title="Ingest summary", show_lines=False)
-    for col in ("file", "source", "status", "read", "loaded", "quarantined", "top reasons"):
-        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    numbers = ("read", "loaded", "quarantined", "warned", "ignored")
+    for col in ("file", "source", "status", *numbers, "top reasons"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for r in results:
-        reasons = ", ".join(f"{code} ×{n}" for code, n in list(r.reasons.items())[:3])
+        reasons = ", ".join(f"{code} ×{n}" for code, n in list({**r.reasons, **r.warnings}.items())[:4])
         if r.status != "complete":
             reasons = r.message_en or reasons
+        warned = max((t.rows_warned for t in r.targets), default=0)
         table.add_row(
             Path(r.file).name, r.source or "-", r.status, f"{r.rows_read:,}", f"{r.rows_loaded:,}",
-            f"{r.rows_quarantined:,}", reasons,
+            f"{r.rows_quarantined:,}", f"{warned:,}", f"{r.rows_ignored:,}", reasons,
         )
     return table
+
+
+def other_values_lines(results: list[LoadResult]) -> list[str]:
+    """Names loaded under the `other` code, with counts: candidates for the mapping's values."""
+    return [
+        f"{Path(r.file).name}: loaded as other: " + ", ".join(f"{v} ×{n}" for v, n in r.other_values.items())
+        for r in results if r.other_values
+    ]
 
 
 def totals(results: list[LoadResult]) -> dict:
@@ -69,6 +91,7 @@ def totals(results: list[LoadResult]) -> dict:
         "rows_read": sum(r.rows_read for r in results),
         "rows_loaded": sum(r.rows_loaded for r in results),
         "rows_quarantined": sum(r.rows_quarantined for r in results),
+        "rows_ignored": sum(r.rows_ignored for r in results),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
     }
 
@@ -78,6 +101,7 @@ def ingest(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Source system mapping to use (default: by file name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Load again even if the same file content was loaded before.")] = False,
+    mappings: Annotated[list[Path] | None, typer.Option("--mappings", "-m", help="Extra folder of source mappings (repeatable).")] = None,
     warehouse: WarehouseOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
@@ -86,8 +110,9 @@ def ingest(
     if missing:
         raise fail(f"not found: {', '.join(missing)}")
     settings = settings_from(warehouse, as_of)
+    folders = mapping_folders(mappings, settings)
     with open_engine(settings) as engine:
-        results = run_ingest(engine, paths, settings.today, source, force, show_progress=not as_json)
+        results = run_ingest(engine, paths, settings.today, source, force, show_progress=not as_json, mapping_dirs=folders)
     if as_json:
         payload = totals(results)
         payload["files"] = [r.to_dict() for r in results]
@@ -97,8 +122,11 @@ def ingest(
         t = totals(results)
         console.print(
             f"{t['rows_read']:,} rows read = {t['rows_loaded']:,} loaded + {t['rows_quarantined']:,} quarantined "
+            f"({t['rows_ignored']:,} blank or totals lines ignored) "
             f"· {t['files_loaded']} files loaded, {t['files_skipped']} skipped, {t['files_rejected']} rejected"
         )
+        for line in other_values_lines(results):
+            console.print(line, markup=False)
     if any(r.status == "rejected" for r in results):
         raise typer.Exit(code=1)
 
@@ -153,5 +181,8 @@ def quarantine_export(
 
 
 def register(app: typer.Typer) -> None:
+    from molar.ingest import mappings_cli
+
     app.command()(ingest)
     app.add_typer(quarantine_app, name="quarantine")
+    mappings_cli.register(app)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
 from molar.ingest.problems import IGNORABLE, problem_catalogue
 from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
-from molar.sources import ROW_NUMBER, FileRejected, SourceFile
+from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
 Progress = Callable[[int], None]
@@ -27,7 +27,7 @@ IGNORABLE_SQL = ", ".join(literal(c) for c in IGNORABLE)
 SOFT_EN = " The row was loaded without this value."
 SOFT_ZH = "该行已导入，此字段留空。"
 TOTALS_LABEL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?"
-TOTALS_CELL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?|[-+¥￥0-9.,，元]*|共[0-9]+(条|行|人|笔)"
+TOTALS_CELL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?|[-+¥￥0-9.,，元]*|共?[0-9]+(条|行|人|笔|项|次|张)"
 
 
 class AccountingError(RuntimeError):
@@ -144,9 +144,15 @@ def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> 
 
 
 def _mark_ignorable(engine: Engine, file_map: FileMap, headers: list[str], load_id: str) -> int:
-    """Totals rows (合计/总计/小计 in a cell, the rest numbers or blank) are not records:
-    mark them, like blank lines, so they are reported and not loaded."""
+    """Rows with every cell empty (`,,,,`) and totals rows (合计/总计/小计 in a cell, the
+    rest numbers, counts or blank) are not records: mark them, like blank lines, so they
+    are reported as ignored and not loaded."""
     texts = [f"trim(coalesce({ident(h)}, ''))" for h in headers]
+    engine.execute(
+        f"UPDATE {file_map.raw_table} SET _problem = 'blank_line' "
+        f"WHERE _load_id = ? AND _problem IS NULL AND {' AND '.join(f'{t} = ' + chr(39) * 2 for t in texts)}",
+        [load_id],
+    )
     label = " OR ".join(f"regexp_full_match({t}, '{TOTALS_LABEL}')" for t in texts)
     rest = " AND ".join(f"regexp_full_match({t}, '{TOTALS_CELL}')" for t in texts)
     engine.execute(
@@ -227,9 +233,12 @@ def load_file(
                     f"{path.name} has a header but no data rows; nothing to load",
                     f"{path.name} 只有表头，没有数据行；没有可导入的内容",
                 )
+            _mark_duplicates(engine, file_map, load_id)
             for table_map in file_map.tables:
-                target = _standardise(engine, file_map, table_map, load_id, str(path), headers, today)
-                result.targets.append(target)
+                _stage(engine, file_map, table_map, load_id, str(path), headers, today)
+            _reject_whole_rows(file_map, engine)
+            for table_map in file_map.tables:
+                result.targets.append(_finish(engine, file_map, table_map, load_id, str(path)))
             result.reasons, result.warnings = ({
                 code: n for code, sev, n in engine.rows(
                     "SELECT code, severity, count(DISTINCT (target_table, row_number, file_path)) FROM quarantine.issue "
@@ -249,7 +258,11 @@ def load_file(
     return result
 
 
-def _standardise(
+def _staged(table_map: TableMap) -> str:
+    return f"_staged_{table_map.contract.name}"
+
+
+def _stage(
     engine: Engine,
     file_map: FileMap,
     table_map: TableMap,
@@ -257,8 +270,8 @@ def _standardise(
     file_path: str,
     headers: list[str],
     today: date,
-) -> TargetResult:
-    contract = table_map.contract
+) -> None:
+    """Standardise one target table's rows into a temp table and quarantine their problems."""
     sql: StageSQL = build_stage_sql(file_map, table_map, set(headers), today)
     _problem_texts(engine, sql)
     for statement in sql.distinct:
@@ -266,23 +279,66 @@ def _standardise(
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
     for statement in sql.lookups:
         engine.execute(statement)
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {sql.resolved}")
-    _quarantine(engine, file_map, contract.name, load_id, file_path)
-    replaced, keys = _publish(engine, table_map, load_id)
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {_staged(table_map)} AS {sql.resolved}")
+    engine.execute("DROP TABLE _stage")
+    _quarantine(engine, file_map, _staged(table_map), table_map.contract.name, load_id, file_path)
+
+
+def _reject_whole_rows(file_map: FileMap, engine: Engine) -> None:
+    """A row that feeds several tables (a visit line: visit, treatment, charge) is one
+    record: an error for any table keeps it out of all of them."""
+    if len(file_map.tables) < 2:
+        return
+    union = " UNION ".join(
+        f"SELECT {ROW_NUMBER}, coalesce({PART}, '') AS pt FROM {_staged(t)} WHERE _is_error" for t in file_map.tables
+    )
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _bad_rows AS {union}")
+    for t in file_map.tables:
+        engine.execute(
+            f"UPDATE {_staged(t)} SET _is_error = true WHERE NOT _is_error "
+            f"AND ({ROW_NUMBER}, coalesce({PART}, '')) IN (SELECT ({ROW_NUMBER}, pt) FROM _bad_rows)"
+        )
+    engine.execute("DROP TABLE _bad_rows")
+
+
+def _finish(engine: Engine, file_map: FileMap, table_map: TableMap, load_id: str, file_path: str) -> TargetResult:
+    """Publish the good rows of one target table and check its accounting."""
+    name = table_map.contract.name
+    staged = _staged(table_map)
+    replaced, keys = _publish(engine, table_map, staged, load_id)
     read, loaded, quarantined, warned = engine.rows(
-        "SELECT count(*), count(*) FILTER (NOT _is_error), count(*) FILTER (_is_error), "
-        "count(*) FILTER (NOT _is_error AND _has_warning) FROM _staged"
+        f"SELECT count(*), count(*) FILTER (NOT _is_error), count(*) FILTER (_is_error), "
+        f"count(*) FILTER (NOT _is_error AND _has_warning) FROM {staged}"
     )[0]
-    _check_accounting(engine, file_map, contract.name, load_id, file_path, keys, loaded - keys)
-    target = TargetResult(contract.name, read, loaded, quarantined, warned, keys - replaced, replaced, loaded - keys)
+    _check_accounting(engine, file_map, name, load_id, file_path, keys, loaded - keys)
+    target = TargetResult(name, read, loaded, quarantined, warned, keys - replaced, replaced, loaded - keys)
     engine.execute(
         "INSERT INTO ops.load_target (load_id, target_table, rows_read, rows_loaded, rows_quarantined, rows_warned, "
         "rows_inserted, rows_replaced, rows_merged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [load_id, contract.name, read, loaded, quarantined, warned, target.rows_inserted, replaced, target.rows_merged],
+        [load_id, name, read, loaded, quarantined, warned, target.rows_inserted, replaced, target.rows_merged],
     )
-    engine.execute("DROP TABLE _stage")
-    engine.execute("DROP TABLE _staged")
+    engine.execute(f"DROP TABLE {staged}")
     return target
+
+
+def _mark_duplicates(engine: Engine, file_map: FileMap, load_id: str) -> None:
+    """Rows equal to an earlier row on the file's `duplicates:` headers are a repeated export."""
+    if not file_map.duplicates:
+        return
+    cols = ", ".join(ident(h) for h in file_map.duplicates)
+    engine.execute(
+        f"""
+        UPDATE {file_map.raw_table} r SET _problem = 'duplicate_row', _problem_detail = CAST(d.first AS VARCHAR)
+        FROM (
+            SELECT {ROW_NUMBER} AS rn, coalesce({PART}, '') AS pt,
+                   first({ROW_NUMBER}) OVER w AS first, row_number() OVER w AS k
+            FROM {file_map.raw_table} WHERE _load_id = ? AND _problem IS NULL
+            WINDOW w AS (PARTITION BY {cols} ORDER BY {ROW_NUMBER}, {PART})
+        ) d
+        WHERE r._load_id = ? AND r.{ROW_NUMBER} = d.rn AND coalesce(r.{PART}, '') = d.pt AND d.k > 1
+        """,
+        [load_id, load_id],
+    )
 
 
 def _problem_texts(engine: Engine, sql: StageSQL) -> None:
@@ -300,11 +356,11 @@ def _problem_texts(engine: Engine, sql: StageSQL) -> None:
     ))))
 
 
-def _quarantine(engine: Engine, file_map: FileMap, table: str, load_id: str, file_path: str) -> None:
+def _quarantine(engine: Engine, file_map: FileMap, staged: str, table: str, load_id: str, file_path: str) -> None:
     """Every problem of every row, with the offending value and a readable reason. A soft
     problem (the column's policy is null_with_warning) is a warning: the row loads without
     the value."""
-    issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM _staged"
+    issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM {staged}"
     soft = "u.i.soft AND coalesce(t.severity, 'error') = 'error'"
     fill = "replace(replace({text}, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))"
     engine.execute(
@@ -328,19 +384,19 @@ def _quarantine(engine: Engine, file_map: FileMap, table: str, load_id: str, fil
         raise RuntimeError(f"problem codes without a message: {unknown}")
 
 
-def _publish(engine: Engine, table_map: TableMap, load_id: str) -> tuple[int, int]:
+def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> tuple[int, int]:
     """Good rows replace earlier rows with the same key in std. Returns (rows replaced,
     rows written). A rolled-up table writes one row per key: the sum of `sum` columns,
     the first non-empty value (in file order) of the others."""
     contract = table_map.contract
     key = ", ".join(contract.key)
-    good = f"(SELECT {key} FROM _staged WHERE NOT _is_error)"
+    good = f"(SELECT {key} FROM {staged} WHERE NOT _is_error)"
     replaced = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE ({key}) IN {good}")
     if replaced:
         engine.execute(f"DELETE FROM std.{contract.name} WHERE ({key}) IN {good}")
     cols = ", ".join(contract.column_names)
     if table_map.rollup is None:
-        select = f"SELECT {cols}, ?, {ROW_NUMBER} FROM _staged WHERE NOT _is_error"
+        select = f"SELECT {cols}, ?, {ROW_NUMBER} FROM {staged} WHERE NOT _is_error"
     else:
         how = table_map.rollup
         values = [
@@ -349,7 +405,7 @@ def _publish(engine: Engine, table_map: TableMap, load_id: str) -> tuple[int, in
             else f"arg_min({c}, {ROW_NUMBER}) FILTER (WHERE {c} IS NOT NULL)"
             for c in contract.column_names
         ]
-        select = (f"SELECT {', '.join(values)}, ?, min({ROW_NUMBER}) FROM _staged WHERE NOT _is_error "
+        select = (f"SELECT {', '.join(values)}, ?, min({ROW_NUMBER}) FROM {staged} WHERE NOT _is_error "
                   f"GROUP BY {key}")
     engine.execute(f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) {select}", [load_id])
     written = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE _load_id = ?", [load_id])
@@ -366,9 +422,8 @@ def _check_accounting(
         [load_id],
     )
     quarantined = engine.scalar(
-        "SELECT count(DISTINCT (row_number, file_path)) FROM quarantine.issue "
-        "WHERE load_id = ? AND target_table = ? AND severity = 'error'",
-        [load_id, table],
+        "SELECT count(DISTINCT (row_number, file_path)) FROM quarantine.issue WHERE load_id = ? AND severity = 'error'",
+        [load_id],
     )
     if landed != written + merged + quarantined:
         raise AccountingError(

@@ -73,4 +73,15 @@ def lookup_sql(table_map: TableMap) -> LookupSQL:
             "CASE WHEN s.doctor_id IS NOT NULL AND lk_doctor.v IS NULL THEN 'doctor_unknown' END AS _p_lookup_doctor_id"
         )
         out.fields.append((doctor.header or "doctor_id", "_raw_doctor_id", "_p_lookup_doctor_id"))
+    patient = table_map.column("source_patient_key")
+    if patient and patient.lookup == "patient" and table_map.contract.name != "patient":
+        out.joins.append(
+            "LEFT JOIN (SELECT DISTINCT source, source_patient_key AS k FROM std.patient) lk_patient "
+            "ON lk_patient.source = s.source AND lk_patient.k = s.source_patient_key"
+        )
+        out.problems.append(
+            "CASE WHEN s.source_patient_key IS NOT NULL AND lk_patient.k IS NULL THEN 'patient_unknown' END "
+            "AS _p_lookup_source_patient_key"
+        )
+        out.fields.append((patient.header or "source_patient_key", "_raw_source_patient_key", "_p_lookup_source_patient_key"))
     return out

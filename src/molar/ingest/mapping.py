@@ -18,12 +18,17 @@ from molar.ingest.kinds import check_column
 from molar.model import CONTRACTS, Contract, codes
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
-LOOKUPS = {"clinic": ("clinic", "name", "clinic_id"), "doctor": ("doctor", "name", "doctor_id")}
+LOOKUPS = {
+    "clinic": ("clinic", "name", "clinic_id"),
+    "doctor": ("doctor", "name", "doctor_id"),
+    "patient": ("patient", "source_patient_key", "source_patient_key"),  # must be a known patient of the source
+}
 _COLUMN_KEYS = {
     "from", "const", "derive", "occurrence", "standardise", "options", "values", "lookup",
     "other", "add_codes", "default", "on_error",
 }
 _TABLE_KEYS = {"columns", "rollup"}
+_FILE_KEYS = {"entry", "match", "tables", "duplicates"}
 POLICIES = ("reject_row", "null_with_warning")
 ROLLUPS = ("first", "sum")
 # Identifiers that other evidence (name, mobile, birth date) can replace: a bad value is
@@ -90,10 +95,13 @@ class FileMap:
     match: tuple[str, ...]
     tables: tuple[TableMap, ...]
     mapping_file: Path
+    # Line-level files without a line number: a row equal to an earlier one on these
+    # headers is a repeated export of it (quarantined as duplicate_row).
+    duplicates: tuple[str, ...] = ()
 
     @property
     def headers(self) -> list[str]:
-        return list(dict.fromkeys(h for t in self.tables for h in t.headers))
+        return list(dict.fromkeys([*(h for t in self.tables for h in t.headers), *self.duplicates]))
 
     def matches(self, path: Path) -> bool:
         return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.match)
@@ -281,6 +289,8 @@ def load_mapping(path: Path) -> SourceMapping:
         line = getattr(item, "lines", {}).get("__self__")
         if not isinstance(item, dict) or not {"entry", "match", "tables"} <= set(item):
             raise _fail(path, line, "each file needs `entry:` (a name), `match:` (file name patterns) and `tables:`")
+        if set(item) - _FILE_KEYS:
+            raise _fail(path, line, f"unknown keys {sorted(set(item) - _FILE_KEYS)}; a file takes {sorted(_FILE_KEYS)}")
         entry = str(item["entry"])
         if not entry.isidentifier():
             raise _fail(path, line, f"entry {entry!r} must be a simple name (letters, digits, _)")
@@ -293,7 +303,8 @@ def load_mapping(path: Path) -> SourceMapping:
         tables = tuple(
             _parse_table(path, tlines.get(t, line), t, s, source) for t, s in tables_spec.items()
         )
-        files.append(FileMap(source, entry, patterns, tables, path))
+        duplicates = _headers(path, line, entry, "duplicates", item["duplicates"]) if "duplicates" in item else ()
+        files.append(FileMap(source, entry, patterns, tables, path, duplicates))
     entries = [f.entry for f in files]
     if len(set(entries)) != len(entries):
         raise _fail(path, None, f"entry names must be unique; repeated: {sorted({e for e in entries if entries.count(e) > 1})}")

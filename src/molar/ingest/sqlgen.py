@@ -118,7 +118,8 @@ def _derived(cm: ColumnMap, column: Column) -> str:
         parts.append(f"CASE WHEN {blank} THEN NULL ELSE substr(md5(concat_ws(chr(31), {', '.join(trimmed)})), 1, 16) END")
     if cm.occurrence:
         over = ", ".join(trim_ws(f"r.{ident(h)}") for h in cm.occurrence)
-        parts.append(f"row_number() OVER (PARTITION BY {over} ORDER BY r.{ROW_NUMBER}, r.{PART})")
+        # Rows that are not records (broken, repeated exports) do not take a number.
+        parts.append(f"row_number() OVER (PARTITION BY r.{PROBLEM} IS NULL, {over} ORDER BY r.{ROW_NUMBER}, r.{PART})")
     value = " || '-' || ".join(parts) if len(parts) > 1 else parts[0]
     return f"CAST({value} AS {column.sql_type})"
 
