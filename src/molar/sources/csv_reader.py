@@ -43,8 +43,8 @@ def read_csv(path: Path, encoding: str, batch_rows: int = 200_000) -> Iterator[p
     headers, delim = read_header(path, encoding)
     try:
         yield from _fast(path, encoding, headers, delim)
-    except NeedsExactParse:
-        yield from _exact(path, encoding, headers, delim, batch_rows)
+    except NeedsExactParse as restart:
+        yield from _exact(path, encoding, headers, delim, batch_rows, restart.from_line)
 
 
 def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator[pa.RecordBatch]:
@@ -54,6 +54,7 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
         return "error"  # surfaces as ArrowInvalid below, which switches to the exact path
 
     stream = Utf8Stream(path, encoding)
+    line = 2
     try:
         reader = pacsv.open_csv(
             stream,
@@ -73,9 +74,11 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
                 null_values=[],
             ),
         )
-        line = 2
         for batch in reader:
             n = batch.num_rows
+            # A quoted line break makes one record span lines: row number ≠ line number.
+            if any(pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py() for col in batch.columns):
+                raise NeedsExactParse(line)
             bad = None
             for col in batch.columns:
                 hit = pc.match_substring(col, REPLACEMENT)
@@ -93,7 +96,7 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
             )
     except pa.ArrowInvalid as exc:
         if "CSV parse error" in str(exc) or "quote" in str(exc).lower():
-            raise NeedsExactParse from exc
+            raise NeedsExactParse(line) from exc
         raise FileRejected(
             "file_unreadable",
             f"{path.name} cannot be read as CSV: {exc}",
@@ -104,9 +107,10 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
 
 
 def _exact(
-    path: Path, encoding: str, headers: list[str], delim: str, batch_rows: int
+    path: Path, encoding: str, headers: list[str], delim: str, batch_rows: int, from_line: int = 2
 ) -> Iterator[pa.RecordBatch]:
-    """Parse each physical line on its own, joining lines only to close a quoted value."""
+    """Parse each physical line on its own, joining lines only to close a quoted value.
+    Records starting before ``from_line`` were read by the fast path and are skipped."""
     lines = _physical_lines(read_text(path, encoding))
     width = len(headers)
     cols: list[list[str | None]] = [[] for _ in headers]
@@ -115,6 +119,8 @@ def _exact(
     details: list[str | None] = []
 
     def emit(line_no: int, values: list[str] | None, problem: str | None, detail: str | None):
+        if line_no < from_line:
+            return
         rows.append(line_no)
         problems.append(problem)
         details.append(detail)
