@@ -251,3 +251,19 @@ def test_mappings_suggest_check_and_describe_from_the_command_line(tmp_path):
     assert "10 read = 10 loaded + 0 quarantined" in out.stdout and "std.patient" in out.stdout
     out = molar("mappings", "describe", "treatment")
     assert out.returncode == 0 and "OTHER" in out.stdout and "item_name" in out.stdout
+
+
+def test_a_load_whose_tables_do_not_add_up_is_rolled_back(reference, write, monkeypatch):
+    from molar.ingest import loader
+
+    publish = loader._publish
+
+    def losing_one_row(engine, table_map, staged, load_id):
+        replaced, written = publish(engine, table_map, staged, load_id)
+        engine.execute(f"DELETE FROM std.{table_map.contract.name} WHERE _load_id = ? AND _row_number = 2", [load_id])
+        return replaced, written
+
+    monkeypatch.setattr(loader, "_publish", losing_one_row)
+    with pytest.raises(loader.AccountingError, match="2 rows landed"):
+        load(reference, write("patients.csv", PATIENT_HEADER + patient_row("P1") + patient_row("P2")))
+    assert reference.scalar("SELECT count(*) FROM std.patient") == 0

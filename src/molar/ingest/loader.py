@@ -310,7 +310,7 @@ def _finish(engine: Engine, file_map: FileMap, table_map: TableMap, load_id: str
         f"SELECT count(*), count(*) FILTER (NOT _is_error), count(*) FILTER (_is_error), "
         f"count(*) FILTER (NOT _is_error AND _has_warning) FROM {staged}"
     )[0]
-    _check_accounting(engine, file_map, name, load_id, file_path, keys, loaded - keys)
+    _check_accounting(engine, file_map, name, load_id, file_path, loaded - keys)
     target = TargetResult(name, read, loaded, quarantined, warned, keys - replaced, replaced, loaded - keys)
     engine.execute(
         "INSERT INTO ops.load_target (load_id, target_table, rows_read, rows_loaded, rows_quarantined, rows_warned, "
@@ -412,15 +412,14 @@ def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> 
     return replaced, written
 
 
-def _check_accounting(
-    engine: Engine, file_map: FileMap, table: str, load_id: str, file_path: str, written: int, merged: int
-) -> None:
+def _check_accounting(engine: Engine, file_map: FileMap, table: str, load_id: str, file_path: str, merged: int) -> None:
     """Every record that landed raw is in std (or merged into a row there) or in the
     quarantine — counted from those tables, not from the staging flags."""
     landed = engine.scalar(
         f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ? AND coalesce(_problem, '') NOT IN ({IGNORABLE_SQL})",
         [load_id],
     )
+    written = engine.scalar(f"SELECT count(*) FROM std.{table} WHERE _load_id = ?", [load_id])
     quarantined = engine.scalar(
         "SELECT count(DISTINCT (row_number, file_path)) FROM quarantine.issue WHERE load_id = ? AND severity = 'error'",
         [load_id],
