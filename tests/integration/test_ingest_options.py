@@ -267,3 +267,28 @@ def test_a_load_whose_tables_do_not_add_up_is_rolled_back(reference, write, monk
     with pytest.raises(loader.AccountingError, match="2 rows landed"):
         load(reference, write("patients.csv", PATIENT_HEADER + patient_row("P1") + patient_row("P2")))
     assert reference.scalar("SELECT count(*) FROM std.patient") == 0
+
+
+def test_unload_and_reload_under_an_edited_mapping_leave_no_stale_rows(reference, write, tmp_path):
+    folder = mapping_dir(tmp_path, BOOKING_YAML)
+    path = write("bookings.csv", "预约号,手机,预约时间,状态,渠道\nB1,13812345678,2026-01-05 10:00,已到诊,美团\n", encoding="utf-8")
+    load(reference, path, mappings=load_mappings([folder]))
+    first_key = reference.scalar("SELECT source_patient_key FROM std.appointment")
+    # The administrator changes how the patient key is derived and loads the same file again.
+    (folder / "clinic_x.yaml").write_text(BOOKING_YAML.replace("derive: [手机]", "derive: [手机, 预约号]"), encoding="utf-8")
+    [again] = load(reference, path, mappings=load_mappings([folder]))
+    assert again.status == "complete"
+    keys = reference.rows("SELECT source_patient_key FROM std.appointment")
+    assert len(keys) == 1 and keys[0][0] != first_key
+    assert reference.scalar("SELECT count(*) FROM raw.x__bookings") == 1
+    assert reference.rows("SELECT status FROM ops.load WHERE source = 'x' ORDER BY started_at") == [("replaced",), ("complete",)]
+    # Unchanged mapping: the same content is skipped, not loaded twice.
+    [skipped] = load(reference, path, mappings=load_mappings([folder]))
+    assert skipped.status == "skipped"
+    out = molar("unload", "--file", "bookings.csv", "-w", str(tmp_path / "none.duckdb"))
+    assert out.returncode == 2 and "no complete load matches" in out.stderr
+    from molar.ingest.unload import find_loads, unload
+
+    unload(reference, find_loads(reference, source="x"))
+    assert reference.count("std.appointment") == 0 and reference.count("raw.x__bookings") == 0
+    assert reference.count("std.clinic") == 2  # other sources untouched

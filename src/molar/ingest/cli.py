@@ -13,6 +13,7 @@ from molar.ingest import quarantine
 from molar.ingest.loader import LoadResult
 from molar.ingest.mapping import MAPPINGS_DIR, MappingError, load_mappings
 from molar.ingest.run import ingest_paths
+from molar.ingest.unload import find_loads, unload
 from molar.ui.console import console, progress_bar
 from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
 
@@ -180,9 +181,30 @@ def quarantine_export(
         console.print("nothing quarantined")
 
 
+def unload_command(
+    file: Annotated[str | None, typer.Option("--file", help="File path or name whose loads to remove.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Remove every load of this source system.")] = None,
+    load_id: Annotated[str | None, typer.Option("--load-id", help="Remove this load.")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Remove loaded files from the warehouse (raw, std and quarantine rows)."""
+    with open_engine(settings_from(warehouse)) as engine:
+        try:
+            load_ids = find_loads(engine, file=file, source=source, load_id=load_id)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+        if not load_ids:
+            raise fail("no complete load matches; see ops.load or `molar quarantine list` for what was loaded")
+        with engine.transaction():
+            removed = unload(engine, load_ids)
+    console.print(f"unloaded {len(load_ids)} load(s): " + ", ".join(f"{t} −{n:,}" for t, n in removed.items()))
+    console.print("run `molar identity resolve` and `molar profile run` again to bring identities and profiles up to date")
+
+
 def register(app: typer.Typer) -> None:
     from molar.ingest import mappings_cli
 
     app.command()(ingest)
+    app.command("unload")(unload_command)
     app.add_typer(quarantine_app, name="quarantine")
     mappings_cli.register(app)

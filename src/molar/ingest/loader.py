@@ -18,6 +18,7 @@ import pyarrow as pa
 from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
 from molar.ingest.problems import IGNORABLE, problem_catalogue
 from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
+from molar.ingest.unload import unload
 from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
@@ -79,18 +80,31 @@ class LoadResult:
         return d
 
 
-def _already_loaded(engine: Engine, sha256: str, entry: str) -> str | None:
+def _already_loaded(engine: Engine, sha256: str, file_map: FileMap) -> str | None:
+    """A complete load of the same content under the same mapping (loads recorded before
+    mappings were fingerprinted count as the same mapping)."""
     return engine.scalar(
-        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' LIMIT 1",
-        [sha256, entry],
+        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' "
+        "AND coalesce(mapping_sha256, ?) = ? LIMIT 1",
+        [sha256, file_map.entry, file_map.fingerprint, file_map.fingerprint],
     )
 
 
-def _record_load(engine: Engine, result: LoadResult, sf: SourceFile | None, started: datetime) -> None:
+def _loaded_under_other_mapping(engine: Engine, sha256: str, file_map: FileMap) -> list[str]:
+    return [r for (r,) in engine.rows(
+        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' "
+        "AND mapping_sha256 <> ?",
+        [sha256, file_map.entry, file_map.fingerprint],
+    )]
+
+
+def _record_load(
+    engine: Engine, result: LoadResult, sf: SourceFile | None, started: datetime, fingerprint: str | None = None
+) -> None:
     engine.execute(
         "INSERT INTO ops.load (load_id, source, entry, file_path, file_sha256, file_bytes, encoding, status, "
         "rows_read, rows_loaded, rows_quarantined, rows_warned, message_en, message_zh, started_at, finished_at, "
-        "rows_ignored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_ignored, mapping_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             result.load_id,
             result.source,
@@ -109,6 +123,7 @@ def _record_load(engine: Engine, result: LoadResult, sf: SourceFile | None, star
             started,
             datetime.now(),
             result.rows_ignored,
+            fingerprint,
         ],
     )
 
@@ -202,7 +217,7 @@ def load_file(
         sf = SourceFile.open(path)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map)
-    previous = None if force else _already_loaded(engine, sf.sha256, file_map.entry)
+    previous = None if force else _already_loaded(engine, sf.sha256, file_map)
     if previous:
         return LoadResult(
             file=str(path), status="skipped", source=file_map.source, entry=file_map.entry,
@@ -219,6 +234,8 @@ def load_file(
     result = LoadResult(str(path), "complete", file_map.source, file_map.entry, load_id, sf.encoding)
     try:
         with engine.transaction():
+            # The same file under a changed mapping replaces its earlier load (keys may differ).
+            unload(engine, _loaded_under_other_mapping(engine, sf.sha256, file_map), status="replaced")
             _ensure_raw_table(engine, file_map, headers)
             for batch in sf.batches(file_map.headers):
                 batch = batch.append_column("_load_id", pa.array([load_id] * batch.num_rows, pa.string()))
@@ -252,7 +269,7 @@ def load_file(
                 [load_id],
             ))
             result.seconds = (datetime.now() - started).total_seconds()
-            _record_load(engine, result, sf, started)
+            _record_load(engine, result, sf, started, file_map.fingerprint)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map, sf)
     return result

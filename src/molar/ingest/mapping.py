@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,12 @@ class FileMap:
 
     def matches(self, path: Path) -> bool:
         return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.match)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the mapping file changes: a file loaded again under an edited
+        mapping replaces its earlier load."""
+        return hashlib.sha256(self.mapping_file.read_bytes() + self.entry.encode()).hexdigest()
 
     @property
     def raw_table(self) -> str:
