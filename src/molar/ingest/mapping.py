@@ -34,7 +34,7 @@ POLICIES = ("reject_row", "null_with_warning")
 ROLLUPS = ("first", "sum")
 # Identifiers that other evidence (name, mobile, birth date) can replace: a bad value is
 # dropped with a warning instead of losing the whole row.
-SOFT_BY_DEFAULT = frozenset({"id_number", "email", "mobile_2", "wechat_openid", "nickname"})
+SOFT_BY_DEFAULT = frozenset({"id_number", "wechat_openid", "nickname"})
 
 
 class MappingError(ValueError):
