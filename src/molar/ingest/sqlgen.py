@@ -20,6 +20,7 @@ from molar.ingest.lookups import lookup_sql
 from molar.ingest.mapping import ColumnMap, FileMap, TableMap
 from molar.ingest.problems import EXCEL_DAMAGE, IGNORABLE, error_codes
 from molar.ingest.standardise import Standardiser, id_birth_date_sql, id_sex_sql
+from molar.ingest.standardise.dates import EXCEL_SERIAL
 from molar.ingest.standardise.sql import re_matches, trim_ws
 from molar.model import Column
 from molar.sources import PART, PROBLEM, PROBLEM_DETAIL, ROW_NUMBER
@@ -86,8 +87,6 @@ def _value_and_problem(std: Standardiser, kind: str, cm: ColumnMap, column: Colu
     if kind == "id_number":
         damage.append((f"({problem}) = 'id_bad_checksum' AND {re_matches(t, _FIFTEEN_DIGITS)}", "'excel_digits_lost'"))
     if kind in ("date", "timestamp") and std.excel_serial:  # type: ignore[attr-defined]
-        from molar.ingest.standardise.dates import EXCEL_SERIAL
-
         damage.append((f"({value}) IS NOT NULL AND {re_matches(t, EXCEL_SERIAL)}", "'excel_serial_date'"))
     if cm.other:
         value = f"coalesce({value}, CASE WHEN ({problem}) = 'code_unknown' THEN {literal(cm.other)} END)"
@@ -124,32 +123,42 @@ def _derived(cm: ColumnMap, column: Column) -> str:
     return f"CAST({value} AS {column.sql_type})"
 
 
+def _unstandardised(cm: ColumnMap | None, column: Column, present: set[str]) -> str | None:
+    """Value SQL of a column that needs no standardiser (absent, fixed or derived), else None."""
+    if cm is None or any(h not in present for h in cm.headers):
+        return f"CAST(NULL AS {column.sql_type})"
+    if cm.const is not None:
+        return f"CAST({literal(cm.const)} AS {column.sql_type})"
+    if cm.header is None:
+        return _derived(cm, column)
+    return None
+
+
+def _soft(cm: ColumnMap | None, column: Column, key: tuple[str, ...]) -> str:
+    """SQL: TRUE when the column's problem only drops its value (the row still loads)."""
+    if cm and cm.on_error == "null_with_warning":
+        return "TRUE"
+    if column.required or column.name in key:
+        return "FALSE"
+    # A value Excel destroyed is not the row's fault: the row loads without it.
+    return f"_p_{column.name} IN ({', '.join(literal(c) for c in EXCEL_DAMAGE)})"
+
+
 def column_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> _Parts:
     out = _Parts()
-    contract = table_map.contract
-    for column in contract.columns:
+    for column in table_map.contract.columns:
         cm = table_map.column(column.name)
         name = column.name
-        missing = cm is None or any(h not in present for h in cm.headers)
-        if missing or cm.const is not None or (cm.header is None and (cm.derive or cm.occurrence)):  # type: ignore[union-attr]
-            if missing:
-                value = f"CAST(NULL AS {column.sql_type})"
-            elif cm.const is not None:  # type: ignore[union-attr]
-                value = f"CAST({literal(cm.const)} AS {column.sql_type})"  # type: ignore[union-attr]
-            else:
-                value = _derived(cm, column)  # type: ignore[arg-type]
-            raw = f"concat_ws('|', {', '.join('r.' + ident(h) for h in cm.headers)})" if not missing and cm.headers else "CAST(NULL AS VARCHAR)"  # type: ignore[union-attr]
-            out.items += [f"{value} AS {name}", f"CAST(NULL AS VARCHAR) AS _p_{name}", f"{raw} AS _raw_{name}"]
-        else:
+        value = _unstandardised(cm, column, present)
+        if value is None:
             _mapped_column(out, file_map, cm, column, today)  # type: ignore[arg-type]
-        label = cm.header if cm and cm.header else (", ".join(cm.headers) if cm and cm.headers else name)
-        soft = "FALSE"
-        if cm and cm.on_error == "null_with_warning":
-            soft = "TRUE"
-        elif not (column.required or name in contract.key):
-            # A value Excel destroyed is not the row's fault: the row loads without it.
-            soft = f"_p_{name} IN ({', '.join(literal(c) for c in EXCEL_DAMAGE)})"
-        out.issues.append(_Issue(label, f"_raw_{name}", f"_p_{name}", soft))
+        else:
+            derived = cm is not None and cm.const is None and all(h in present for h in cm.headers)
+            headers = cm.headers if derived else []  # type: ignore[union-attr]
+            raw = f"concat_ws('|', {', '.join('r.' + ident(h) for h in headers)})" if headers else "CAST(NULL AS VARCHAR)"
+            out.items += [f"{value} AS {name}", f"CAST(NULL AS VARCHAR) AS _p_{name}", f"{raw} AS _raw_{name}"]
+        label = ", ".join(cm.headers) if cm and cm.headers else name
+        out.issues.append(_Issue(label, f"_raw_{name}", f"_p_{name}", _soft(cm, column, table_map.contract.key)))
     return out
 
 
