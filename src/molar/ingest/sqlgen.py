@@ -72,28 +72,28 @@ def _is_identifier(column: Column) -> bool:
     return column.type == "text" and column.name.endswith(_IDENTIFIER_SUFFIXES)
 
 
-def _value_and_problem(std: Standardiser, kind: str, cm: ColumnMap, column: Column, k: str) -> tuple[str, str]:
-    """SQL for the standardised value and the problem code of raw text ``k``.
+def _value_and_problem(kind: str, cm: ColumnMap, column: Column, k: str, v: str, p: str, serial: bool) -> tuple[str, str]:
+    """SQL for the value and problem of raw text ``k``, around the standardiser's own
+    value ``v`` and problem ``p`` (short column names where possible: they are repeated).
 
-    Around the standardiser: Excel damage is named as such (the value cannot be
-    recovered, the file must be re-exported), unknown codes may become the `other`
-    code, and a blank cell may take the column's default.
+    Excel damage is named as such (the value cannot be recovered, the file must be
+    re-exported), and unknown codes may become the `other` code.
     """
-    value, problem = std.value_sql(k), std.problem_sql(k)
+    value, problem = v, p
     t = trim_ws(f"CAST({k} AS VARCHAR)")
     damage = []
     if kind in ("id_number", "mobile") or (kind == "text" and _is_identifier(column)):
         damage.append((re_matches(t, _SCIENTIFIC), "'excel_scientific'"))
     if kind == "id_number":
-        damage.append((f"({problem}) = 'id_bad_checksum' AND {re_matches(t, _FIFTEEN_DIGITS)}", "'excel_digits_lost'"))
-    if kind in ("date", "timestamp") and std.excel_serial:  # type: ignore[attr-defined]
-        damage.append((f"({value}) IS NOT NULL AND {re_matches(t, EXCEL_SERIAL)}", "'excel_serial_date'"))
+        damage.append((f"{p} = 'id_bad_checksum' AND {re_matches(t, _FIFTEEN_DIGITS)}", "'excel_digits_lost'"))
+    if serial:
+        damage.append((f"{v} IS NOT NULL AND {re_matches(t, EXCEL_SERIAL)}", "'excel_serial_date'"))
     if cm.other:
-        value = f"coalesce({value}, CASE WHEN ({problem}) = 'code_unknown' THEN {literal(cm.other)} END)"
-        damage.append((f"({problem}) = 'code_unknown'", "'code_kept_as_other'"))
+        value = f"coalesce({v}, CASE WHEN {p} = 'code_unknown' THEN {literal(cm.other)} END)"
+        damage.append((f"{p} = 'code_unknown'", "'code_kept_as_other'"))
     if damage:
         whens = " ".join(f"WHEN {cond} THEN {code}" for cond, code in damage)
-        problem = f"CASE {whens} ELSE {problem} END"
+        problem = f"CASE {whens} ELSE {p} END"
         lost = [cond for cond, code in damage if code.strip("'") in EXCEL_DAMAGE]
         if lost:
             value = f"CASE WHEN {' OR '.join(lost)} THEN NULL ELSE {value} END"
@@ -169,20 +169,24 @@ def _mapped_column(out: _Parts, file_map: FileMap, cm: ColumnMap, column: Column
     value_type = "VARCHAR" if cm.lookup else column.sql_type
     out.messages.extend((cm.header, code, p.message_en, p.message_zh) for code, p in std.problems().items())  # type: ignore[misc]
     name = column.name
+    serial = bool(getattr(std, "excel_serial", False))
     if std.name == "text":
-        value, problem = _value_and_problem(std, kind, cm, column, raw)
+        value, problem = _value_and_problem(
+            kind, cm, column, raw, f"({std.value_sql(raw)})", f"({std.problem_sql(raw)})", serial
+        )
         out.items.append(f"CAST({_default(value, problem, cm, std, value_type)} AS {value_type}) AS {name}")
         out.items.append(f"{problem} AS _p_{name}")
     else:
         # Standardise each distinct raw value once (dates, codes, phones repeat a lot),
         # then join the results back to the rows.
         table = f"_d_{name}"
-        value, problem = _value_and_problem(std, kind, cm, column, "k")
+        value, problem = _value_and_problem(kind, cm, column, "k", "v0", "p0", serial)
         out.distinct.append(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, "
-            f"CAST({value} AS {value_type}) AS v, {problem} AS p "
+            f"CAST({value} AS {value_type}) AS v, {problem} AS p FROM ("
+            f"SELECT k, {std.value_sql('k')} AS v0, {std.problem_sql('k')} AS p0 "
             f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {file_map.raw_table} "  # type: ignore[arg-type]
-            f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL)"  # type: ignore[arg-type]
+            f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL))"  # type: ignore[arg-type]
         )
         out.joins.append(f"LEFT JOIN {table} ON {table}.k = {raw}")
         out.items.append(f"{_default(f'{table}.v', f'{table}.p', cm, std, value_type)} AS {name}")

@@ -99,8 +99,9 @@ class _DateParser:
                 day_value = f"(TIMESTAMP '1899-12-30' + to_seconds(CAST(round({days} * 86400) AS BIGINT)))"
             else:
                 day_value = f"CAST(DATE '1899-12-30' + CAST(floor({days}) AS INTEGER) AS DATE)"
-            value = f"(CASE WHEN {serial} THEN {day_value} ELSE {value} END)"
-            matched = f"({matched} OR {serial})"
+            # CASE, not OR: the serial pattern is tried only where no written format matched.
+            value = f"(CASE WHEN {matched} THEN {value} WHEN {serial} THEN {day_value} END)"
+            matched = f"(CASE WHEN {matched} THEN TRUE ELSE {serial} END)"
         return value, matched, (n, c, value)
 
     def _range_checks(self, value: str, as_date: str) -> list[tuple[str, str]]:
