@@ -17,21 +17,74 @@ EXPECTED = "expected.csv"
 SUMMARY = "expected_summary.json"
 EXPECTED_HEADER = ("file", "physical_row", "outcome", "reason", "expected")
 
+# The files in the order to load them: clinics first, patients before their visits.
+FILES = (CLINICS_FILE, patients.FILE, visits.FILE, bookings.FILE)
+
 # Where each header belongs in the canonical model (table.column); `*` marks a place the
 # model does not have yet (see "Needs from the model" in the README).
 COLUMNS = {
-    CLINICS_FILE: dict(zip(CLINICS_HEADER, ("clinic.clinic_id", "clinic.name", "clinic.district",
-                                            "clinic.address", "clinic.opened_on", "clinic.chairs"), strict=True)),
-    patients.FILE: dict(zip(patients.HEADER, (
-        "patient.source_patient_key", "patient.name", "patient.sex", "patient.birth_date", "patient.mobile",
-        "patient.id_number", "patient.address", "patient.registered_on", "patient.clinic_id"), strict=True)),
-    visits.FILE: dict(zip(visits.HEADER, (
-        "visit.source_patient_key", "visit.visited_at*", "visit.department", "treatment.item_code",
-        "visit.doctor_id", "charge.amount_yuan"), strict=True)),
-    bookings.FILE: dict(zip(bookings.HEADER, (
-        "appointment.appointment_id", "patient.name", "patient.mobile", "appointment.slot_start",
-        "appointment.clinic_id", "appointment.item*", "appointment.channel", "appointment.status",
-        "appointment.note*"), strict=True)),
+    CLINICS_FILE: dict(
+        zip(
+            CLINICS_HEADER,
+            (
+                "clinic.clinic_id",
+                "clinic.name",
+                "clinic.district",
+                "clinic.address",
+                "clinic.opened_on",
+                "clinic.chairs",
+            ),
+            strict=True,
+        )
+    ),
+    patients.FILE: dict(
+        zip(
+            patients.HEADER,
+            (
+                "patient.source_patient_key",
+                "patient.name",
+                "patient.sex",
+                "patient.birth_date",
+                "patient.mobile",
+                "patient.id_number",
+                "patient.address",
+                "patient.registered_on",
+                "patient.clinic_id",
+            ),
+            strict=True,
+        )
+    ),
+    visits.FILE: dict(
+        zip(
+            visits.HEADER,
+            (
+                "visit.source_patient_key",
+                "visit.visited_at*",
+                "visit.department",
+                "treatment.item_code",
+                "visit.doctor_id",
+                "charge.amount_yuan",
+            ),
+            strict=True,
+        )
+    ),
+    bookings.FILE: dict(
+        zip(
+            bookings.HEADER,
+            (
+                "appointment.appointment_id",
+                "patient.name",
+                "patient.mobile",
+                "appointment.slot_start",
+                "appointment.clinic_id",
+                "appointment.item*",
+                "appointment.channel",
+                "appointment.status",
+                "appointment.note*",
+            ),
+            strict=True,
+        )
+    ),
 }
 # Columns holding coded values whose distinct raw spellings a mapping must translate.
 CODED = {
@@ -43,9 +96,19 @@ CODED = {
 
 def _clinic_records() -> list[Record]:
     return [
-        Record([cid, name, district, address, opened, str(chairs)], "load", "",
-               {"clinic_id": cid, "name": name, "district": district, "address": address,
-                "opened_on": opened, "chairs": chairs})
+        Record(
+            [cid, name, district, address, opened, str(chairs)],
+            "load",
+            "",
+            {
+                "clinic_id": cid,
+                "name": name,
+                "district": district,
+                "address": address,
+                "opened_on": opened,
+                "chairs": chairs,
+            },
+        )
         for cid, name, district, address, opened, chairs in CLINICS
     ]
 
@@ -81,8 +144,15 @@ def build(out_dir: Path | str, seed: int = 0) -> dict:
         writer.writerow(EXPECTED_HEADER)
         for name, (*_, rows) in files.items():
             for record in rows:
-                writer.writerow((name, record.physical_row, record.outcome, record.reason,
-                                 json.dumps(record.expected, ensure_ascii=False)))
+                writer.writerow(
+                    (
+                        name,
+                        record.physical_row,
+                        record.outcome,
+                        record.reason,
+                        json.dumps(record.expected, ensure_ascii=False),
+                    )
+                )
 
     summary = {
         "reference_date": EXPORT_DATE.isoformat(),
@@ -90,12 +160,18 @@ def build(out_dir: Path | str, seed: int = 0) -> dict:
         "files": {name: _file_summary(name, *spec) for name, spec in files.items()},
         "visits": _visit_rollup(visit_rows),
     }
-    summary["totals"] = {key: sum(f[key] for f in summary["files"].values()) for key in ("rows", *OUTCOMES)}
-    (out / SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    summary["totals"] = {
+        key: sum(f[key] for f in summary["files"].values()) for key in ("rows", *OUTCOMES)
+    }
+    (out / SUMMARY).write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     return summary
 
 
-def _file_summary(name: str, header: tuple[str, ...], header_row: int, encoding: str, rows: list[Record]) -> dict:
+def _file_summary(
+    name: str, header: tuple[str, ...], header_row: int, encoding: str, rows: list[Record]
+) -> dict:
     outcomes = Counter(r.outcome for r in rows)
     data = [r for r in rows if r.outcome != "ignore"]
     return {
@@ -117,8 +193,18 @@ def _visit_rollup(rows: list[Record]) -> dict:
     lines = [r.expected for r in rows if r.outcome == "load"]
     return {
         "lines": len(lines),
-        "visits": len({(e["source_patient_key"], e["visit_at"]) for e in lines}),
+        "visits": len({(e["source_patient_key"], e["visited_at"]) for e in lines}),
         "amount_yuan": f"{sum(int(e['amount_yuan'][:-3]) for e in lines)}.00",
         "free_lines": sum(e["amount_yuan"] == "0.00" for e in lines),
         "other_item_lines": sum(e["item_code"] == "other" for e in lines),
     }
+
+
+def read_expected(out_dir: Path | str) -> list[dict]:
+    """expected.csv as dicts, with `physical_row` an int and `expected` parsed from JSON."""
+    with (Path(out_dir) / EXPECTED).open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["physical_row"] = int(row["physical_row"])
+        row["expected"] = json.loads(row["expected"])
+    return rows

@@ -13,13 +13,25 @@ FILE = "old_his/就诊明细.csv"
 ENCODING = "gb18030"
 HEADER = ("病历号", "就诊时间", "科室", "项目名称", "医生", "实收金额")
 GOOD_LINES = 4848
-INVALID = {"bad_date": 30, "future_visit": 30, "unknown_patient": 30, "negative_amount": 30, "duplicate": 30}
+INVALID = {
+    "bad_date": 30,
+    "future_visit": 30,
+    "unknown_patient": 30,
+    "negative_amount": 30,
+    "duplicate": 30,
+}
 FIRST_VISIT_DAY = date(2024, 1, 1)
 
 DEPARTMENTS = {
-    "综合科": "general", "牙周科": "periodontics", "牙体牙髓科": "endodontics", "口腔外科": "surgery",
-    "种植科": "implant", "正畸科": "orthodontics", "修复科": "prosthodontics",
-    "儿童口腔科": "paediatrics", "美学科": "cosmetic",
+    "综合科": "general",
+    "牙周科": "periodontics",
+    "牙体牙髓科": "endodontics",
+    "口腔外科": "surgery",
+    "种植科": "implant",
+    "正畸科": "orthodontics",
+    "修复科": "prosthodontics",
+    "儿童口腔科": "paediatrics",
+    "美学科": "cosmetic",
 }
 # 项目名称 -> (科室, canonical item code, prices in yuan). Rare items have no code: `other`.
 ITEMS: dict[str, tuple[str, str, tuple[int, ...]]] = {
@@ -49,18 +61,52 @@ ITEMS: dict[str, tuple[str, str, tuple[int, ...]]] = {
 RARE_ITEMS = tuple(name for name, (_, code, _) in ITEMS.items() if code == "other")
 # What one visit holds, with weights; kids' visits are drawn apart.
 ADULT_VISITS = (
-    (("口腔检查", "洁牙"), 18), (("洁牙",), 14), (("口腔检查",), 6), (("补牙",), 10),
-    (("口腔检查", "补牙"), 6), (("根管治疗",), 6), (("根管治疗", "补牙"), 4), (("拔牙",), 4),
-    (("智齿拔除",), 4), (("种植",), 3), (("种植复查",), 4), (("正畸复诊",), 12), (("隐形矫正",), 1),
-    (("牙周刮治",), 3), (("洁牙", "牙周刮治"), 3), (("全瓷冠",), 2), (("活动义齿",), 1),
-    (("冷光美白",), 1), (("洁牙", "冷光美白"), 1), (("RARE",), 3), (("口腔检查", "RARE"), 1),
+    (("口腔检查", "洁牙"), 18),
+    (("洁牙",), 14),
+    (("口腔检查",), 6),
+    (("补牙",), 10),
+    (("口腔检查", "补牙"), 6),
+    (("根管治疗",), 6),
+    (("根管治疗", "补牙"), 4),
+    (("拔牙",), 4),
+    (("智齿拔除",), 4),
+    (("种植",), 3),
+    (("种植复查",), 4),
+    (("正畸复诊",), 12),
+    (("隐形矫正",), 1),
+    (("牙周刮治",), 3),
+    (("洁牙", "牙周刮治"), 3),
+    (("全瓷冠",), 2),
+    (("活动义齿",), 1),
+    (("冷光美白",), 1),
+    (("洁牙", "冷光美白"), 1),
+    (("RARE",), 3),
+    (("口腔检查", "RARE"), 1),
 )
 CHILD_VISITS = (
-    (("涂氟",), 5), (("窝沟封闭",), 4), (("涂氟", "窝沟封闭"), 4), (("口腔检查", "涂氟"), 4),
-    (("补牙",), 2), (("正畸复诊",), 2), (("拔牙",), 1),
+    (("涂氟",), 5),
+    (("窝沟封闭",), 4),
+    (("涂氟", "窝沟封闭"), 4),
+    (("口腔检查", "涂氟"), 4),
+    (("补牙",), 2),
+    (("正畸复诊",), 2),
+    (("拔牙",), 1),
 )
 # Doctors as the HIS spells them; 刘䶮 and 𠮷祥云 need GB18030 (a GBK decoder fails on them).
-DOCTORS = ("王建国", "李敏", "张晓东", "陈静", "刘䶮", "𠮷祥云", "周文斌", "吴雪", "徐立", "孙海燕", "胡子健", "朱琳")
+DOCTORS = (
+    "王建国",
+    "李敏",
+    "张晓东",
+    "陈静",
+    "刘䶮",
+    "𠮷祥云",
+    "周文斌",
+    "吴雪",
+    "徐立",
+    "孙海燕",
+    "胡子健",
+    "朱琳",
+)
 FREE_SPELLINGS = ("—", "—", "0", "0.00")
 STAMP = "%Y-%m-%d %H:%M"
 
@@ -81,7 +127,10 @@ def _line(key: str, at: datetime | str, item: str, doctor: str, amount_cell: str
 
 def _visit_items(rng: random.Random, child: bool) -> list[str]:
     kinds, weights = zip(*(CHILD_VISITS if child else ADULT_VISITS), strict=True)
-    return [rng.choice(RARE_ITEMS) if item == "RARE" else item for item in rng.choices(kinds, weights)[0]]
+    return [
+        rng.choice(RARE_ITEMS) if item == "RARE" else item
+        for item in rng.choices(kinds, weights)[0]
+    ]
 
 
 def _slot(rng: random.Random, day: date) -> datetime:
@@ -90,6 +139,23 @@ def _slot(rng: random.Random, day: date) -> datetime:
 
 
 def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
+    """The file's lines in order: visits in time order, bad lines among them, totals at the end."""
+    blocks = _good_visits(rng, patients)
+    _spoil_some_visits(rng, blocks)
+    for record in _stray_lines(rng, patients):
+        blocks.insert(rng.randrange(len(blocks) + 1), [record])
+    records = [record for block in blocks for record in block]
+    records.insert(len(records) // 3, Record([], "ignore", "blank"))
+    total = sum(int(r.expected["amount_yuan"][:-3]) for r in records if r.outcome == "load")
+    records += [
+        Record(["", "", "", "", "", ""], "ignore", "blank"),
+        Record(["总计", "", "", "", "", f"{total:.2f}"], "ignore", "totals"),
+    ]
+    return records
+
+
+def _good_visits(rng: random.Random, patients: list[Patient]) -> list[list[Record]]:
+    """GOOD_LINES loading lines, one list per visit (patient + time), in time order."""
     blocks: list[list[Record]] = []
     seen: set[tuple[str, datetime]] = set()
     good = 0
@@ -106,57 +172,78 @@ def build_visits(rng: random.Random, patients: list[Patient]) -> list[Record]:
         block = []
         for line_no, item in enumerate(items, start=1):
             amount = rng.choice(ITEMS[item][2])
-            block.append(Record(
-                _line(patient.key, at, item, doctor, _amount_cell(rng, amount)), "load", "",
-                {"source_patient_key": patient.key, "visit_at": f"{at:%Y-%m-%d %H:%M}:00",
-                 "department": DEPARTMENTS[ITEMS[item][0]], "doctor": doctor, "item_name": item,
-                 "item_code": ITEMS[item][1], "amount_yuan": f"{amount}.00", "line_no": line_no},
-            ))
+            expected = {
+                "source_patient_key": patient.key,
+                "visited_at": f"{at:%Y-%m-%d %H:%M}:00",
+                "department": DEPARTMENTS[ITEMS[item][0]],
+                "doctor": doctor,
+                "item_name": item,
+                "item_code": ITEMS[item][1],
+                "amount_yuan": f"{amount}.00",
+                "line_no": line_no,
+            }
+            cells = _line(patient.key, at, item, doctor, _amount_cell(rng, amount))
+            block.append(Record(cells, "load", "", expected))
         blocks.append(block)
         good += len(items)
     blocks.sort(key=lambda b: (b[0].cells[1], b[0].cells[0]))
+    return blocks
 
+
+def _spoil_some_visits(rng: random.Random, blocks: list[list[Record]]) -> None:
+    """Add a negative line to some visits and repeat one line of others just below it."""
     for block in rng.sample(blocks, INVALID["negative_amount"]):
         first = block[0].cells
         item = rng.choice([n for n in ITEMS if ITEMS[n][2][-1] > 0])
         raw = f"-{ITEMS[item][2][-1]}.00"
-        block.append(Record(_line(first[0], first[1], item, first[4], raw), "reject", "negative_amount",
-                            {"source_patient_key": first[0], **problem("实收金额", "amount_yuan", raw)}))
+        where = problem("实收金额", "amount_yuan", raw)
+        cells = _line(first[0], first[1], item, first[4], raw)
+        block.append(
+            Record(cells, "reject", "negative_amount", {"source_patient_key": first[0], **where})
+        )
     for block in rng.sample(blocks, INVALID["duplicate"]):
         at = rng.randrange(len([r for r in block if r.outcome == "load"]))
         copy = block[at].copy()
         copy.expected = {"source_patient_key": block[at].expected["source_patient_key"]}
         block.insert(at + 1, copy)
 
-    single_lines = []
+
+def _stray_lines(rng: random.Random, patients: list[Patient]) -> list[Record]:
+    """Lines that are a visit of their own and wrong: impossible or future times, unknown patients."""
+    lines = []
     for _ in range(INVALID["bad_date"]):
         year = rng.choice((2024, 2025, 2026))
-        stamp = rng.choice((f"{year}-02-30", f"{year}-04-31", f"{year}-09-31", "2025-02-29", f"{year}-11-31"))
-        stamp += f" {rng.randrange(9, 20)}:{rng.choice(('00', '15', '30', '45'))}"
-        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visit_at", stamp)))
+        day = rng.choice(
+            (f"{year}-02-30", f"{year}-04-31", f"{year}-09-31", "2025-02-29", f"{year}-11-31")
+        )
+        stamp = f"{day} {rng.randrange(9, 20)}:{rng.choice(('00', '15', '30', '45'))}"
+        lines.append(
+            _invalid(rng, rng.choice(patients).key, stamp, "bad_date", ("就诊时间", "visited_at"))
+        )
     for _ in range(INVALID["future_visit"]):
-        stamp = _slot(rng, random_day(rng, EXPORT_DATE + timedelta(days=1), date(2027, 2, 28))).strftime(STAMP)
-        single_lines.append(_invalid(rng, rng.choice(patients).key, stamp, "future_visit", ("就诊时间", "visit_at", stamp)))
+        day = random_day(rng, EXPORT_DATE + timedelta(days=1), date(2027, 2, 28))
+        stamp = _slot(rng, day).strftime(STAMP)
+        lines.append(
+            _invalid(
+                rng, rng.choice(patients).key, stamp, "future_visit", ("就诊时间", "visited_at")
+            )
+        )
     for key in rng.sample(range(900001, 999999), INVALID["unknown_patient"]):
         stamp = _slot(rng, random_day(rng, FIRST_VISIT_DAY, EXPORT_DATE)).strftime(STAMP)
-        single_lines.append(_invalid(rng, str(key), stamp, "unknown_patient", ("病历号", "source_patient_key", str(key))))
-    for record in single_lines:
-        blocks.insert(rng.randrange(len(blocks) + 1), [record])
-
-    records = [record for block in blocks for record in block]
-    records.insert(len(records) // 3, Record([], "ignore", "blank"))
-    total = sum(int(r.expected["amount_yuan"][:-3]) for r in records if r.outcome == "load")
-    records += [Record(["", "", "", "", "", ""], "ignore", "blank"),
-                Record(["总计", "", "", "", "", f"{total:.2f}"], "ignore", "totals")]
-    return records
+        lines.append(
+            _invalid(rng, str(key), stamp, "unknown_patient", ("病历号", "source_patient_key"))
+        )
+    return lines
 
 
-def _invalid(rng: random.Random, key: str, stamp: str, reason: str, where: tuple[str, str, str]) -> Record:
+def _invalid(
+    rng: random.Random, key: str, stamp: str, reason: str, where: tuple[str, str]
+) -> Record:
     item = rng.choice(list(ITEMS))
     amount = rng.choice(ITEMS[item][2])
     cells = _line(key, stamp, item, rng.choice(DOCTORS), _amount_cell(rng, amount))
-    return Record(cells, "reject", reason, {"source_patient_key": key, **problem(*where)})
-
+    raw = key if where[1] == "source_patient_key" else stamp
+    return Record(cells, "reject", reason, {"source_patient_key": key, **problem(*where, raw)})
 
 
 def write_visits(path: Path, records: list[Record]) -> None:
