@@ -164,7 +164,7 @@ def test_loaded_values_are_exactly_the_expected_ones(foreign, loaded):
         same((file, row), "item_code", want["item_code"].upper(), t["item_code"])  # Molar's item codes are upper case
         visit = visits[t["visit_id"]]
         same((file, row), "source_patient_key", want["source_patient_key"], visit["source_patient_key"])
-        same((file, row), "visit_at", want["visit_at"], visit["visit_at"])
+        same((file, row), "visit_at", want["visited_at"], visit["visit_at"])
         per_visit[t["visit_id"]].append(want)
     for visit_id, wants in per_visit.items():
         same(visit_id, "amount_yuan", f"{sum(Decimal(w['amount_yuan']) for w in wants):.2f}", charges[visit_id]["amount_yuan"])
