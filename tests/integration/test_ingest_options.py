@@ -81,6 +81,10 @@ def test_excel_damage_is_named_and_only_a_damaged_key_rejects_the_row(reference,
     reason = reference.scalar("SELECT reason_zh FROM quarantine.issue WHERE row_number = 6")
     assert "科学计数法" in reason and "文本" in reason
     assert result.rows_read == 5 and result.rows_loaded == 4
+    from molar.ingest.quarantine import summary
+
+    warned = {(code, n) for *_, code, n, _ in summary(reference, "zh", "warning")}
+    assert warned == {("excel_scientific", 2), ("excel_digits_lost", 1), ("excel_serial_date", 1)}
 
 
 @pytest.mark.parametrize(("serial", "day"), [("45296", date(2024, 1, 5)), ("42589", date(2016, 8, 7))])

@@ -132,15 +132,19 @@ def ingest(
         raise typer.Exit(code=1)
 
 
+WarningsOpt = Annotated[bool, typer.Option("--warnings", help="Warnings on rows that loaded, instead of quarantined rows.")]
+
+
 @quarantine_app.command("list")
 def quarantine_list(
     warehouse: WarehouseOpt = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+    warnings: WarningsOpt = False,
 ) -> None:
-    """Quarantined rows grouped by file and reason."""
+    """Quarantined rows (or, with --warnings, doubts about loaded rows) grouped by file and reason."""
     with open_engine(settings_from(warehouse)) as engine:
-        rows = quarantine.summary(engine, lang)
-    table = Table(title="Quarantine")
+        rows = quarantine.summary(engine, lang, "warning" if warnings else "error")
+    table = Table(title="Warnings on loaded rows" if warnings else "Quarantine")
     for col in ("source", "file", "table", "reason", "rows", "example"):
         table.add_column(col)
     for r in rows:
@@ -154,11 +158,14 @@ def quarantine_show(
     code: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+    warnings: WarningsOpt = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Individual quarantined rows: file, row number, field, value and reason."""
+    """Individual quarantined rows (or warnings): file, row number, field, value and reason."""
     with open_engine(settings_from(warehouse)) as engine:
-        rows = quarantine.details(engine, file=file, code=code, limit=limit, lang=lang)
+        rows = quarantine.details(
+            engine, file=file, code=code, limit=limit, lang=lang, severity="warning" if warnings else "error"
+        )
     table = Table(title="Quarantined rows")
     for col in ("file", "row", "field", "value", "reason"):
         table.add_column(col)

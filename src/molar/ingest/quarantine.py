@@ -13,26 +13,29 @@ def _reason(lang: str) -> str:
     return "reason_zh" if lang == "zh" else "reason_en"
 
 
-def summary(engine: Engine, lang: str = "en") -> list[tuple]:
+def summary(engine: Engine, lang: str = "en", severity: str = "error") -> list[tuple]:
     return engine.rows(
         f"""
         SELECT source, regexp_extract(file_path, '[^/]+$'), target_table, code,
                count(DISTINCT (row_number, file_path)), any_value({_reason(lang)})
-        FROM quarantine.issue WHERE severity = 'error'
+        FROM quarantine.issue WHERE severity = ?
         GROUP BY ALL ORDER BY 1, 2, 5 DESC
-        """
+        """,
+        [severity],
     )
 
 
-def details(engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en") -> list[tuple]:
+def details(
+    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error"
+) -> list[tuple]:
     return engine.rows(
         f"""
         SELECT regexp_extract(file_path, '[^/]+$'), row_number, field, value, {_reason(lang)}
         FROM quarantine.issue
-        WHERE severity = 'error' AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
+        WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
         ORDER BY file_path, row_number LIMIT ?
         """,
-        [file, file, code, code, limit],
+        [severity, file, file, code, code, limit],
     )
 
 
