@@ -58,7 +58,7 @@ def summary_table(results: list[LoadResult]) -> Table:
     table = Table(title="Ingest summary", show_lines=False)
     numbers = ("read", "loaded", "quarantined", "warned", "ignored")
     for col in ("file", "source", "status", *numbers, "top reasons"):
-        table.add_column(col, justify="right" if col in numbers else "left")
+        table.add_column(col, justify="right" if col in numbers else "left", overflow="fold")  # never cut with …
     for r in results:
         reasons = ", ".join(f"{code} ×{n}" for code, n in list({**r.reasons, **r.warnings}.items())[:4])
         if r.status != "complete":
