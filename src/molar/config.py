@@ -42,6 +42,7 @@ class Settings:
     automation_policy: Path | None = None    # contact policy YAML; default: the shipped policy
     # Master key for field encryption (base64 of 32 bytes; `molar privacy keygen`), see docs/privacy.md.
     master_key: str | None = field(default=None, repr=False)
+    mapping_dirs: tuple[Path, ...] = ()      # source mapping folders besides the shipped ones
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -90,6 +91,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "rules_dir": "MOLAR_RULES_DIR",
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
         "master_key": "MOLAR_MASTER_KEY",
+        "mapping_dirs": "MOLAR_MAPPING_DIRS",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -129,6 +131,12 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, automation_policy=Path(str(raw["automation_policy"])))
     if "master_key" in raw:
         settings = replace(settings, master_key=str(raw["master_key"]))
+    if "mapping_dirs" in raw:
+        value = raw["mapping_dirs"]
+        folders = value.split(os.pathsep) if isinstance(value, str) else value
+        if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+            raise ConfigError('mapping_dirs must be a list of folders, e.g. mapping_dirs = ["mappings"]')
+        settings = replace(settings, mapping_dirs=tuple(Path(f) for f in folders if f))
     return settings
 
 

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from molar.ingest import quarantine
 from molar.ingest.loader import LoadResult
-from molar.ingest.mapping import MappingError, load_mappings
+from molar.ingest.mapping import MAPPINGS_DIR, MappingError, load_mappings
 from molar.ingest.run import ingest_paths
+from molar.ingest.unload import find_loads, unload
 from molar.privacy.rights import apply_suppression
 from molar.ui.console import console, progress_bar
 from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
@@ -20,9 +21,21 @@ from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_
 quarantine_app = typer.Typer(help="Inspect and export rows that could not be loaded.", no_args_is_help=True)
 
 
-def run_ingest(engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True) -> list[LoadResult]:
+def mapping_folders(extra: list[Path] | None, settings=None) -> list[Path]:
+    """The shipped mappings plus the folders from molar.toml (`mapping_dirs`) and --mappings."""
+    folders = [MAPPINGS_DIR, *(settings.mapping_dirs if settings else ()), *(extra or [])]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise fail(f"mapping folder not found: {', '.join(missing)}")
+    return list(dict.fromkeys(folders))
+
+
+def run_ingest(
+    engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True,
+    mapping_dirs: list[Path] | None = None,
+) -> list[LoadResult]:
     try:
-        mappings = load_mappings()
+        mappings = load_mappings(mapping_dirs)
     except MappingError as exc:
         raise fail(str(exc)) from exc
     with progress_bar() as progress:
@@ -46,17 +59,27 @@ def run_ingest(engine, paths: list[Path], today, source: str | None = None, forc
 
 def summary_table(results: list[LoadResult]) -> Table:
     table = Table(title="Ingest summary", show_lines=False)
-    for col in ("file", "source", "status", "read", "loaded", "quarantined", "top reasons"):
-        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    numbers = ("read", "loaded", "quarantined", "warned", "ignored")
+    for col in ("file", "source", "status", *numbers, "top reasons"):
+        table.add_column(col, justify="right" if col in numbers else "left", overflow="fold")  # never cut with …
     for r in results:
-        reasons = ", ".join(f"{code} ×{n}" for code, n in list(r.reasons.items())[:3])
+        reasons = ", ".join(f"{code} ×{n}" for code, n in list({**r.reasons, **r.warnings}.items())[:4])
         if r.status != "complete":
             reasons = r.message_en or reasons
+        warned = max((t.rows_warned for t in r.targets), default=0)
         table.add_row(
             Path(r.file).name, r.source or "-", r.status, f"{r.rows_read:,}", f"{r.rows_loaded:,}",
-            f"{r.rows_quarantined:,}", reasons,
+            f"{r.rows_quarantined:,}", f"{warned:,}", f"{r.rows_ignored:,}", reasons,
         )
     return table
+
+
+def other_values_lines(results: list[LoadResult]) -> list[str]:
+    """Names loaded under the `other` code, with counts: candidates for the mapping's values."""
+    return [
+        f"{Path(r.file).name}: loaded as other: " + ", ".join(f"{v} ×{n}" for v, n in r.other_values.items())
+        for r in results if r.other_values
+    ]
 
 
 def totals(results: list[LoadResult]) -> dict:
@@ -72,6 +95,7 @@ def totals(results: list[LoadResult]) -> dict:
         "rows_read": sum(r.rows_read for r in results),
         "rows_loaded": sum(r.rows_loaded for r in results),
         "rows_quarantined": sum(r.rows_quarantined for r in results),
+        "rows_ignored": sum(r.rows_ignored for r in results),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
     }
 
@@ -81,6 +105,7 @@ def ingest(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Source system mapping to use (default: by file name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Load again even if the same file content was loaded before.")] = False,
+    mappings: Annotated[list[Path] | None, typer.Option("--mappings", "-m", help="Extra folder of source mappings (repeatable).")] = None,
     warehouse: WarehouseOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
@@ -89,8 +114,9 @@ def ingest(
     if missing:
         raise fail(f"not found: {', '.join(missing)}")
     settings = settings_from(warehouse, as_of)
+    folders = mapping_folders(mappings, settings)
     with open_engine(settings) as engine:
-        results = run_ingest(engine, paths, settings.today, source, force, show_progress=not as_json)
+        results = run_ingest(engine, paths, settings.today, source, force, show_progress=not as_json, mapping_dirs=folders)
     if as_json:
         payload = totals(results)
         payload["files"] = [r.to_dict() for r in results]
@@ -100,21 +126,28 @@ def ingest(
         t = totals(results)
         console.print(
             f"{t['rows_read']:,} rows read = {t['rows_loaded']:,} loaded + {t['rows_quarantined']:,} quarantined "
+            f"({t['rows_ignored']:,} blank or totals lines ignored) "
             f"· {t['files_loaded']} files loaded, {t['files_skipped']} skipped, {t['files_rejected']} rejected"
         )
+        for line in other_values_lines(results):
+            console.print(line, markup=False)
     if any(r.status == "rejected" for r in results):
         raise typer.Exit(code=1)
+
+
+WarningsOpt = Annotated[bool, typer.Option("--warnings", help="Warnings on rows that loaded, instead of quarantined rows.")]
 
 
 @quarantine_app.command("list")
 def quarantine_list(
     warehouse: WarehouseOpt = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+    warnings: WarningsOpt = False,
 ) -> None:
-    """Quarantined rows grouped by file and reason."""
+    """Quarantined rows (or, with --warnings, doubts about loaded rows) grouped by file and reason."""
     with open_engine(settings_from(warehouse)) as engine:
-        rows = quarantine.summary(engine, lang)
-    table = Table(title="Quarantine")
+        rows = quarantine.summary(engine, lang, "warning" if warnings else "error")
+    table = Table(title="Warnings on loaded rows" if warnings else "Quarantine")
     for col in ("source", "file", "table", "reason", "rows", "example"):
         table.add_column(col)
     for r in rows:
@@ -128,11 +161,14 @@ def quarantine_show(
     code: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons: en or zh.")] = "en",
+    warnings: WarningsOpt = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Individual quarantined rows: file, row number, field, value and reason."""
+    """Individual quarantined rows (or warnings): file, row number, field, value and reason."""
     with open_engine(settings_from(warehouse)) as engine:
-        rows = quarantine.details(engine, file=file, code=code, limit=limit, lang=lang)
+        rows = quarantine.details(
+            engine, file=file, code=code, limit=limit, lang=lang, severity="warning" if warnings else "error"
+        )
     table = Table(title="Quarantined rows")
     for col in ("file", "row", "field", "value", "reason"):
         table.add_column(col)
@@ -155,6 +191,30 @@ def quarantine_export(
         console.print("nothing quarantined")
 
 
+def unload_command(
+    file: Annotated[str | None, typer.Option("--file", help="File path or name whose loads to remove.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Remove every load of this source system.")] = None,
+    load_id: Annotated[str | None, typer.Option("--load-id", help="Remove this load.")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Remove loaded files from the warehouse (raw, std and quarantine rows)."""
+    with open_engine(settings_from(warehouse)) as engine:
+        try:
+            load_ids = find_loads(engine, file=file, source=source, load_id=load_id)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+        if not load_ids:
+            raise fail("no complete load matches; see ops.load or `molar quarantine list` for what was loaded")
+        with engine.transaction():
+            removed = unload(engine, load_ids)
+    console.print(f"unloaded {len(load_ids)} load(s): " + ", ".join(f"{t} −{n:,}" for t, n in removed.items()))
+    console.print("run `molar identity resolve` and `molar profile run` again to bring identities and profiles up to date")
+
+
 def register(app: typer.Typer) -> None:
+    from molar.ingest import mappings_cli
+
     app.command()(ingest)
+    app.command("unload")(unload_command)
     app.add_typer(quarantine_app, name="quarantine")
+    mappings_cli.register(app)

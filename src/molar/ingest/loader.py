@@ -16,12 +16,19 @@ from pathlib import Path
 import pyarrow as pa
 
 from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
-from molar.ingest.problems import problem_catalogue
-from molar.ingest.sqlgen import StageSQL, build_stage_sql
-from molar.sources import ROW_NUMBER, FileRejected, SourceFile
+from molar.ingest.problems import IGNORABLE, problem_catalogue
+from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
+from molar.ingest.unload import unload
+from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
 Progress = Callable[[int], None]
+
+IGNORABLE_SQL = ", ".join(literal(c) for c in IGNORABLE)
+SOFT_EN = " The row was loaded without this value."
+SOFT_ZH = "该行已导入，此字段留空。"
+TOTALS_LABEL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?"
+TOTALS_CELL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?|[-+¥￥0-9.,，元]*|共?[0-9]+(条|行|人|笔|项|次|张)"
 
 
 class AccountingError(RuntimeError):
@@ -37,6 +44,7 @@ class TargetResult:
     rows_warned: int = 0
     rows_inserted: int = 0
     rows_replaced: int = 0
+    rows_merged: int = 0  # lines rolled up into the row of an earlier line with the same key
 
 
 @dataclass
@@ -48,8 +56,11 @@ class LoadResult:
     load_id: str | None = None
     encoding: str | None = None
     rows_read: int = 0
+    rows_ignored: int = 0  # blank lines and totals rows (合计/总计/小计): not records
     targets: list[TargetResult] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    other_values: dict[str, int] = field(default_factory=dict)  # names loaded under the `other` code
     message_en: str | None = None
     message_zh: str | None = None
     seconds: float = 0.0
@@ -69,16 +80,31 @@ class LoadResult:
         return d
 
 
-def _already_loaded(engine: Engine, sha256: str, entry: str) -> str | None:
+def _already_loaded(engine: Engine, sha256: str, file_map: FileMap) -> str | None:
+    """A complete load of the same content under the same mapping (loads recorded before
+    mappings were fingerprinted count as the same mapping)."""
     return engine.scalar(
-        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' LIMIT 1",
-        [sha256, entry],
+        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' "
+        "AND coalesce(mapping_sha256, ?) = ? LIMIT 1",
+        [sha256, file_map.entry, file_map.fingerprint, file_map.fingerprint],
     )
 
 
-def _record_load(engine: Engine, result: LoadResult, sf: SourceFile | None, started: datetime) -> None:
+def _loaded_under_other_mapping(engine: Engine, sha256: str, file_map: FileMap) -> list[str]:
+    return [r for (r,) in engine.rows(
+        "SELECT load_id FROM ops.load WHERE file_sha256 = ? AND entry = ? AND status = 'complete' "
+        "AND mapping_sha256 <> ?",
+        [sha256, file_map.entry, file_map.fingerprint],
+    )]
+
+
+def _record_load(
+    engine: Engine, result: LoadResult, sf: SourceFile | None, started: datetime, fingerprint: str | None = None
+) -> None:
     engine.execute(
-        "INSERT INTO ops.load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO ops.load (load_id, source, entry, file_path, file_sha256, file_bytes, encoding, status, "
+        "rows_read, rows_loaded, rows_quarantined, rows_warned, message_en, message_zh, started_at, finished_at, "
+        "rows_ignored, mapping_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             result.load_id,
             result.source,
@@ -96,6 +122,8 @@ def _record_load(engine: Engine, result: LoadResult, sf: SourceFile | None, star
             result.message_zh,
             started,
             datetime.now(),
+            result.rows_ignored,
+            fingerprint,
         ],
     )
 
@@ -121,13 +149,35 @@ def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> 
     table = file_map.raw_table
     meta = ["_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR"]
     if not engine.table_exists(table):
-        cols = [f'"{h}" VARCHAR' for h in headers] + meta
+        cols = [f"{ident(h)} VARCHAR" for h in headers] + meta
         engine.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
         return
     have = set(engine.columns(table))
     for h in headers:
         if h not in have:
-            engine.execute(f'ALTER TABLE {table} ADD COLUMN "{h}" VARCHAR')
+            engine.execute(f"ALTER TABLE {table} ADD COLUMN {ident(h)} VARCHAR")
+
+
+def _mark_ignorable(engine: Engine, file_map: FileMap, headers: list[str], load_id: str) -> int:
+    """Rows with every cell empty (`,,,,`) and totals rows (合计/总计/小计 in a cell, the
+    rest numbers, counts or blank) are not records: mark them, like blank lines, so they
+    are reported as ignored and not loaded."""
+    texts = [f"trim(coalesce({ident(h)}, ''))" for h in headers]
+    engine.execute(
+        f"UPDATE {file_map.raw_table} SET _problem = 'blank_line' "
+        f"WHERE _load_id = ? AND _problem IS NULL AND {' AND '.join(f'{t} = ' + chr(39) * 2 for t in texts)}",
+        [load_id],
+    )
+    label = " OR ".join(f"regexp_full_match({t}, '{TOTALS_LABEL}')" for t in texts)
+    rest = " AND ".join(f"regexp_full_match({t}, '{TOTALS_CELL}')" for t in texts)
+    engine.execute(
+        f"UPDATE {file_map.raw_table} SET _problem = 'totals_row' "
+        f"WHERE _load_id = ? AND _problem IS NULL AND ({label}) AND ({rest})",
+        [load_id],
+    )
+    return engine.scalar(
+        f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ? AND _problem IN ({IGNORABLE_SQL})", [load_id]
+    )
 
 
 def _check_headers(sf: SourceFile, file_map: FileMap) -> list[str]:
@@ -167,7 +217,7 @@ def load_file(
         sf = SourceFile.open(path)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map)
-    previous = None if force else _already_loaded(engine, sf.sha256, file_map.entry)
+    previous = None if force else _already_loaded(engine, sf.sha256, file_map)
     if previous:
         return LoadResult(
             file=str(path), status="skipped", source=file_map.source, entry=file_map.entry,
@@ -184,36 +234,52 @@ def load_file(
     result = LoadResult(str(path), "complete", file_map.source, file_map.entry, load_id, sf.encoding)
     try:
         with engine.transaction():
+            # The same file under a changed mapping replaces its earlier load (keys may differ).
+            unload(engine, _loaded_under_other_mapping(engine, sf.sha256, file_map), status="replaced")
             _ensure_raw_table(engine, file_map, headers)
             for batch in sf.batches(file_map.headers):
                 batch = batch.append_column("_load_id", pa.array([load_id] * batch.num_rows, pa.string()))
                 result.rows_read += engine.append(file_map.raw_table, batch)
                 if progress:
                     progress(batch.num_rows)
+            result.rows_ignored = _mark_ignorable(engine, file_map, headers or file_map.headers, load_id)
+            result.rows_read -= result.rows_ignored
             if result.rows_read == 0:
                 raise FileRejected(
                     "file_no_rows",
                     f"{path.name} has a header but no data rows; nothing to load",
                     f"{path.name} 只有表头，没有数据行；没有可导入的内容",
                 )
+            _mark_duplicates(engine, file_map, load_id)
             for table_map in file_map.tables:
-                target = _standardise(engine, file_map, table_map, load_id, str(path), headers, today)
-                result.targets.append(target)
-            result.reasons = dict(
-                engine.rows(
-                    "SELECT code, count(DISTINCT (target_table, row_number, file_path)) FROM quarantine.issue "
-                    "WHERE load_id = ? AND severity = 'error' GROUP BY code ORDER BY 2 DESC",
+                _stage(engine, file_map, table_map, load_id, str(path), headers, today)
+            _reject_whole_rows(file_map, engine)
+            for table_map in file_map.tables:
+                result.targets.append(_finish(engine, file_map, table_map, load_id, str(path)))
+            result.reasons, result.warnings = ({
+                code: n for code, sev, n in engine.rows(
+                    "SELECT code, severity, count(DISTINCT (target_table, row_number, file_path)) FROM quarantine.issue "
+                    "WHERE load_id = ? GROUP BY ALL ORDER BY 3 DESC",
                     [load_id],
-                )
-            )
+                ) if sev == severity
+            } for severity in ("error", "warning"))
+            result.other_values = dict(engine.rows(
+                "SELECT value, count(DISTINCT row_number) FROM quarantine.issue WHERE load_id = ? "
+                "AND code = 'code_kept_as_other' GROUP BY value ORDER BY 2 DESC, 1",
+                [load_id],
+            ))
             result.seconds = (datetime.now() - started).total_seconds()
-            _record_load(engine, result, sf, started)
+            _record_load(engine, result, sf, started, file_map.fingerprint)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map, sf)
     return result
 
 
-def _standardise(
+def _staged(table_map: TableMap) -> str:
+    return f"_staged_{table_map.contract.name}"
+
+
+def _stage(
     engine: Engine,
     file_map: FileMap,
     table_map: TableMap,
@@ -221,11 +287,80 @@ def _standardise(
     file_path: str,
     headers: list[str],
     today: date,
-) -> TargetResult:
-    contract = table_map.contract
+) -> None:
+    """Standardise one target table's rows into a temp table and quarantine their problems."""
     sql: StageSQL = build_stage_sql(file_map, table_map, set(headers), today)
+    _problem_texts(engine, sql)
+    for statement in sql.distinct:
+        engine.execute(statement, [load_id])
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
+    for statement in sql.lookups:
+        engine.execute(statement)
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {_staged(table_map)} AS {sql.resolved}")
+    engine.execute("DROP TABLE _stage")
+    _quarantine(engine, file_map, _staged(table_map), table_map.contract.name, load_id, file_path)
+
+
+def _reject_whole_rows(file_map: FileMap, engine: Engine) -> None:
+    """A row that feeds several tables (a visit line: visit, treatment, charge) is one
+    record: an error for any table keeps it out of all of them."""
+    if len(file_map.tables) < 2:
+        return
+    union = " UNION ".join(
+        f"SELECT {ROW_NUMBER}, coalesce({PART}, '') AS pt FROM {_staged(t)} WHERE _is_error" for t in file_map.tables
+    )
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _bad_rows AS {union}")
+    for t in file_map.tables:
+        engine.execute(
+            f"UPDATE {_staged(t)} SET _is_error = true WHERE NOT _is_error "
+            f"AND ({ROW_NUMBER}, coalesce({PART}, '')) IN (SELECT ({ROW_NUMBER}, pt) FROM _bad_rows)"
+        )
+    engine.execute("DROP TABLE _bad_rows")
+
+
+def _finish(engine: Engine, file_map: FileMap, table_map: TableMap, load_id: str, file_path: str) -> TargetResult:
+    """Publish the good rows of one target table and check its accounting."""
+    name = table_map.contract.name
+    staged = _staged(table_map)
+    replaced, keys = _publish(engine, table_map, staged, load_id)
+    read, loaded, quarantined, warned = engine.rows(
+        f"SELECT count(*), count(*) FILTER (NOT _is_error), count(*) FILTER (_is_error), "
+        f"count(*) FILTER (NOT _is_error AND _has_warning) FROM {staged}"
+    )[0]
+    _check_accounting(engine, file_map, name, load_id, file_path, loaded - keys)
+    target = TargetResult(name, read, loaded, quarantined, warned, keys - replaced, replaced, loaded - keys)
+    engine.execute(
+        "INSERT INTO ops.load_target (load_id, target_table, rows_read, rows_loaded, rows_quarantined, rows_warned, "
+        "rows_inserted, rows_replaced, rows_merged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [load_id, name, read, loaded, quarantined, warned, target.rows_inserted, replaced, target.rows_merged],
+    )
+    engine.execute(f"DROP TABLE {staged}")
+    return target
+
+
+def _mark_duplicates(engine: Engine, file_map: FileMap, load_id: str) -> None:
+    """Rows equal to an earlier row on the file's `duplicates:` headers are a repeated export."""
+    if not file_map.duplicates:
+        return
+    cols = ", ".join(ident(h) for h in file_map.duplicates)
+    engine.execute(
+        f"""
+        UPDATE {file_map.raw_table} r SET _problem = 'duplicate_row', _problem_detail = CAST(d.first AS VARCHAR)
+        FROM (
+            SELECT {ROW_NUMBER} AS rn, coalesce({PART}, '') AS pt,
+                   first({ROW_NUMBER}) OVER w AS first, row_number() OVER w AS k
+            FROM {file_map.raw_table} WHERE _load_id = ? AND _problem IS NULL
+            WINDOW w AS (PARTITION BY {cols} ORDER BY {ROW_NUMBER}, {PART})
+        ) d
+        WHERE r._load_id = ? AND r.{ROW_NUMBER} = d.rn AND coalesce(r.{PART}, '') = d.pt AND d.k > 1
+        """,
+        [load_id, load_id],
+    )
+
+
+def _problem_texts(engine: Engine, sql: StageSQL) -> None:
+    """Reasons by code, and the same reasons completed with each column's settings."""
     catalogue = problem_catalogue()
-    # Reasons by code, and the same reasons completed with each column's settings.
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _problem_text (field VARCHAR, code VARCHAR, severity VARCHAR, en VARCHAR, zh VARCHAR)"
     )
@@ -236,26 +371,27 @@ def _standardise(
     engine.append("_problem_text", pa.table(dict(zip(
         ("field", "code", "severity", "en", "zh"), (list(col) for col in zip(*rows, strict=True)), strict=True
     ))))
-    for statement in sql.distinct:
-        engine.execute(statement, [load_id])
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {sql.stage}", [load_id])
-    for statement in sql.lookups:
-        engine.execute(statement)
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {sql.resolved}")
-    # Quarantine: every problem of every row, with the offending value and a readable reason.
-    issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM _staged"
+
+
+def _quarantine(engine: Engine, file_map: FileMap, staged: str, table: str, load_id: str, file_path: str) -> None:
+    """Every problem of every row, with the offending value and a readable reason. A soft
+    problem (the column's policy is null_with_warning) is a warning: the row loads without
+    the value."""
+    issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM {staged}"
+    soft = "u.i.soft AND coalesce(t.severity, 'error') = 'error'"
+    fill = "replace(replace({text}, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))"
     engine.execute(
         f"""
         INSERT INTO quarantine.issue
         SELECT ?, ?, ?, ?, ? || coalesce('#' || u._part, ''), u.{ROW_NUMBER}, u.i.field, u.i.value,
-               u.i.code, t.severity,
-               replace(replace(coalesce(f.en, t.en), '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, '')),
-               replace(replace(coalesce(f.zh, t.zh), '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))
+               u.i.code, CASE WHEN {soft} THEN 'warning' ELSE t.severity END,
+               {fill.format(text="coalesce(f.en, t.en)")} || CASE WHEN {soft} THEN {literal(SOFT_EN)} ELSE '' END,
+               {fill.format(text="coalesce(f.zh, t.zh)")} || CASE WHEN {soft} THEN {literal(SOFT_ZH)} ELSE '' END
         FROM ({issues}) u
         LEFT JOIN _problem_text t ON t.code = u.i.code AND t.field IS NULL
         LEFT JOIN _problem_text f ON f.code = u.i.code AND f.field = u.i.field
         """,
-        [load_id, file_map.source, file_map.entry, contract.name, file_path],
+        [load_id, file_map.source, file_map.entry, table, file_path],
     )
     unknown = engine.scalar(
         "SELECT string_agg(DISTINCT code, ', ') FROM quarantine.issue WHERE load_id = ? AND severity IS NULL",
@@ -263,39 +399,53 @@ def _standardise(
     )
     if unknown:
         raise RuntimeError(f"problem codes without a message: {unknown}")
+
+
+def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> tuple[int, int]:
+    """Good rows replace earlier rows with the same key in std. Returns (rows replaced,
+    rows written). A rolled-up table writes one row per key: the sum of `sum` columns,
+    the first non-empty value (in file order) of the others."""
+    contract = table_map.contract
     key = ", ".join(contract.key)
-    good = "NOT _is_error"
-    replaced = engine.scalar(
-        f"SELECT count(*) FROM std.{contract.name} WHERE ({key}) IN (SELECT ({key}) FROM _staged WHERE {good})"
-    )
+    good = f"(SELECT {key} FROM {staged} WHERE NOT _is_error)"
+    replaced = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE ({key}) IN {good}")
     if replaced:
-        engine.execute(
-            f"DELETE FROM std.{contract.name} WHERE ({key}) IN (SELECT ({key}) FROM _staged WHERE {good})"
-        )
+        engine.execute(f"DELETE FROM std.{contract.name} WHERE ({key}) IN {good}")
     cols = ", ".join(contract.column_names)
-    engine.execute(
-        f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) "
-        f"SELECT {cols}, ?, {ROW_NUMBER} FROM _staged WHERE {good}",
+    if table_map.rollup is None:
+        select = f"SELECT {cols}, ?, {ROW_NUMBER} FROM {staged} WHERE NOT _is_error"
+    else:
+        how = table_map.rollup
+        values = [
+            c if c in contract.key
+            else f"sum({c})" if how.get(c) == "sum"
+            else f"arg_min({c}, {ROW_NUMBER}) FILTER (WHERE {c} IS NOT NULL)"
+            for c in contract.column_names
+        ]
+        select = (f"SELECT {', '.join(values)}, ?, min({ROW_NUMBER}) FROM {staged} WHERE NOT _is_error "
+                  f"GROUP BY {key}")
+    engine.execute(f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) {select}", [load_id])
+    written = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE _load_id = ?", [load_id])
+    return replaced, written
+
+
+def _check_accounting(engine: Engine, file_map: FileMap, table: str, load_id: str, file_path: str, merged: int) -> None:
+    """Every record that landed raw is in std (or merged into a row there) or in the
+    quarantine — counted from those tables, not from the staging flags."""
+    landed = engine.scalar(
+        f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ? AND coalesce(_problem, '') NOT IN ({IGNORABLE_SQL})",
         [load_id],
     )
-    read, loaded, quarantined, warned = engine.rows(
-        f"SELECT count(*), count(*) FILTER ({good}), count(*) FILTER (_is_error), "
-        f"count(*) FILTER ({good} AND _has_warning) FROM _staged"
-    )[0]
-    landed = engine.scalar(f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ?", [load_id])
-    if read != landed or read != loaded + quarantined:
-        raise AccountingError(
-            f"{file_path} → {contract.name}: {landed} rows landed, {read} staged, "
-            f"{loaded} loaded + {quarantined} quarantined"
-        )
-    target = TargetResult(contract.name, read, loaded, quarantined, warned, loaded - replaced, replaced)
-    engine.execute(
-        "INSERT INTO ops.load_target VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [load_id, contract.name, read, loaded, quarantined, warned, target.rows_inserted, replaced],
+    written = engine.scalar(f"SELECT count(*) FROM std.{table} WHERE _load_id = ?", [load_id])
+    quarantined = engine.scalar(
+        "SELECT count(DISTINCT (row_number, file_path)) FROM quarantine.issue WHERE load_id = ? AND severity = 'error'",
+        [load_id],
     )
-    engine.execute("DROP TABLE _stage")
-    engine.execute("DROP TABLE _staged")
-    return target
+    if landed != written + merged + quarantined:
+        raise AccountingError(
+            f"{file_path} → {table}: {landed} rows landed ≠ {written} in std.{table} + {merged} merged "
+            f"into them + {quarantined} quarantined"
+        )
 
 
 __all__ = ["LOOKUPS", "AccountingError", "LoadResult", "TargetResult", "load_file", "reject"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from molar.ingest.sqlgen import ident
 from molar.warehouse import Engine
 
 
@@ -12,26 +13,29 @@ def _reason(lang: str) -> str:
     return "reason_zh" if lang == "zh" else "reason_en"
 
 
-def summary(engine: Engine, lang: str = "en") -> list[tuple]:
+def summary(engine: Engine, lang: str = "en", severity: str = "error") -> list[tuple]:
     return engine.rows(
         f"""
         SELECT source, regexp_extract(file_path, '[^/]+$'), target_table, code,
                count(DISTINCT (row_number, file_path)), any_value({_reason(lang)})
-        FROM quarantine.issue WHERE severity = 'error'
+        FROM quarantine.issue WHERE severity = ?
         GROUP BY ALL ORDER BY 1, 2, 5 DESC
-        """
+        """,
+        [severity],
     )
 
 
-def details(engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en") -> list[tuple]:
+def details(
+    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error"
+) -> list[tuple]:
     return engine.rows(
         f"""
         SELECT regexp_extract(file_path, '[^/]+$'), row_number, field, value, {_reason(lang)}
         FROM quarantine.issue
-        WHERE severity = 'error' AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
+        WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
         ORDER BY file_path, row_number LIMIT ?
         """,
-        [file, file, code, code, limit],
+        [severity, file, file, code, code, limit],
     )
 
 
@@ -46,7 +50,7 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
     for load_id, source, entry, file_path in groups:
         raw_table = f"raw.{source}__{entry}"
         headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
-        select = ", ".join(f'r."{h}"' for h in headers)
+        select = ", ".join(f"r.{ident(h)}" for h in headers)
         rows = engine.rows(
             f"""
             SELECT r._row_number, {select},

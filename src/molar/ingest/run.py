@@ -11,8 +11,9 @@ from molar.ingest.mapping import FileMap, SourceMapping, load_mappings, match_fi
 from molar.sources import FileRejected
 from molar.warehouse import Engine
 
-# Reference tables resolve names to IDs for everything else, so they load first.
-_LOAD_ORDER = {"clinic": 0, "doctor": 1}
+# Reference tables resolve names to IDs for everything else, and patients are looked up
+# by visit lines, so they load first.
+_LOAD_ORDER = {"clinic": 0, "doctor": 1, "patient": 2}
 
 FileStarted = Callable[[Path, FileMap | None, int], Callable[[int], None] | None]
 
@@ -32,7 +33,7 @@ def plan(files: list[Path], mappings: dict[str, SourceMapping], source: str | No
 
     def order(item: tuple[Path, FileMap | None]) -> tuple[int, str]:
         fm = item[1]
-        rank = min((_LOAD_ORDER.get(t.contract.name, 2) for t in fm.tables), default=2) if fm else 3
+        rank = min((_LOAD_ORDER.get(t.contract.name, 3) for t in fm.tables), default=3) if fm else 4
         return rank, str(item[0])
 
     return sorted(planned, key=order)

@@ -1,19 +1,35 @@
 """SQL that turns one load's raw rows into canonical rows plus their problems.
 
 Pure DuckDB-dialect SQL built from the mapping and the standardisers, so the same
-statements can be transpiled for another engine.
+statements can be transpiled for another engine. Four parts, in the order they run:
+
+1. ``column_sql``: each canonical column's value, problem and raw text (per distinct raw
+   value where standardising is costly), with Excel damage recognised first;
+2. ``lookups.lookup_sql``: clinic and doctor names resolved to IDs;
+3. ``_row_checks``: required fields and cross-field warnings;
+4. ``_resolved_sql``: every issue of a row in one list, the error flag, duplicate keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, field
+from datetime import date
 
+from molar.ingest.kinds import kind_of, standardiser_for
+from molar.ingest.lookups import lookup_sql
 from molar.ingest.mapping import ColumnMap, FileMap, TableMap
-from molar.ingest.problems import error_codes
-from molar.ingest.standardise import get_standardiser, id_birth_date_sql, id_sex_sql
+from molar.ingest.problems import EXCEL_DAMAGE, IGNORABLE, error_codes
+from molar.ingest.standardise import Standardiser, id_birth_date_sql, id_sex_sql
+from molar.ingest.standardise.dates import EXCEL_SERIAL
+from molar.ingest.standardise.sql import re_matches, trim_ws
 from molar.model import Column
 from molar.sources import PART, PROBLEM, PROBLEM_DETAIL, ROW_NUMBER
+
+# A number Excel showed in scientific notation (3.30108E+17, 1.89E+10): its digits are gone.
+_SCIENTIFIC = r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$"
+# An 18-digit ID Excel stored as a number: 15 significant digits, then 000.
+_FIFTEEN_DIGITS = r"^[0-9]{15}000$"
+_IDENTIFIER_SUFFIXES = ("_id", "_key", "_no", "openid", "unionid")
 
 
 @dataclass(frozen=True)
@@ -27,32 +43,21 @@ class StageSQL:
     messages: tuple[tuple[str, str, str, str], ...] = ()
 
 
-# Clinic names differ between systems ("摩乐口腔玉林诊所", "玉林店", "摩乐口腔(玉林店)"):
-# compare them without brackets and generic words; a short form matches the clinic
-# whose name ends with it, when exactly one does.
-_CLINIC_NOISE = "[()（）\\s]|口腔|诊所|门诊部|分店|店|医院"
+@dataclass
+class _Issue:
+    label: str  # the header (or column) named in the reason
+    raw: str  # column of _stage holding the raw text
+    problem: str  # column holding the problem code
+    soft: str = "FALSE"  # SQL: TRUE when the problem only drops the value (row still loads)
 
 
-def _clinic_key(expr: str) -> str:
-    return f"regexp_replace({expr}, '{_CLINIC_NOISE}', '', 'g')"
-
-
-CLINIC_LOOKUP = f"""
-CREATE OR REPLACE TEMP TABLE _lk_clinic AS
-WITH wanted AS (SELECT DISTINCT clinic_id AS k FROM _stage WHERE clinic_id IS NOT NULL),
-clinics AS (SELECT clinic_id AS v, name, {_clinic_key('name')} AS ck FROM std.clinic),
-exact AS (
-    SELECT w.k, min(c.v) AS v FROM wanted w JOIN clinics c ON w.k = c.name OR w.k = c.v GROUP BY w.k
-),
-fuzzy AS (
-    SELECT w.k, CASE WHEN count(DISTINCT c.v) = 1 THEN min(c.v) END AS v
-    FROM wanted w JOIN clinics c
-      ON length({_clinic_key('w.k')}) >= 2 AND ends_with(c.ck, {_clinic_key('w.k')})
-    GROUP BY w.k
-)
-SELECT w.k, coalesce(exact.v, fuzzy.v) AS v
-FROM wanted w LEFT JOIN exact USING (k) LEFT JOIN fuzzy USING (k)
-"""
+@dataclass
+class _Parts:
+    items: list[str] = field(default_factory=list)
+    distinct: list[str] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)
+    messages: list[tuple[str, str, str, str]] = field(default_factory=list)
+    issues: list[_Issue] = field(default_factory=list)
 
 
 def literal(value: str | None) -> str:
@@ -63,175 +68,199 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def default_kind(column: Column) -> str:
-    by_name = {"mobile": "mobile", "id_number": "id_number", "sex": "sex", "name": "name"}
-    if column.name in by_name:
-        return by_name[column.name]
-    if column.allowed:
-        return "code"
-    return {"date": "date", "timestamp": "timestamp", "money": "amount", "int": "integer",
-            "float": "decimal"}.get(column.type, "text")
+def _is_identifier(column: Column) -> bool:
+    return column.type == "text" and column.name.endswith(_IDENTIFIER_SUFFIXES)
 
 
-def _standardiser(cm: ColumnMap, column: Column, today: date):
-    if cm.values and not cm.standardise:
-        kind = "code"
-    else:
-        kind = cm.standardise or ("text" if cm.lookup else default_kind(column))
-    options = dict(cm.options)
-    if kind == "date":
-        options.setdefault("not_after", today)
-    if kind == "epoch":
-        options.setdefault("not_after", today)
-    if kind == "timestamp":
-        options.setdefault("not_after", datetime.combine(today, time(23, 59, 59)))
-    if kind == "code":
-        mapping = cm.values or {v: v for v in column.allowed or ()}
-        options.setdefault("mapping", mapping)
-    if kind in ("integer", "decimal"):
-        if column.minimum is not None:
-            options.setdefault("minimum", column.minimum)
-        if column.maximum is not None:
-            options.setdefault("maximum", column.maximum)
-    return get_standardiser(kind, **options)
+def _value_and_problem(kind: str, cm: ColumnMap, column: Column, k: str, v: str, p: str, serial: bool) -> tuple[str, str]:
+    """SQL for the value and problem of raw text ``k``, around the standardiser's own
+    value ``v`` and problem ``p`` (short column names where possible: they are repeated).
+
+    Excel damage is named as such (the value cannot be recovered, the file must be
+    re-exported), and unknown codes may become the `other` code.
+    """
+    value, problem = v, p
+    t = trim_ws(f"CAST({k} AS VARCHAR)")
+    damage = []
+    if kind in ("id_number", "mobile") or (kind == "text" and _is_identifier(column)):
+        damage.append((re_matches(t, _SCIENTIFIC), "'excel_scientific'"))
+    if kind == "id_number":
+        damage.append((f"{p} = 'id_bad_checksum' AND {re_matches(t, _FIFTEEN_DIGITS)}", "'excel_digits_lost'"))
+    if serial:
+        damage.append((f"{v} IS NOT NULL AND {re_matches(t, EXCEL_SERIAL)}", "'excel_serial_date'"))
+    if cm.other:
+        value = f"coalesce({v}, CASE WHEN {p} = 'code_unknown' THEN {literal(cm.other)} END)"
+        damage.append((f"{p} = 'code_unknown'", "'code_kept_as_other'"))
+    if damage:
+        whens = " ".join(f"WHEN {cond} THEN {code}" for cond, code in damage)
+        problem = f"CASE {whens} ELSE {p} END"
+        lost = [cond for cond, code in damage if code.strip("'") in EXCEL_DAMAGE]
+        if lost:
+            value = f"CASE WHEN {' OR '.join(lost)} THEN NULL ELSE {value} END"
+    return value, problem
 
 
-def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> StageSQL:
-    contract = table_map.contract
-    items = [f"r.{ROW_NUMBER}", f"r.{PART}", f"r.{PROBLEM} AS _read_problem", f"r.{PROBLEM_DETAIL} AS _read_detail"]
-    distinct: list[str] = []
-    value_joins: list[str] = []
-    messages: list[tuple[str, str, str, str]] = []
-    issue_fields: list[tuple[str, str, str]] = []  # (field label, raw expr column, problem column)
-    for column in contract.columns:
+def _default(parts_value: str, parts_problem: str, cm: ColumnMap, std: Standardiser, sql_type: str) -> str:
+    if cm.default is None:
+        return parts_value
+    fallback = f"CAST({std.value_sql(literal(cm.default))} AS {sql_type})"
+    return f"coalesce({parts_value}, CASE WHEN {parts_problem} IS NULL THEN {fallback} END)"
+
+
+def _derived(cm: ColumnMap, column: Column) -> str:
+    """A key the source does not have: a hash of the chosen headers, and/or the number of
+    the row among rows with the same values of the `occurrence` headers (file order)."""
+    parts = []
+    if cm.derive:
+        trimmed = [trim_ws(f"r.{ident(h)}") for h in cm.derive]
+        blank = " OR ".join(f"coalesce({t}, '') = ''" for t in trimmed)
+        parts.append(f"CASE WHEN {blank} THEN NULL ELSE substr(md5(concat_ws(chr(31), {', '.join(trimmed)})), 1, 16) END")
+    if cm.occurrence:
+        over = ", ".join(trim_ws(f"r.{ident(h)}") for h in cm.occurrence)
+        # Rows that are not records (broken, repeated exports) do not take a number.
+        parts.append(f"row_number() OVER (PARTITION BY r.{PROBLEM} IS NULL, {over} ORDER BY r.{ROW_NUMBER}, r.{PART})")
+    value = " || '-' || ".join(parts) if len(parts) > 1 else parts[0]
+    return f"CAST({value} AS {column.sql_type})"
+
+
+def _unstandardised(cm: ColumnMap | None, column: Column, present: set[str]) -> str | None:
+    """Value SQL of a column that needs no standardiser (absent, fixed or derived), else None."""
+    if cm is None or any(h not in present for h in cm.headers):
+        return f"CAST(NULL AS {column.sql_type})"
+    if cm.const is not None:
+        return f"CAST({literal(cm.const)} AS {column.sql_type})"
+    if cm.header is None:
+        return _derived(cm, column)
+    return None
+
+
+def _soft(cm: ColumnMap | None, column: Column, key: tuple[str, ...]) -> str:
+    """SQL: TRUE when the column's problem only drops its value (the row still loads)."""
+    if cm and cm.on_error == "null_with_warning":
+        return "TRUE"
+    if column.required or column.name in key:
+        return "FALSE"
+    # A value Excel destroyed is not the row's fault: the row loads without it.
+    return f"_p_{column.name} IN ({', '.join(literal(c) for c in EXCEL_DAMAGE)})"
+
+
+def column_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> _Parts:
+    out = _Parts()
+    for column in table_map.contract.columns:
         cm = table_map.column(column.name)
-        if cm is None or (cm.header and cm.header not in present):
-            items.append(f"CAST(NULL AS {column.sql_type}) AS {column.name}")
-            items.append(f"CAST(NULL AS VARCHAR) AS _p_{column.name}")
-            items.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
-        elif cm.const is not None:
-            items.append(f"CAST({literal(cm.const)} AS {column.sql_type}) AS {column.name}")
-            items.append(f"CAST(NULL AS VARCHAR) AS _p_{column.name}")
-            items.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
+        name = column.name
+        value = _unstandardised(cm, column, present)
+        if value is None:
+            _mapped_column(out, file_map, cm, column, today)  # type: ignore[arg-type]
         else:
-            raw = "r." + ident(cm.header)  # type: ignore[arg-type]
-            std = _standardiser(cm, column, today)
-            value_type = "VARCHAR" if cm.lookup else column.sql_type
-            messages.extend(
-                (cm.header, code, p.message_en, p.message_zh) for code, p in std.problems().items()  # type: ignore[misc]
-            )
-            if std.name == "text":
-                items.append(f"CAST({std.value_sql(raw)} AS {value_type}) AS {column.name}")
-                items.append(f"{std.problem_sql(raw)} AS _p_{column.name}")
-            else:
-                # Standardise each distinct raw value once (dates, codes, phones repeat a
-                # lot), then join the results back to the rows.
-                table = f"_d_{column.name}"
-                distinct.append(
-                    f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, "
-                    f"CAST({std.value_sql('k')} AS {value_type}) AS v, {std.problem_sql('k')} AS p "
-                    f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {file_map.raw_table} "  # type: ignore[arg-type]
-                    f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL)"  # type: ignore[arg-type]
-                )
-                value_joins.append(f"LEFT JOIN {table} ON {table}.k = {raw}")
-                items.append(f"{table}.v AS {column.name}")
-                items.append(f"{table}.p AS _p_{column.name}")
-            items.append(f"{raw} AS _raw_{column.name}")
-        label = cm.header if cm and cm.header else column.name
-        issue_fields.append((label, f"_raw_{column.name}", f"_p_{column.name}"))
-    stage = f"SELECT {', '.join(items)} FROM {file_map.raw_table} r {' '.join(value_joins)} WHERE r._load_id = ?"
+            derived = cm is not None and cm.const is None and all(h in present for h in cm.headers)
+            headers = cm.headers if derived else []  # type: ignore[union-attr]
+            raw = f"concat_ws('|', {', '.join('r.' + ident(h) for h in headers)})" if headers else "CAST(NULL AS VARCHAR)"
+            out.items += [f"{value} AS {name}", f"CAST(NULL AS VARCHAR) AS _p_{name}", f"{raw} AS _raw_{name}"]
+        label = ", ".join(cm.headers) if cm and cm.headers else name
+        out.issues.append(_Issue(label, f"_raw_{name}", f"_p_{name}", _soft(cm, column, table_map.contract.key)))
+    return out
 
-    # Lookups of names to IDs, then required-field checks, then cross-field warnings.
-    replace: list[str] = []
-    lookups: list[str] = []
-    joins: list[str] = []
-    extra_problems: list[str] = []
-    clinic = table_map.column("clinic_id")
-    if clinic and clinic.lookup == "clinic":
-        lookups.append(CLINIC_LOOKUP)
-        joins.append("LEFT JOIN _lk_clinic lk_clinic ON lk_clinic.k = s.clinic_id")
-        replace.append("lk_clinic.v AS clinic_id")
-        extra_problems.append(
-            "CASE WHEN s.clinic_id IS NOT NULL AND lk_clinic.v IS NULL THEN 'clinic_unknown' END AS _p_lookup_clinic_id"
-        )
-        issue_fields.append((clinic.header or "clinic_id", "_raw_clinic_id", "_p_lookup_clinic_id"))
-    doctor = table_map.column("doctor_id")
-    if doctor and doctor.lookup == "doctor":
-        clinic_expr = "lk_clinic.v" if clinic and clinic.lookup == "clinic" else "s.clinic_id"
-        if clinic:
-            joins.append(
-                "LEFT JOIN (SELECT name AS k, clinic_id AS c, min(doctor_id) AS v FROM std.doctor GROUP BY ALL) "
-                f"lk_doctor ON lk_doctor.k = s.doctor_id AND lk_doctor.c = {clinic_expr}"
-            )
-        else:
-            joins.append(
-                "LEFT JOIN (SELECT name AS k, CASE WHEN count(*) = 1 THEN min(doctor_id) END AS v "
-                "FROM std.doctor GROUP BY name) lk_doctor ON lk_doctor.k = s.doctor_id"
-            )
-        replace.append("lk_doctor.v AS doctor_id")
-        extra_problems.append(
-            "CASE WHEN s.doctor_id IS NOT NULL AND lk_doctor.v IS NULL THEN 'doctor_unknown' END AS _p_lookup_doctor_id"
-        )
-        issue_fields.append((doctor.header or "doctor_id", "_raw_doctor_id", "_p_lookup_doctor_id"))
 
-    required = [c.name for c in contract.columns if c.required or c.name in contract.key]
-    for name in required:
-        extra_problems.append(
-            f"CASE WHEN s._p_{name} IS NULL AND {('lk_clinic.v' if name == 'clinic_id' and clinic and clinic.lookup else 's.' + name)} IS NULL "
-            f"THEN 'required_missing' END AS _p_required_{name}"
+def _mapped_column(out: _Parts, file_map: FileMap, cm: ColumnMap, column: Column, today: date) -> None:
+    raw = "r." + ident(cm.header)  # type: ignore[arg-type]
+    std = standardiser_for(cm, column, today)
+    kind = kind_of(cm, column)
+    value_type = "VARCHAR" if cm.lookup else column.sql_type
+    out.messages.extend((cm.header, code, p.message_en, p.message_zh) for code, p in std.problems().items())  # type: ignore[misc]
+    name = column.name
+    serial = bool(getattr(std, "excel_serial", False))
+    if std.name == "text":
+        value, problem = _value_and_problem(
+            kind, cm, column, raw, f"({std.value_sql(raw)})", f"({std.problem_sql(raw)})", serial
         )
-        label = next((lab for lab, raw, _ in issue_fields if raw == f"_raw_{name}"), name)
-        issue_fields.append((label, f"_raw_{name}", f"_p_required_{name}"))
+        out.items.append(f"CAST({_default(value, problem, cm, std, value_type)} AS {value_type}) AS {name}")
+        out.items.append(f"{problem} AS _p_{name}")
+    else:
+        # Standardise each distinct raw value once (dates, codes, phones repeat a lot),
+        # then join the results back to the rows.
+        table = f"_d_{name}"
+        value, problem = _value_and_problem(kind, cm, column, "k", "v0", "p0", serial)
+        out.distinct.append(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, "
+            f"CAST({value} AS {value_type}) AS v, {problem} AS p FROM ("
+            f"SELECT k, {std.value_sql('k')} AS v0, {std.problem_sql('k')} AS p0 "
+            f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {file_map.raw_table} "  # type: ignore[arg-type]
+            f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL))"  # type: ignore[arg-type]
+        )
+        out.joins.append(f"LEFT JOIN {table} ON {table}.k = {raw}")
+        out.items.append(f"{_default(f'{table}.v', f'{table}.p', cm, std, value_type)} AS {name}")
+        out.items.append(f"{table}.p AS _p_{name}")
+    out.items.append(f"{raw} AS _raw_{name}")
 
+
+def _row_checks(table_map: TableMap, parts: _Parts, resolved_clinic: bool) -> tuple[list[str], list[_Issue]]:
+    """Required fields present, and the ID number agreeing with birth date and sex."""
+    contract = table_map.contract
+    problems: list[str] = []
+    issues: list[_Issue] = []
+    for name in (c.name for c in contract.columns if c.required or c.name in contract.key):
+        value = "lk_clinic.v" if name == "clinic_id" and resolved_clinic else f"s.{name}"
+        problems.append(f"CASE WHEN s._p_{name} IS NULL AND {value} IS NULL THEN 'required_missing' END AS _p_required_{name}")
+        label = next((i.label for i in parts.issues if i.raw == f"_raw_{name}"), name)
+        issues.append(_Issue(label, f"_raw_{name}", f"_p_required_{name}"))
     mapped = {c.column for c in table_map.columns}
-    if "id_number" in mapped:
-        if "birth_date" in mapped:
-            extra_problems.append(
-                f"CASE WHEN s.id_number IS NOT NULL AND s.birth_date IS NOT NULL "
-                f"AND {id_birth_date_sql('s.id_number')} <> s.birth_date THEN 'id_birth_mismatch' END AS _p_id_birth"
-            )
-            issue_fields.append(("birth_date", "_raw_birth_date", "_p_id_birth"))
-        if "sex" in mapped:
-            extra_problems.append(
-                f"CASE WHEN s.id_number IS NOT NULL AND s.sex IS NOT NULL "
-                f"AND {id_sex_sql('s.id_number')} <> s.sex THEN 'id_sex_mismatch' END AS _p_id_sex"
-            )
-            issue_fields.append(("sex", "_raw_sex", "_p_id_sex"))
+    if "id_number" in mapped and "birth_date" in mapped:
+        problems.append(
+            f"CASE WHEN s.id_number IS NOT NULL AND s.birth_date IS NOT NULL "
+            f"AND {id_birth_date_sql('s.id_number')} <> s.birth_date THEN 'id_birth_mismatch' END AS _p_id_birth"
+        )
+        issues.append(_Issue("birth_date", "_raw_birth_date", "_p_id_birth"))
+    if "id_number" in mapped and "sex" in mapped:
+        problems.append(
+            f"CASE WHEN s.id_number IS NOT NULL AND s.sex IS NOT NULL "
+            f"AND {id_sex_sql('s.id_number')} <> s.sex THEN 'id_sex_mismatch' END AS _p_id_sex"
+        )
+        issues.append(_Issue("sex", "_raw_sex", "_p_id_sex"))
+    return problems, issues
 
-    replaced_cols = [r.split(" AS ")[1] for r in replace]
-    select_star = f"s.* EXCLUDE ({', '.join(replaced_cols)})" if replaced_cols else "s.*"
-    looked = (
-        f"SELECT {', '.join([select_star, *replace, *extra_problems])} FROM _stage s {' '.join(joins)}"
-    )
+
+_ISSUE_TYPE = "STRUCT(field VARCHAR, value VARCHAR, code VARCHAR, soft BOOLEAN)[]"
+
+
+def _resolved_sql(looked: str, issues: list[_Issue], key: tuple[str, ...], rollup: bool) -> str:
+    """Each row with its issues (`_issues`), `_is_error` (kept out of std) and
+    `_has_warning`. A repeated key is an error unless the table rolls lines up."""
     structs = ", ".join(
-        f"{{'field': {literal(label)}, 'value': {raw}, 'code': {problem}}}" for label, raw, problem in issue_fields
+        f"{{'field': {literal(i.label)}, 'value': {i.raw}, 'code': {i.problem}, 'soft': {i.soft}}}" for i in issues
     )
     errors = "[" + ", ".join(literal(c) for c in error_codes()) + "]"
-    any_problem = "coalesce(" + ", ".join(problem for _, _, problem in issue_fields) + ")"
-    key = ", ".join(contract.key)
-    resolved = f"""
+    any_problem = "coalesce(" + ", ".join(i.problem for i in issues) + ")"
+    keys = ", ".join(key)
+    issues_cte = f"""
     WITH looked AS ({looked}),
     issues AS (
         SELECT *,
             CASE WHEN _read_problem IS NOT NULL
-                 THEN [{{'field': NULL::VARCHAR, 'value': _read_detail, 'code': _read_problem}}]
-                 WHEN {any_problem} IS NULL THEN CAST([] AS STRUCT(field VARCHAR, value VARCHAR, code VARCHAR)[])
+                 THEN [{{'field': NULL::VARCHAR, 'value': _read_detail, 'code': _read_problem, 'soft': false}}]
+                 WHEN {any_problem} IS NULL THEN CAST([] AS {_ISSUE_TYPE})
                  ELSE list_filter([{structs}], lambda x: x.code IS NOT NULL) END AS _field_issues
         FROM looked
     ),
     flagged AS (
-        SELECT *, len(_field_issues) > 0
-                  AND list_has_any(list_transform(_field_issues, lambda x: x.code), {errors}) AS _row_error
+        SELECT *, list_has_any(list_transform(list_filter(_field_issues, lambda x: NOT x.soft), lambda x: x.code),
+                               {errors}) AS _row_error
         FROM issues
-    ),
+    )"""
+    if rollup:
+        return issues_cte + """
+    SELECT * EXCLUDE (_field_issues, _row_error), _field_issues AS _issues, _row_error AS _is_error,
+           len(_field_issues) > 0 AS _has_warning
+    FROM flagged"""
+    return issues_cte + f""",
     -- Ranking every row by key is costly; only keys that occur twice need it.
     repeated AS (
-        SELECT {key} FROM flagged WHERE NOT _row_error GROUP BY {key} HAVING count(*) > 1
+        SELECT {keys} FROM flagged WHERE NOT _row_error GROUP BY {keys} HAVING count(*) > 1
     ),
     dup_rank AS (
         SELECT {ROW_NUMBER} AS _rn, coalesce({PART}, '') AS _pt,
-               row_number() OVER (PARTITION BY {key} ORDER BY {ROW_NUMBER}, {PART}) AS _key_rank
-        FROM flagged SEMI JOIN repeated USING ({key}) WHERE NOT _row_error
+               row_number() OVER (PARTITION BY {keys} ORDER BY {ROW_NUMBER}, {PART}) AS _key_rank
+        FROM flagged SEMI JOIN repeated USING ({keys}) WHERE NOT _row_error
     ),
     ranked AS (
         SELECT flagged.*, dup_rank._key_rank FROM flagged
@@ -239,10 +268,27 @@ def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], t
     )
     SELECT * EXCLUDE (_field_issues, _row_error, _key_rank),
         CASE WHEN _key_rank > 1
-             THEN list_append(_field_issues, {{'field': {literal(key)}, 'value': concat_ws('|', {key}), 'code': 'duplicate_key'}})
+             THEN list_append(_field_issues, {{'field': {literal(keys)}, 'value': concat_ws('|', {keys}),
+                                              'code': 'duplicate_key', 'soft': false}})
              ELSE _field_issues END AS _issues,
         _row_error OR coalesce(_key_rank > 1, false) AS _is_error,
         len(_field_issues) > 0 AS _has_warning
     FROM ranked
     """
-    return StageSQL(tuple(distinct), stage, tuple(lookups), resolved, tuple(messages))
+
+
+def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> StageSQL:
+    parts = column_sql(file_map, table_map, present, today)
+    meta = [f"r.{ROW_NUMBER}", f"r.{PART}", f"r.{PROBLEM} AS _read_problem", f"r.{PROBLEM_DETAIL} AS _read_detail"]
+    stage = (
+        f"SELECT {', '.join(meta + parts.items)} FROM {file_map.raw_table} r {' '.join(parts.joins)} "
+        f"WHERE r._load_id = ? AND coalesce(r.{PROBLEM}, '') NOT IN ({', '.join(literal(c) for c in IGNORABLE)})"
+    )
+    lookups = lookup_sql(table_map)
+    checks, check_issues = _row_checks(table_map, parts, "clinic_id" in lookups.replace)
+    replace = [f"{expr} AS {col}" for col, expr in lookups.replace.items()]
+    select_star = f"s.* EXCLUDE ({', '.join(lookups.replace)})" if replace else "s.*"
+    looked = f"SELECT {', '.join([select_star, *replace, *lookups.problems, *checks])} FROM _stage s {' '.join(lookups.joins)}"
+    issues = parts.issues + [_Issue(label, raw, problem) for label, raw, problem in lookups.fields] + check_issues
+    resolved = _resolved_sql(looked, issues, table_map.contract.key, table_map.rollup is not None)
+    return StageSQL(tuple(parts.distinct), stage, tuple(lookups.statements), resolved, tuple(parts.messages))

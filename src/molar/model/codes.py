@@ -35,12 +35,18 @@ TREATMENTS: tuple[TreatmentItem, ...] = (
     TreatmentItem("FLUO", "涂氟", "children's fluoride varnish", "paediatrics", 150),
     TreatmentItem("DENT", "活动义齿", "dentures", "prosthodontics", 5000),
 )
-TREATMENT_CODES: tuple[str, ...] = tuple(t.code for t in TREATMENTS)
-TREATMENT_BY_CODE: dict[str, TreatmentItem] = {t.code: t for t in TREATMENTS}
+# Items outside the catalogue (舌系带修整术, 夜磨牙垫 …): the source's name is kept in item_name.
+OTHER_TREATMENT = TreatmentItem("OTHER", "其他项目", "other item", "general", 0)
+TREATMENT_CODES: tuple[str, ...] = (*(t.code for t in TREATMENTS), OTHER_TREATMENT.code)
+TREATMENT_BY_CODE: dict[str, TreatmentItem] = {t.code: t for t in (*TREATMENTS, OTHER_TREATMENT)}
 DEPARTMENTS: tuple[str, ...] = tuple(dict.fromkeys(t.department for t in TREATMENTS))
 
 SEXES: tuple[str, ...] = ("F", "M")
-APPOINTMENT_CHANNELS: tuple[str, ...] = ("online", "app", "wechat", "phone", "walk_in")
+APPOINTMENT_CHANNELS: tuple[str, ...] = (
+    "online", "app", "wechat", "phone", "walk_in",
+    # Chinese platforms that take bookings for clinics; a mapping adds more with `add_codes:`.
+    "meituan", "dianping", "douyin", "xiaohongshu", "mini_program", "wecom",
+)
 APPOINTMENT_STATUSES: tuple[str, ...] = ("booked", "arrived", "no_show", "cancelled")
 PAYMENT_METHODS: tuple[str, ...] = ("cash", "card", "wechat_pay", "alipay", "insurance", "member_balance")
 MEMBER_LEVELS: tuple[str, ...] = ("regular", "silver", "gold", "platinum")
@@ -83,8 +89,30 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     },
     "appointment_channel": {
         "官网": "online", "网站": "online", "网页": "online", "App": "app", "APP": "app",
-        "微信": "wechat", "小程序": "wechat", "公众号": "wechat", "电话": "phone",
-        "到店": "walk_in", "现场": "walk_in", "前台": "walk_in",
+        "微信": "wechat", "公众号": "wechat", "服务号": "wechat", "电话": "phone", "400电话": "phone",
+        "到店": "walk_in", "现场": "walk_in", "前台": "walk_in", "自然到店": "walk_in",
+        "美团": "meituan", "美团点评": "meituan", "大众点评": "dianping", "点评": "dianping",
+        "抖音": "douyin", "抖音团购": "douyin", "小红书": "xiaohongshu",
+        "小程序": "mini_program", "微信小程序": "mini_program",
+        "企业微信": "wecom", "企微": "wecom",
+    },
+    "treatment": {
+        **{t.name_zh: t.code for t in TREATMENTS},
+        "检查": "CHK", "初诊检查": "CHK", "口腔常规检查": "CHK", "复诊检查": "CHK",
+        "超声波洁牙": "CLN", "洗牙": "CLN", "龈上洁治": "CLN", "龈上洁治术": "CLN", "全口洁治": "CLN",
+        "龈下刮治": "PERIO", "龈下刮治术": "PERIO", "牙周刮治": "PERIO", "牙周基础治疗": "PERIO",
+        "充填": "FILL", "树脂充填": "FILL", "光固化树脂充填": "FILL", "补牙(树脂)": "FILL",
+        "根管治疗术": "RCT", "根管预备": "RCT", "根充": "RCT",
+        "拔牙术": "EXT", "阻生齿拔除": "EXT", "智齿拔除": "EXT", "智齿拔除术": "EXT", "牙拔除术": "EXT",
+        "种植": "IMP", "种植体植入": "IMP", "种植体植入术": "IMP", "种植牙手术": "IMP",
+        "种植复诊": "IMPF", "种植体复查": "IMPF",
+        "正畸": "ORTHO", "固定矫治": "ORTHO", "托槽矫正": "ORTHO", "金属托槽矫正": "ORTHO",
+        "隐适美": "ALIGN", "无托槽隐形矫治": "ALIGN", "隐形矫治": "ALIGN",
+        "正畸复查": "ORTHF", "矫正复诊": "ORTHF",
+        "美白": "WHT", "冷光美白": "WHT", "牙齿漂白": "WHT",
+        "全瓷冠": "CRN", "烤瓷冠": "CRN", "冠修复": "CRN", "牙冠": "CRN",
+        "窝沟封闭术": "SEAL", "涂氟防龋": "FLUO", "局部涂氟": "FLUO", "氟化物涂布": "FLUO",
+        "活动义齿修复": "DENT", "全口义齿": "DENT", "假牙": "DENT",
     },
     "appointment_status": {
         "已预约": "booked", "待到诊": "booked", "已到诊": "arrived", "已到店": "arrived",

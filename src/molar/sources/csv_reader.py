@@ -43,8 +43,8 @@ def read_csv(path: Path, encoding: str, batch_rows: int = 200_000) -> Iterator[p
     headers, delim = read_header(path, encoding)
     try:
         yield from _fast(path, encoding, headers, delim)
-    except NeedsExactParse:
-        yield from _exact(path, encoding, headers, delim, batch_rows)
+    except NeedsExactParse as restart:
+        yield from _exact(path, encoding, headers, delim, batch_rows, restart.from_line)
 
 
 def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator[pa.RecordBatch]:
@@ -54,6 +54,7 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
         return "error"  # surfaces as ArrowInvalid below, which switches to the exact path
 
     stream = Utf8Stream(path, encoding)
+    line = 2
     try:
         reader = pacsv.open_csv(
             stream,
@@ -73,9 +74,11 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
                 null_values=[],
             ),
         )
-        line = 2
         for batch in reader:
             n = batch.num_rows
+            # A quoted line break makes one record span lines: row number ≠ line number.
+            if any(pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py() for col in batch.columns):
+                raise NeedsExactParse(line)
             bad = None
             for col in batch.columns:
                 hit = pc.match_substring(col, REPLACEMENT)
@@ -93,7 +96,7 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
             )
     except pa.ArrowInvalid as exc:
         if "CSV parse error" in str(exc) or "quote" in str(exc).lower():
-            raise NeedsExactParse from exc
+            raise NeedsExactParse(line) from exc
         raise FileRejected(
             "file_unreadable",
             f"{path.name} cannot be read as CSV: {exc}",
@@ -104,10 +107,11 @@ def _fast(path: Path, encoding: str, headers: list[str], delim: str) -> Iterator
 
 
 def _exact(
-    path: Path, encoding: str, headers: list[str], delim: str, batch_rows: int
+    path: Path, encoding: str, headers: list[str], delim: str, batch_rows: int, from_line: int = 2
 ) -> Iterator[pa.RecordBatch]:
-    """Parse each physical line on its own, joining lines only to close a quoted value."""
-    lines = read_text(path, encoding).splitlines()
+    """Parse each physical line on its own, joining lines only to close a quoted value.
+    Records starting before ``from_line`` were read by the fast path and are skipped."""
+    lines = _physical_lines(read_text(path, encoding))
     width = len(headers)
     cols: list[list[str | None]] = [[] for _ in headers]
     rows: list[int] = []
@@ -115,6 +119,8 @@ def _exact(
     details: list[str | None] = []
 
     def emit(line_no: int, values: list[str] | None, problem: str | None, detail: str | None):
+        if line_no < from_line:
+            return
         rows.append(line_no)
         problems.append(problem)
         details.append(detail)
@@ -126,6 +132,10 @@ def _exact(
         line_no = i + 1
         text = lines[i]
         consumed = 1
+        if not text.strip():  # a blank line is not a record: reported as ignored
+            emit(line_no, None, "blank_line", None)
+            i += 1
+            continue
         values = _parse_line(text, delim)
         if values is None:  # an open quote: try to close it with following lines
             joined = text
@@ -139,10 +149,7 @@ def _exact(
         if values is None:
             emit(line_no, None, "unbalanced_quote", text[:200])
         elif len(values) != width:
-            if not text.strip():
-                emit(line_no, None, "wrong_column_count", f"expected={width};actual=0")
-            else:
-                emit(line_no, values, "wrong_column_count", f"expected={width};actual={len(values)}")
+            emit(line_no, values, "wrong_column_count", f"expected={width};actual={len(values)}")
         elif any(REPLACEMENT in v for v in values):
             emit(line_no, values, "encoding_error", None)
         else:
@@ -154,6 +161,14 @@ def _exact(
             rows, problems, details = [], [], []
     if rows:
         yield make_batch(headers, cols, rows, problems=problems, details=details)
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines as an editor numbers them: split at LF (CRLF and CR alone too), never at the
+    other characters str.splitlines() breaks on (U+2028, U+0085, form feed …), which may
+    sit inside a value and would shift every later row number."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _parse_line(text: str, delim: str) -> list[str] | None:

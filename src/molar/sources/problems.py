@@ -14,7 +14,12 @@ class FileRejected(Exception):
 
 
 class NeedsExactParse(Exception):
-    """The fast reader met a structural problem; reread the file line by line."""
+    """The fast reader met a structural problem; reread the file line by line from
+    ``from_line`` (the rows before it were already read correctly)."""
+
+    def __init__(self, from_line: int = 2) -> None:
+        super().__init__(from_line)
+        self.from_line = from_line
 
 
 # Row-level problems found while reading (before any field is looked at).

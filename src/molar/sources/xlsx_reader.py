@@ -68,18 +68,35 @@ class _SheetRows:
     def reset(self) -> None:
         self.cols: list[list[str | None]] = [[] for _ in self.out_headers]
         self.numbers: list[int] = []
+        self.problems: list[str | None] = []
+        self.pending_blank: list[int] = []
 
     def take(self, row: Sequence[object], index: int) -> None:
-        if all(v is None or v == "" for v in row):
-            return  # blank spreadsheet rows are formatting, not records
-        self.numbers.append(self.first_row + index + 1)
-        for col, h in zip(self.cols, self.out_headers, strict=True):
+        number = self.first_row + index + 1
+        if all(v is None or v == "" or (isinstance(v, str) and not v.strip()) for v in row):
+            # Blank rows are reported as ignored lines; trailing ones are sheet formatting.
+            self.pending_blank.append(number)
+            return
+        for blank in self.pending_blank:
+            self._add(blank, [None] * len(self.out_headers), "blank_line")
+        self.pending_blank = []
+        values = []
+        for h in self.out_headers:
             pos = self.positions.get(h)
-            col.append(cell_text(row[pos]) if pos is not None and pos < len(row) else None)
+            values.append(cell_text(row[pos]) if pos is not None and pos < len(row) else None)
+        self._add(number, values, None)
+
+    def _add(self, number: int, values: list[str | None], problem: str | None) -> None:
+        self.numbers.append(number)
+        self.problems.append(problem)
+        for col, value in zip(self.cols, values, strict=True):
+            col.append(value)
 
     def batch(self, part: str) -> pa.RecordBatch:
-        out = make_batch(self.out_headers, self.cols, self.numbers, part=part)
+        pending = self.pending_blank
+        out = make_batch(self.out_headers, self.cols, self.numbers, part=part, problems=self.problems)
         self.reset()
+        self.pending_blank = pending
         return out
 
 

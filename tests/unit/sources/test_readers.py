@@ -47,7 +47,7 @@ def test_structural_damage_switches_to_exact_parse(tmp_path):
     assert by_line[5]["_problem"] == "unbalanced_quote"
     assert by_line[6]["a"] == "10" and by_line[6]["_problem"] is None
     assert by_line[7]["a"] == "multi\nline" and by_line[7]["_problem"] is None
-    assert by_line[9]["_problem"] == "wrong_column_count"  # the blank line is reported, not dropped
+    assert by_line[9]["_problem"] == "blank_line"  # reported as ignored, not a record
     assert by_line[10]["c"] == "17"
     assert sorted(by_line) == [2, 3, 4, 5, 6, 7, 9, 10]  # every record accounted for (7 spans two lines)
 
@@ -133,3 +133,26 @@ def test_fingerprint_changes_with_content(tmp_path):
     first = SourceFile.open(p).sha256
     p.write_text("a\n2\n")
     assert SourceFile.open(p).sha256 != first
+
+
+def test_a_quoted_line_break_keeps_later_rows_on_their_physical_lines(tmp_path):
+    # Arrow's parser accepts this file whole; the row numbers must still be editor lines.
+    p = tmp_path / "b.csv"
+    p.write_text('id,note\r\nA,"two\r\nlines"\r\nB,x\u2028y\r\nC,\r\n', encoding="utf-8-sig")
+    got = rows(p, ["id", "note"])
+    assert [(r["_row_number"], r["id"]) for r in got] == [(2, "A"), (4, "B"), (5, "C")]
+    assert got[0]["note"] == "two\nlines" and got[1]["note"] == "x\u2028y"
+
+
+def test_blank_xlsx_rows_between_records_are_reported_trailing_ones_are_not(tmp_path):
+    p = tmp_path / "p.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet("s")
+    ws.write_row(0, 0, ["某诊所 患者导出"])
+    ws.write_row(2, 0, ["病历号", "姓名"])
+    ws.write_row(3, 0, ["1", "张伟"])
+    ws.write_row(5, 0, ["2", "李娜"])
+    ws.write_row(8, 0, [""])
+    wb.close()
+    got = rows(p, ["病历号", "姓名"])
+    assert [(r["_row_number"], r["_problem"]) for r in got] == [(4, None), (5, "blank_line"), (6, None)]

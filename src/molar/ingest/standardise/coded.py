@@ -125,8 +125,7 @@ class CodeStandardiser(Standardiser):
         labels = list(dict.fromkeys(str(k) for k in self.mapping))
         if self.accept_canonical:
             labels += [v for v in dict.fromkeys(self.mapping.values()) if v not in labels]
-        shown = labels[:30]
-        return {"allowed": "、".join(shown) + ("…" if len(labels) > len(shown) else "")}
+        return {"allowed": "、".join(labels)}  # every one: a cut list hides the value the user needs
 
 
 # -------------------------------------------------------------------------------- text

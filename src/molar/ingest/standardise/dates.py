@@ -37,6 +37,7 @@ DATE_FORMATS: dict[str, DateFormat] = {
     )
 }
 DEFAULT_DATE_FORMATS: tuple[str, ...] = ("ymd", "chinese", "compact")
+EXCEL_SERIAL = r"^[1-9][0-9]{4}(?:\.[0-9]+)?$"  # an Excel day number (five digits, optional time fraction)
 
 # Time of day, validated by the pattern itself (DuckDB would read 24:00 as midnight of
 # the next day): H:MM or H:MM:SS, with a fraction of a second accepted and dropped.
@@ -67,6 +68,11 @@ class _DateParser:
     formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
     not_before: dt.date | dt.datetime | None = dt.date(1900, 1, 1)
     not_after: dt.date | dt.datetime | None = None
+    # Accept Excel's day numbers (a date cell saved as a number: 45296 = 2024-01-05). Five
+    # digits only (1927-05-18 … 2173-10-14), so years (1990) and counts are never read as
+    # days. Day 1 is 1900-01-01 and Excel counts a 1900-02-29 that never was, so five-digit
+    # serials count from 1899-12-30.
+    excel_serial: bool = False
 
     def __post_init__(self) -> None:
         self.formats = tuple(self.formats)
@@ -86,6 +92,16 @@ class _DateParser:
             c = sql.rtrim_chars(c, " :")
         matched = f"(substr({c}, 1, 1) = '|' AND instr({n}, '|') = 0)"
         value = sql.try_cast(f"substr({c}, 2)", sql_type)
+        if self.excel_serial:
+            serial = sql.re_matches(n, EXCEL_SERIAL)
+            days = sql.try_cast(n, "DOUBLE")
+            if with_time:
+                day_value = f"(TIMESTAMP '1899-12-30' + to_seconds(CAST(round({days} * 86400) AS BIGINT)))"
+            else:
+                day_value = f"CAST(DATE '1899-12-30' + CAST(floor({days}) AS INTEGER) AS DATE)"
+            # CASE, not OR: the serial pattern is tried only where no written format matched.
+            value = f"(CASE WHEN {matched} THEN {value} WHEN {serial} THEN {day_value} END)"
+            matched = f"(CASE WHEN {matched} THEN TRUE ELSE {serial} END)"
         return value, matched, (n, c, value)
 
     def _range_checks(self, value: str, as_date: str) -> list[tuple[str, str]]:

@@ -45,6 +45,12 @@ def get_standardiser(name: str, **options: Any) -> Standardiser:
         cls = STANDARDISERS[name]
     except KeyError:
         raise KeyError(f"no standardiser {name!r}; known: {', '.join(STANDARDISERS)}") from None
+    import dataclasses
+
+    known = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"standardiser {name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}")
     try:
         return cls(**options)
     except TypeError as exc:
