@@ -1,0 +1,1 @@
+"""Privacy: who may see what (accounts, policy, masking, audit) and how PII is kept."""
