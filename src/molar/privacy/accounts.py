@@ -110,9 +110,8 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
     ).to_pylist()
 
 
-def sign_in(engine: Engine, username: str, password: str, *, now: datetime,
-            ttl: timedelta = SESSION_TTL) -> tuple[str, Principal] | None:
-    """A new session token for a right password; None otherwise (same time either way)."""
+def check_password(engine: Engine, username: str, password: str) -> Principal | None:
+    """The user's principal for a right password; None otherwise (same time either way)."""
     rows = engine.rows(
         "SELECT password_hash, role, clinics FROM ops.staff_user WHERE username = ? AND NOT disabled", [username])
     stored = rows[0][0] if rows else _DUMMY_HASH
@@ -120,17 +119,33 @@ def sign_in(engine: Engine, username: str, password: str, *, now: datetime,
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if not rows:
+    if not rows or rows[0][1] not in load_policy().roles:
         return None
-    _, role, clinics = rows[0]
     if _hasher.check_needs_rehash(stored):
         engine.execute("UPDATE ops.staff_user SET password_hash = ? WHERE username = ?",
                        [_hasher.hash(password), username])
+    return principal_for(username, rows[0][1], "session", clinics=rows[0][2])
+
+
+def sign_in(engine: Engine, username: str, password: str, *, now: datetime,
+            ttl: timedelta = SESSION_TTL) -> tuple[str, Principal] | None:
+    """A new session token for a right password; None otherwise."""
+    principal = check_password(engine, username, password)
+    if principal is None:
+        return None
     token = "ms_" + secrets.token_urlsafe(32)
+    clinics = sorted(principal.clinics) if principal.clinics else None
     engine.execute(
         "INSERT INTO ops.access_token VALUES (?, 'session', ?, ?, NULL, ?, ?, ?, ?, NULL)",
-        [token_digest(token), username, role, clinics, username, now, now + ttl])
-    return token, principal_for(username, role, "session", clinics=clinics)
+        [token_digest(token), username, principal.role, clinics, username, now, now + ttl])
+    return token, principal
+
+
+def has_admin(engine: Engine) -> bool:
+    """Whether any active user or API token has the admin role (else the CLI may bootstrap one)."""
+    return bool(engine.scalar(
+        "SELECT (SELECT count(*) FROM ops.staff_user WHERE role = 'admin' AND NOT disabled) "
+        "+ (SELECT count(*) FROM ops.access_token WHERE role = 'admin' AND kind = 'api' AND revoked_at IS NULL)"))
 
 
 # ---------------------------------------------------------------------- tokens

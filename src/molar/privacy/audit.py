@@ -22,6 +22,12 @@ from molar.warehouse import Engine
 
 CLINIC_TZ = ZoneInfo("Asia/Shanghai")
 
+
+def clinic_now() -> datetime:
+    """Clinic local time, naive, like every Molar timestamp."""
+    return datetime.now(CLINIC_TZ).replace(tzinfo=None)
+
+
 GENESIS = "0" * 64
 COLUMNS = ("seq", "recorded_at", "actor", "role", "action", "resource", "patient", "fields", "purpose",
            "detail", "prev_hash", "hash")
@@ -64,7 +70,7 @@ def record(
     inside an open transaction must be the only audit writer until it commits.
     """
     row = {
-        "recorded_at": at or datetime.now(CLINIC_TZ).replace(tzinfo=None), "actor": actor, "role": role, "action": action,
+        "recorded_at": at or clinic_now(), "actor": actor, "role": role, "action": action,
         "resource": resource, "patient": patient, "fields": sorted(set(fields)),
         "purpose": purpose, "detail": detail,
     }
