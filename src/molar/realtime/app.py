@@ -366,7 +366,8 @@ def build_router() -> APIRouter:
         return _rt(request).refresh_identity()
 
     @router.post("/sessions", tags=["sessions"], summary="Sign in",
-                 responses={200: {"model": SessionOut}, 401: _error("Wrong user name or password"),
+                 responses={200: {"model": SessionOut}, 400: _error("The body is not JSON"),
+                            401: _error("Wrong user name or password"),
                             422: AUTH_ERRORS[422], 429: AUTH_ERRORS[429]})
     def create_session(request: Request, body: SessionIn) -> SessionOut:
         """Exchange a staff user's name and password for a session token (8 hours)."""
