@@ -1,5 +1,6 @@
 """`molar users|tokens|audit` through the access policy, as a subprocess on a real warehouse."""
 
+import getpass
 import json
 import os
 import subprocess
@@ -44,3 +45,22 @@ def test_first_admin_then_everything_needs_a_role(tmp_path):
     engine.close()
     r = molar(tmp_path, "audit", "verify", **AUDREY)
     assert r.returncode == 1 and "row 3 was changed after it was written" in r.stderr
+
+
+def test_cli_reads_of_patients_go_through_the_policy_and_are_audited(tmp_path):
+    assert molar(tmp_path, "rules", "decisions", "G0000000001", "--json").returncode == 0   # no admin yet
+    molar(tmp_path, "users", "add", "alice", "--role", "admin", MOLAR_NEW_PASSWORD=ALICE["MOLAR_PASSWORD"])
+    r = molar(tmp_path, "rules", "decisions", "G0000000001", "--json")
+    assert r.returncode == 2 and "needs a role that may read decision" in r.stderr
+    for user, role in (("nina", "nurse"), ("andy", "analyst"), ("audrey", "auditor")):
+        molar(tmp_path, "users", "add", user, "--role", role, MOLAR_NEW_PASSWORD="a long password", **ALICE)
+    nurse = {"MOLAR_USER": "nina", "MOLAR_PASSWORD": "a long password"}
+    analyst = {"MOLAR_USER": "andy", "MOLAR_PASSWORD": "a long password"}
+    r = molar(tmp_path, "rules", "decisions", "G0000000001", "--json", **nurse)
+    assert r.returncode == 2 and "the role nurse may not read decision" in r.stderr
+    assert molar(tmp_path, "rules", "decisions", "G0000000001", "--json", **analyst).returncode == 0
+    r = molar(tmp_path, "audit", "list", "--json", "--action", "decision.read",
+              MOLAR_USER="audrey", MOLAR_PASSWORD="a long password")
+    assert [(x["actor"], x["role"], x["patient"], x["purpose"]) for x in json.loads(r.stdout)] == [
+        ("andy", "analyst", "G0000000001", "molar rules decisions"),
+        (f"cli:{getpass.getuser()}", "admin", "G0000000001", "molar rules decisions")]

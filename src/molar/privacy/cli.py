@@ -2,8 +2,11 @@
 
 CLI commands go through the same access policy as the API: the caller is the token in
 ``MOLAR_TOKEN`` or the user in ``MOLAR_USER`` (password from ``MOLAR_PASSWORD`` or a
-prompt). Before any admin exists, ``molar users add`` and ``molar tokens create`` may
-create the first one without credentials.
+prompt). Before any admin exists (a fresh or demo warehouse), the local operator acts as
+admin: ``molar users add`` and ``molar tokens create`` create the first one, and commands
+that read personal data (``molar profile show``, ``molar rules why|decisions``) work
+without credentials. Those commands call :func:`cli_access`, which also writes the audit
+row.
 """
 
 from __future__ import annotations
@@ -89,6 +92,15 @@ def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title:
         table.add_row(*("" if r[c] is None else ", ".join(r[c]) if isinstance(r[c], list) else str(r[c])
                         for c in columns))
     console.print(table)
+
+
+def cli_access(engine: Engine, resource: str, action: str, *, command: str, patient: str | None = None,
+               fields: Any = (), detail: dict[str, Any] | None = None) -> Principal:
+    """Check the caller of a CLI command against the policy and audit the read or change."""
+    principal = cli_principal(engine, resource, action, bootstrap=True)
+    audit.record(engine, actor=principal.name, role=principal.role, action=f"{resource}.{action}",
+                 resource=command, purpose=command, patient=patient, fields=fields, detail=detail)
+    return principal
 
 
 @users_app.command("add")

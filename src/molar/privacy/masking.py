@@ -194,3 +194,10 @@ def patient_view(raw: Mapping[str, Any], principal: Principal, *, today: date, d
     out["profile"] = None if own else _profile(view, raw["profile"])
     out["events"] = _events(view, raw["events"], own, data_fields)
     return out, view
+
+
+def mask_explanation(info: dict[str, Any], principal: Principal,
+                     policy: Policy | None = None) -> tuple[dict[str, Any], View]:
+    """``molar profile show``: tag inputs at the principal's field levels."""
+    view = View(principal, policy)
+    return {**info, "tags": [{**t, "inputs": _evidence(view, t["inputs"])} for t in info.get("tags", [])]}, view
