@@ -240,6 +240,12 @@ def test_reads_are_audited_and_the_chain_verifies(live):
     call(live, "marketer", "POST", f"/v1/rules/{RULE}/enable")
     changes = call(live, "auditor", "GET", "/v1/audit", params={"action": "rule.change"}).json()["entries"]
     assert changes[0]["actor"] == "marketer-token" and changes[0]["detail"]["rule"] == RULE
+    consent = event("consent.changed", event_id="cc-1", patient={"unionid": "oUNION0000000000000000000001"},
+                    data={"channel": "sms", "purpose": "marketing", "granted": False})
+    assert call(live, "wechat", "POST", "/v1/events", json=consent).status_code == 202
+    row = call(live, "auditor", "GET", "/v1/audit", params={"action": "consent.change"}).json()["entries"][0]
+    assert (row["actor"], row["patient"], row["detail"]) == ("wechat-token", "G0000000001", {
+        "event_id": "cc-1", "channel": "sms", "purpose": "marketing", "after": {"granted": False}})
     assert call(live, "auditor", "GET", "/v1/audit/verify").json()["ok"] is True
 
 

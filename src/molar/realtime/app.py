@@ -217,7 +217,20 @@ async def _accept(request: Request, raw_events: list[Any], key: Principal) -> Re
         raise Rejected(503, "log_unavailable", (
             f"the events could not be stored and were not accepted: {exc}. Retry later "
             "with the same event_id values")) from exc
+    consents = [(a, raw) for a, raw in zip(accepted, raw_events, strict=True)
+                if not a.duplicate and isinstance(raw, dict) and raw.get("type") == "consent.changed"]
+    if consents:
+        await asyncio.to_thread(_audit_consents, request, consents)
     return _accepted_response(runtime, accepted)
+
+
+def _audit_consents(request: Request, consents: list[tuple[Any, dict[str, Any]]]) -> None:
+    """A consent change is audited when it is accepted (who sent it, for whom, what)."""
+    for a, raw in consents:
+        data = raw.get("data") or {}
+        audit_read(request, action="consent.change", patient=a.patient_id, detail={
+            "event_id": a.event_id, "channel": data.get("channel"), "purpose": data.get("purpose"),
+            "after": {"granted": data.get("granted")}})
 
 
 def _body_schema(name: str) -> dict[str, Any]:
