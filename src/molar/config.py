@@ -34,7 +34,7 @@ class Settings:
     api_dev_key: bool = False            # accept the demo key `molar-dev-key` (never in production)
     events_dir: Path | None = None       # event log directory; default <warehouse>.events
     max_batch_events: int = 1000         # most events in one POST /v1/events/batch
-    api_rate_per_minute: int = 600       # requests per minute per API token or user (429 above)
+    api_rate_per_minute: int = 6000      # requests per minute per API token or user (429 above)
     cors_origins: tuple[str, ...] = ()   # browser origins allowed to call the API; none by default
     # Automation and delivery (see docs/automation.md).
     # Gateways by channel: {"sms": {"url": "https://…", "secret": "…"}}, from [channels.sms] etc.

@@ -122,8 +122,40 @@ def audit_read(request: Request, *, action: str, patient: str | None, fields: It
     runtime = _rt(request)
     audit.record(runtime.read_engine(), actor=principal.name, role=principal.role, action=action,
                  resource=f"{request.method} {route.path if route else request.url.path}",
-                 patient=patient, fields=fields, purpose=request.headers.get("x-purpose", "api"),
+                 patient=patient, fields=fields, purpose=request.headers.get("x-purpose", "api")[:100],
                  detail=detail, at=runtime.clock())
+
+
+class RequestLog:
+    """One line per request, without personal data: the route template, never the path,
+    query or body (plain ASGI: no per-request cost when the log is off)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        def line(status: int) -> None:
+            route = scope.get("route")
+            principal = scope.get("state", {}).get("principal")
+            access_log.info("%s %s %d %.1fms %s", scope["method"], getattr(route, "path", "(static)"), status,
+                            (time.perf_counter() - started) * 1000,
+                            f"{principal.name}/{principal.role}" if principal else "-")
+
+        async def send_logged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                line(message["status"])   # before the client can see the answer
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        except Exception:
+            line(500)
+            raise
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
@@ -180,8 +212,6 @@ def _accepted_response(runtime: Runtime, accepted: list) -> Response:
 
 def _check_patients(request: Request, raw_events: list[Any], principal: Principal) -> None:
     """A source system names patients by its own keys, or by IDs of patients it holds."""
-    if not principal.source_system:
-        return
     for i, raw in enumerate(raw_events):
         patient = raw.get("patient") if isinstance(raw, dict) else None
         if not isinstance(patient, dict):
@@ -274,7 +304,8 @@ def build_router() -> APIRouter:
             raise Rejected(422, "invalid_body", (
                 "send one event as a JSON object { … }; for several events use "
                 "POST /v1/events/batch with {\"events\": [ … ]}"))
-        await asyncio.to_thread(_check_patients, request, [raw], principal)
+        if principal.source_system:
+            await asyncio.to_thread(_check_patients, request, [raw], principal)
         return await _accept(request, [raw], principal)
 
     @router.post("/events/batch", status_code=202, tags=["events"], summary="Send many events",
@@ -289,7 +320,8 @@ def build_router() -> APIRouter:
             raise Rejected(422, "invalid_body", (
                 f"unknown fields {sorted(extra)}; the batch body has only \"events\""))
         _rt(request).collector.check_size(len(raw["events"]))
-        await asyncio.to_thread(_check_patients, request, raw["events"], principal)
+        if principal.source_system:
+            await asyncio.to_thread(_check_patients, request, raw["events"], principal)
         return await _accept(request, raw["events"], principal)
 
     @router.get("/patients/lookup", tags=["patients"], summary="Find a patient by a key",
@@ -364,11 +396,11 @@ def build_router() -> APIRouter:
     @router.get("/health", tags=["operations"], summary="Server health",
                 responses={401: AUTH_ERRORS[401], 403: AUTH_ERRORS[403], 422: AUTH_ERRORS[422],
                            429: AUTH_ERRORS[429]})
-    def health(request: Request, stats: bool = False) -> dict[str, Any]:
+    async def health(request: Request, stats: bool = False) -> dict[str, Any]:
         """Event log seq, applied seq and lag (open); `?stats=true` adds counters and
         ack→applied latency (needs a token whose role may read operations stats)."""
         if stats:
-            ensure(authenticate(request), "operations", "health_stats")
+            ensure(await authenticate(request), "operations", "health_stats")
         return _rt(request).health(stats)
 
     @router.post("/identity/refresh", tags=["operations"], summary="Reload identity",
@@ -385,7 +417,7 @@ def build_router() -> APIRouter:
     def create_session(request: Request, body: SessionIn) -> SessionOut:
         """Exchange a staff user's name and password for a session token (8 hours)."""
         runtime = _rt(request)
-        wait = runtime.limiter.retry_after(f"sign-in:{body.username}")
+        wait = runtime.sign_in_limiter.retry_after(body.username)
         if wait is not None:
             raise Rejected(429, "rate_limited", f"too many sign-in attempts; retry in {wait:.0f} s",
                            retry_after=wait)
@@ -462,22 +494,7 @@ def create_app(
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Purpose"])
 
-    @app.middleware("http")
-    async def request_log(request: Request, call_next):
-        """One line per request, without personal data: the route template, not the path."""
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            principal = getattr(request.state, "principal", None)
-            access_log.info("%s %s %d %.1fms %s", request.method,
-                            route.path if route else "(no route)", status,
-                            (time.perf_counter() - started) * 1000,
-                            f"{principal.name}/{principal.role}" if principal else "-")
+    app.add_middleware(RequestLog)
 
     @app.exception_handler(Rejected)
     async def rejected(request: Request, exc: Rejected) -> JSONResponse:

@@ -23,6 +23,7 @@ the policy file (a test walks every route).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import time
@@ -110,21 +111,26 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def known(self, presented: str) -> tuple[bool, Principal | None]:
+        """(answered, principal) from the configured keys and the cache, without the warehouse."""
+        d = token_digest(presented)
+        for digest, principal in self._keys.items():
+            if hmac.compare_digest(digest, d):
+                return True, principal
+        with self._lock:
+            hit = self._cache.get(d)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def lookup(self, presented: str | None, engine: Engine | None = None,
                now: datetime | None = None) -> Principal | None:
         if not presented:
             return None
-        d = token_digest(presented)
-        for digest, principal in self._keys.items():
-            if hmac.compare_digest(digest, d):
-                return principal
-        if engine is None:
-            return None
-        t = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(d)
-        if hit and hit[0] > t:
-            return hit[1]
+        answered, principal = self.known(presented)
+        if answered or engine is None:
+            return principal
+        d, t = token_digest(presented), time.monotonic()
         principal = find_token(engine, presented, now=now or datetime.now())
         with self._lock:
             if len(self._cache) > 10_000:
@@ -157,6 +163,9 @@ class RateLimiter:
         """None when the request may go ahead, else seconds to wait."""
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) > 100_000:   # forget callers idle long enough to be full again
+                idle = self.burst / self.rate
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < idle}
             tokens, last = self._buckets.get(who, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens < 1.0:
@@ -166,8 +175,11 @@ class RateLimiter:
             return None
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller's principal, or 401; also applies the caller's rate limit (429)."""
+async def authenticate(request: Request) -> Principal:
+    """The caller's principal, or 401; also applies the caller's rate limit (429).
+
+    Runs in the event loop; only a token not seen in the last seconds costs a warehouse
+    lookup (in a worker thread)."""
     known = getattr(request.state, "principal", None)
     if known is not None:
         return known
@@ -178,7 +190,10 @@ def authenticate(request: Request) -> Principal:
             "send your API token in the X-API-Key header (or Authorization: Bearer <token>); "
             "ask the Molar administrator for a token (molar tokens create) or sign in with "
             "POST /v1/sessions"))
-    principal = runtime.keys.lookup(presented, runtime.read_engine(), runtime.clock())
+    answered, principal = runtime.keys.known(presented)
+    if not answered:
+        principal = await asyncio.to_thread(
+            lambda: runtime.keys.lookup(presented, runtime.read_engine(), runtime.clock()))
     if principal is None:
         raise Rejected(401, "unknown_api_key", (
             "this token is not known to this server, was revoked or has expired; check it was "
@@ -205,8 +220,8 @@ def permit(resource: str, action: str) -> Callable[[Request], Principal]:
     """The route dependency: ``principal: Principal = Depends(permit("patient", "read"))``."""
     load_policy().check("admin", resource, action)   # an undeclared action fails at import
 
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
         ensure(principal, resource, action)
         return principal
 

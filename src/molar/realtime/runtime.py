@@ -33,6 +33,7 @@ from molar.warehouse import DuckDBEngine, Engine, open_warehouse
 log = logging.getLogger("molar.realtime")
 
 ReconcileHook = Callable[[Engine, dict[str, str]], None]
+SIGN_IN_PER_MINUTE = 10
 
 
 def events_dir_for(settings: Settings) -> Path:
@@ -55,6 +56,7 @@ class Runtime:
         self.settings = settings
         self.keys = KeyRing.from_settings(settings)   # config errors surface before startup
         self.limiter = RateLimiter(settings.api_rate_per_minute)
+        self.sign_in_limiter = RateLimiter(SIGN_IN_PER_MINUTE)   # per user name: slows password guessing
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.read_your_writes_timeout = read_your_writes_timeout
