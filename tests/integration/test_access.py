@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -83,8 +83,7 @@ def live(tmp_path_factory):
                        "'wechat', ?, ?, ?, false, ?)", [NOW, NOW, NOW, json.dumps(
                            {"consult_id": "Q1", "channel": "wechat", "text": "牙龈出血怎么办"})])
     engine.close()
-    app = build_server(Settings(warehouse_path=db), clock=lambda: NOW, profile_first_after=__import__(
-        "datetime").timedelta(days=3650))
+    app = build_server(Settings(warehouse_path=db), clock=lambda: NOW, profile_first_after=timedelta(days=3650))
     with ThreadServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
         srv.http, srv.tokens, srv.runtime = http, tokens, app.state.realtime
         yield srv
