@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from molar.ingest import ingest_paths
 from molar.warehouse import open_warehouse
 from support import CLINICS_CSV, DOCTORS_CSV, TODAY
+
+# Property tests are the same on every CI run (found failures are kept as @example).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture

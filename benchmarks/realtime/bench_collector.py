@@ -237,7 +237,8 @@ def seed_warehouse(db: Path) -> None:
 def start_server(db: Path, port: int, log: Path, *, noop: bool = False) -> subprocess.Popen:
     import httpx
 
-    env = {**os.environ, "MOLAR_API_KEYS": json.dumps({"bench": {"key": KEY, "source": "app"}}),
+    env = {**os.environ, "MOLAR_API_KEYS": json.dumps({"bench": {"key": KEY, "role": "admin", "source": "app"}}),
+           "MOLAR_API_RATE_PER_MINUTE": "100000000",
            "MOLAR_MAX_BATCH_EVENTS": "1000"}
     command = ([sys.executable, __file__, "--noop-server", str(port)] if noop else
                [sys.executable, "-m", "molar", "serve", "-w", str(db), "--port", str(port), "--log-level", "warning"])
@@ -282,7 +283,7 @@ def one_run(db: Path, mode: str, seconds: float, connections: int, run: int, por
         # Wait for the worker to apply everything, then read the server's own figures.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            health = httpx.get(f"{url}/v1/health", params={"stats": "true"}, timeout=10).json()
+            health = httpx.get(f"{url}/v1/health", params={"stats": "true"}, headers=HEADERS, timeout=10).json()
             if health["lag"] == 0:
                 break
             time.sleep(0.1)

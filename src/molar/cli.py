@@ -41,6 +41,7 @@ def _register() -> None:
     from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
+    from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
     from molar.profile import cli as profile_cli
     from molar.profile.sentiment import cli as sentiment_cli
@@ -56,6 +57,7 @@ def _register() -> None:
     sentiment_cli.register(app)
     automation_cli.register(app)
     privacy_data_cli.register(app)
+    privacy_cli.register(app)
 
 
 _register()

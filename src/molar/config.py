@@ -34,6 +34,8 @@ class Settings:
     api_dev_key: bool = False            # accept the demo key `molar-dev-key` (never in production)
     events_dir: Path | None = None       # event log directory; default <warehouse>.events
     max_batch_events: int = 1000         # most events in one POST /v1/events/batch
+    api_rate_per_minute: int = 6000      # requests per minute per API token or user (429 above)
+    cors_origins: tuple[str, ...] = ()   # browser origins allowed to call the API; none by default
     # Automation and delivery (see docs/automation.md).
     # Gateways by channel: {"sms": {"url": "https://…", "secret": "…"}}, from [channels.sms] etc.
     # in molar.toml (MOLAR_CHANNEL_<NAME>_SECRET overrides a secret); no URL = local sink.
@@ -87,6 +89,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "api_dev_key": "MOLAR_API_DEV_KEY",
         "events_dir": "MOLAR_EVENTS_DIR",
         "max_batch_events": "MOLAR_MAX_BATCH_EVENTS",
+        "api_rate_per_minute": "MOLAR_API_RATE_PER_MINUTE",
+        "cors_origins": "MOLAR_CORS_ORIGINS",
         "channels": "MOLAR_CHANNELS",
         "rules_dir": "MOLAR_RULES_DIR",
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
@@ -123,6 +127,14 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, events_dir=Path(str(raw["events_dir"])))
     if "max_batch_events" in raw:
         settings = replace(settings, max_batch_events=_whole_number("max_batch_events", raw["max_batch_events"]))
+    if "api_rate_per_minute" in raw:
+        settings = replace(settings, api_rate_per_minute=_whole_number("api_rate_per_minute", raw["api_rate_per_minute"]))
+    if "cors_origins" in raw:
+        origins = raw["cors_origins"]
+        origins = origins.split(",") if isinstance(origins, str) else origins
+        if not isinstance(origins, list):
+            raise ConfigError("cors_origins must be a list of origins like [\"https://crm.example.cn\"]")
+        settings = replace(settings, cors_origins=tuple(str(o).strip() for o in origins if str(o).strip()))
     if "channels" in raw:
         settings = replace(settings, channels=_channels(raw["channels"]))
     if "rules_dir" in raw:

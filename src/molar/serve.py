@@ -35,7 +35,8 @@ def build_server(
     from molar.automation.runtime import Automation
     from molar.profile.live import LiveProfile
     from molar.profile.run import compute_profile, run_events
-    from molar.realtime.app import create_app
+    from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
+    from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
     from molar.realtime.schemas import local_now
 
@@ -55,7 +56,12 @@ def build_server(
         settings,
         stages=[live, automation.on_events],
         tick_hooks=[automation.tick],
-        routers=[rules_router(catalogue=automation.catalogue, clock=now)],
+        routers=[rules_router(
+            catalogue=automation.catalogue, clock=now, guard=permit, responses=AUTH_ERRORS,
+            actor=lambda request: request.state.principal.name,
+            on_audit=lambda request, action, patient, detail: audit_read(
+                request, action=action, patient=patient, detail=detail),
+        )],
         jobs=[IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)],
         clock=now,
         tick_seconds=tick_seconds,

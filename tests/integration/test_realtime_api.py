@@ -67,8 +67,9 @@ def test_api_keys(client):
     r = post(client, event(), key=None)
     assert r.status_code == 401
     assert r.json() == {"error": "missing_api_key", "message": (
-        "send your API key in the X-API-Key header (or Authorization: Bearer <key>); "
-        "ask the Molar administrator for a key for your system")}
+        "send your API token in the X-API-Key header (or Authorization: Bearer <token>); "
+        "ask the Molar administrator for a token (molar tokens create) or sign in with "
+        "POST /v1/sessions")}
     assert r.headers["www-authenticate"] == "Bearer"
     r = post(client, event(), key="not-a-key-at-all-xxxxxxxx")
     assert (r.status_code, r.json()["error"]) == (401, "unknown_api_key")
@@ -78,10 +79,11 @@ def test_api_keys(client):
         "the API key 'booking' (source booking) may not send these events: #0 review.posted. "
         "It may send: appointment.booked, appointment.cancelled, appointment.no_show. Ask the Molar "
         "administrator to add the type to this key, or use the key of the system that owns these events")
-    r = get_patient(client, "G0000000001", key=WECHAT_KEY)
+    r = client.post("/v1/identity/refresh", headers={"X-API-Key": WECHAT_KEY})
     assert r.status_code == 403
     assert r.json()["message"] == (
-        "the API key 'wechat' may not use this endpoint (it needs the 'patients' scope; the key has events)")
+        "'wechat' may not do this: the role wechat may not identity_refresh operations. Ask the Molar "
+        "administrator for a role that may (docs/privacy.md lists what each role may do)")
 
 
 def test_batch_size_and_body_problems(client, server):
@@ -187,7 +189,7 @@ def test_merged_and_unknown_ids(client):
     assert r.json()["merged"] == {"requested": "G0000000009", "merged_into": "G0000000001", "via": ["G0000000009"]}
     r = get_patient(client, "G0000000404")
     assert r.status_code == 404
-    assert r.json()["message"].startswith("no patient with ID 'G0000000404'.")
+    assert r.json()["message"].startswith("no patient with ID 'G0000000404' that you may see.")
 
 
 def test_duplicate_event_id_is_processed_once(client, server):
@@ -196,14 +198,23 @@ def test_duplicate_event_id_is_processed_once(client, server):
     second = post(client, body)
     assert first.status_code == second.status_code == 202
     seq = first.json()["accepted"][0]["seq"]
-    assert second.json()["accepted"] == [{"event_id": "dup-1", "seq": seq, "duplicate": True}]
+    assert second.json()["accepted"] == [
+        {"event_id": "dup-1", "seq": seq, "patient_id": "G0000000001", "duplicate": True}]
     r = post(client, {"events": [event(event_id="dup-2"), event(event_id="dup-2"), body]}, path="/v1/events/batch")
     acc = r.json()["accepted"]
     assert [a.get("duplicate", False) for a in acc] == [False, True, True]
     assert acc[0]["seq"] == acc[1]["seq"] and acc[2]["seq"] == seq
-    # Forget the collector's memory: the worker still applies each ID once.
+    # Forget the collector's memory (as after a restart): the stored event still answers.
     server.runtime.collector._recent.clear()
-    assert post(client, body).json()["accepted"][0]["seq"] > seq
+    assert post(client, body).json()["accepted"][0] == {
+        "event_id": "dup-1", "seq": seq, "patient_id": "G0000000001", "duplicate": True}
+    # The same ID with other content is refused and the stored version shown.
+    server.runtime.collector._recent.clear()
+    changed = post(client, {**body, "data": {"review_id": "R5", "rating": 1}})
+    assert changed.status_code == 409
+    assert changed.json()["stored"] == [{"event_id": "dup-1", "type": "review.posted",
+                                         "occurred_at": "2026-11-23T09:30:00",
+                                         "data": {"review_id": "R5", "rating": 3}, "patient_id": "G0000000001"}]
     events = get_patient(client, "G0000000001").json()["events"]
     assert [e["event_id"] for e in events].count("his:dup-1") == 1
     assert rows(server, "SELECT count(*) FROM ops.rt_event WHERE event_id IN ('his:dup-1', 'his:dup-2')") == [(2,)]
@@ -238,7 +249,7 @@ def test_provisional_id_is_stable_and_reconciled(client, server):
     server.runtime.pipeline.call(lambda engine: seed_identity(engine, [
         Record("G0000000005", "wechat", "oNEWPERSON000000000000000001", "赵六", "+8613500000005",
                "oNEWPERSON000000000000000001")], run_id="run2", retired=())).result(10)
-    r = client.post("/v1/identity/refresh", headers={"X-API-Key": HIS_KEY})
+    r = client.post("/v1/identity/refresh", headers={"X-API-Key": WECHAT_KEY})
     assert r.status_code == 403
     r = client.post("/v1/identity/refresh", headers={"X-API-Key": ADMIN_KEY})
     assert r.status_code == 200 and r.json()["provisional_resolved"] == 1
@@ -253,7 +264,9 @@ def test_provisional_id_is_stable_and_reconciled(client, server):
 def test_health_and_openapi(client, server):
     h = client.get("/v1/health").json()
     assert h["status"] == "ok" and h["lag"] == h["log_seq"] - h["applied_seq"]
-    h = client.get("/v1/health", params={"stats": "true"}).json()
+    assert client.get("/v1/health", params={"stats": "true"}).status_code == 401
+    assert client.get("/v1/health", params={"stats": "true"}, headers={"X-API-Key": WECHAT_KEY}).status_code == 403
+    h = client.get("/v1/health", params={"stats": "true"}, headers={"X-API-Key": ADMIN_KEY}).json()
     assert h["stages"] == [] and "ack_to_applied_ms" in h and h["identity_index"]["golden_ids"] >= 4
     spec = client.get("/openapi.json").json()
     assert spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {

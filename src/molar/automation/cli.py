@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from molar.privacy.cli import cli_access
 from molar.ui.console import console, progress_bar
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
@@ -104,7 +105,10 @@ def _toggle(key: str, enabled: bool, warehouse: Path | None, by: str | None, as_
     catalogue = _catalogue(settings)
     with open_engine(settings) as engine:
         try:
-            row = set_rule_enabled(engine, catalogue, key, enabled, now=_now(settings), by=by)
+            with engine.transaction():  # the audit row only with the change
+                cli_access(engine, "rule", "change", command=f"molar rules {'enable' if enabled else 'disable'}",
+                           detail={"rule": key, "after": {"enabled": enabled}})
+                row = set_rule_enabled(engine, catalogue, key, enabled, now=_now(settings), by=by)
         except KeyError as exc:
             raise fail(str(exc.args[0])) from exc
     if as_json:
@@ -147,6 +151,7 @@ def why_command(
     catalogue = _catalogue(settings)
     policy = _policy(settings)
     with open_engine(settings) as engine:
+        cli_access(engine, "decision", "read", command="molar rules why", patient=patient, detail={"rule": rule})
         try:
             sentences = why(engine, patient, rule, catalogue, now=_now(settings),
                             facts=WarehouseFacts(policy.complaint_window, policy.complaint_resolved_by))
@@ -171,6 +176,7 @@ def decisions_command(
     from molar.automation.decisions import decisions_for
 
     with open_engine(settings_from(warehouse)) as engine:
+        cli_access(engine, "decision", "read", command="molar rules decisions", patient=patient, detail={"rule": rule})
         rows = decisions_for(engine, patient, rule, limit)
     if as_json:
         _dump({"patient": patient, "decisions": rows})

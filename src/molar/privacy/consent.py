@@ -17,12 +17,12 @@ personal information (dental records are health data); ask it with channel ``any
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from molar.privacy.audit import record as _audit
 from molar.privacy.crypto import FieldCipher
 from molar.warehouse import Engine
 
@@ -31,8 +31,6 @@ CHANNELS = ("sms", "wechat", "app", "phone", "email")
 ANY_CHANNEL = "any"
 ALL_PURPOSES = "all"
 EVIDENCE = ("privacy.consent_event", "evidence")   # table and column of the encrypted evidence
-
-_log = logging.getLogger("molar.privacy.audit")
 
 
 class ConsentError(ValueError):
@@ -49,12 +47,6 @@ class Statement:
     occurred_at: datetime
     recorded_at: datetime
     source: str | None
-
-
-def _audit(engine: Engine, *, actor: str, role: str, action: str, resource: str, purpose: str,
-           patient: str | None = None, fields: tuple[str, ...] = (), detail: dict[str, Any] | None = None) -> None:
-    """Forwards a consent change to the audit log (field names only, never values)."""
-    _log.info("%s %s by %s (%s) for %s: %s %s", action, resource, actor, role, patient, purpose, detail)
 
 
 def subjects(engine: Engine, golden_id: str) -> list[str]:

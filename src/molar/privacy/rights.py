@@ -32,6 +32,7 @@ from molar.config import load_settings
 from molar.ingest.mapping import load_mappings
 from molar.model import CONTRACTS
 from molar.privacy import consent, keys
+from molar.privacy.audit import record as _audit
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.crypto import FieldCipher
 from molar.warehouse import Engine
@@ -49,12 +50,6 @@ _log = logging.getLogger("molar.privacy.audit")
 
 class RightsError(ValueError):
     """An export or erasure cannot be done; the message says why and what to do."""
-
-
-def _audit(engine: Engine, *, actor: str, role: str, action: str, resource: str, purpose: str,
-           patient: str | None = None, fields: tuple[str, ...] = (), detail: dict[str, Any] | None = None) -> None:
-    """Forwards an export or erasure to the audit log (counts only, never values)."""
-    _log.info("%s %s by %s (%s) for %s: %s %s", action, resource, actor, role, patient, purpose, detail)
 
 
 # --------------------------------------------------------------------------- locating rows

@@ -105,14 +105,20 @@ def show_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Everything the profile says about one patient, with the inputs and rule behind each item."""
+    from molar.privacy.cli import cli_access, cli_principal
+    from molar.privacy.masking import mask_explanation
     from molar.profile.explain import UnknownPatient, explain_patient
 
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        principal = cli_principal(engine, "patient", "read", bootstrap=True)
         try:
             info = explain_patient(engine, golden_id)
         except UnknownPatient as exc:
             raise fail(str(exc)) from exc
+        info, view = mask_explanation(info, principal)
+        cli_access(engine, "patient", "read", command="molar profile show", patient=info["golden_id"],
+                   fields=view.shown, detail={"masked": sorted(view.masked)})
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
         return

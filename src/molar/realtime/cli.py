@@ -36,9 +36,10 @@ def serve_command(
     except (ConfigError, WarehouseError, LogError) as exc:
         raise fail(str(exc)) from exc
     runtime = app.state.realtime
-    if not len(runtime.keys):
-        err_console.print("[yellow]warning:[/] no API keys are configured, so every request will be "
-                          "refused; add [api_keys] to molar.toml (see docs/realtime.md)")
+    tokens = runtime.engine.scalar("SELECT count(*) FROM ops.access_token WHERE revoked_at IS NULL")
+    if not len(runtime.keys) and not tokens:
+        err_console.print("[yellow]warning:[/] no API tokens exist yet, so every request will be refused; "
+                          "create one with `molar tokens create NAME --role ROLE` (see docs/realtime.md)")
     err_console.print(
         f"molar serve: http://{host}:{port} (API docs at /docs) · warehouse {settings.warehouse_path} · "
         f"event log {events_dir_for(settings)} at seq {runtime.log.durable_seq}"

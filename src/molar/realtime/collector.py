@@ -6,21 +6,27 @@ is reported, so the sender can fix and resend the whole batch safely.
 
 Idempotency: the worker applies an ``event_id`` once per source system, however often it
 is sent (IDs are stored as ``<source>:<event_id>``, so two systems may use the same
-numbers). The collector also remembers recent IDs, so a quick resend is answered with
-the first acknowledgement (``duplicate: true``) without writing it again.
+numbers). The collector answers a resend with the first acknowledgement
+(``duplicate: true``) without writing it again, also after a restart: it remembers recent
+IDs with a fingerprint of their content, seeded at start from the log records not yet
+applied, and asks the warehouse (``ops.rt_event``) about the rest. A resend whose content
+differs is refused (409) with the stored version.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from molar.model.events import INBOUND_EVENT_TYPES
+from molar.privacy.accounts import Principal
 from molar.realtime import records
-from molar.realtime.auth import ApiKey
 from molar.realtime.identity_index import IdentityError, IdentityIndex
 from molar.realtime.schemas import Problem, local_now, validate_event
 from molar.realtime.wal import EventLog
@@ -35,18 +41,35 @@ def stored_event_id(source: str, sent_id: str) -> str:
 class Rejected(Exception):
     """The request cannot be accepted; ``status`` is the HTTP status to answer."""
 
-    def __init__(self, status: int, error: str, message: str, problems: list[Problem] | None = None) -> None:
+    def __init__(self, status: int, error: str, message: str, problems: list[Problem] | None = None,
+                 *, retry_after: float | None = None, stored: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.problems = problems or []
+        self.retry_after = retry_after
+        self.stored = stored
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.error, "message": self.message}
         if self.problems:
             out["errors"] = [p.model_dump() for p in self.problems]
+        if self.stored is not None:
+            out["stored"] = self.stored
         return out
+
+
+def fingerprint(type: str, occurred_at: datetime, data: Any) -> str:
+    """What makes a resend the same event: its type, time and data."""
+    text = json.dumps([type, occurred_at.isoformat(), data], ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# A stored event by stored ID: (seq, fingerprint, {event_id, type, occurred_at, data}).
+StoredEvent = tuple[int, str, dict[str, Any]]
+StoredLookup = Callable[[list[str]], dict[str, StoredEvent]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +77,7 @@ class Accepted:
     event_id: str
     seq: int
     duplicate: bool = False
+    patient_id: str | None = None
 
 
 class Collector:
@@ -65,12 +89,14 @@ class Collector:
         max_batch: int = 1000,
         clock: Callable[[], datetime] = local_now,
         remember_ids: int = 500_000,
+        stored_lookup: StoredLookup | None = None,
     ) -> None:
         self.log = event_log
         self.index = index
         self.max_batch = max_batch
         self.clock = clock
-        self._recent: dict[str, int] = {}
+        self._recent: dict[str, StoredEvent] = {}
+        self._stored_lookup = stored_lookup
         self._remember = remember_ids
         self.stats = {"accepted": 0, "duplicates": 0, "rejected_requests": 0}
 
@@ -82,7 +108,7 @@ class Collector:
         if count == 0:
             raise Rejected(422, "empty_batch", "the batch has no events; send {\"events\": [ … ]}")
 
-    async def accept(self, raw_events: list[Any], key: ApiKey) -> list[Accepted]:
+    async def accept(self, raw_events: list[Any], key: Principal) -> list[Accepted]:
         """Validate, resolve and durably log the events; all or nothing."""
         try:
             return await self._accept(raw_events, key)
@@ -90,7 +116,7 @@ class Collector:
             self.stats["rejected_requests"] += 1
             raise
 
-    async def _accept(self, raw_events: list[Any], key: ApiKey) -> list[Accepted]:
+    async def _accept(self, raw_events: list[Any], key: Principal) -> list[Accepted]:
         self.check_size(len(raw_events))
         forbidden = [
             (i, raw.get("type")) for i, raw in enumerate(raw_events)
@@ -131,19 +157,33 @@ class Collector:
                 f"{len(problems)} problem(s) in {n} event(s); nothing was accepted. "
                 "Fix them and send the request again"), problems)
 
+        stored_ids = [stored_event_id(key.source, e.event_id or str(uuid.uuid4())) for e in valid]
+        prints = [fingerprint(e.type, e.occurred_at, e.data) for e in valid]
+        known = await self._known(stored_ids)
+        conflicts = [i for i, sid in enumerate(stored_ids) if sid in known and known[sid][1] != prints[i]]
+        firsts: dict[str, int] = {}
+        for i, sid in enumerate(stored_ids):
+            if sid in firsts and prints[firsts[sid]] != prints[i]:
+                conflicts.append(i)
+            firsts.setdefault(sid, i)
+        if conflicts:
+            shown = ", ".join(f"#{i} {valid[i].event_id}" for i in conflicts[:10])
+            raise Rejected(409, "event_id_conflict", (
+                f"these event IDs were already used for different content: {shown}; nothing was "
+                "accepted. An event ID names one event: send a correction with a new event_id"),
+                stored=[known[stored_ids[i]][2] for i in conflicts if stored_ids[i] in known])
+
         accepted: list[Accepted | None] = [None] * len(valid)
         payloads: list[bytes] = []
         slots: list[int] = []
-        first_in_request: dict[str, int] = {}
-        for i, (event, res) in enumerate(zip(valid, resolutions, strict=True)):
-            sent_id = event.event_id or str(uuid.uuid4())
-            stored_id = stored_event_id(key.source, sent_id)
-            if stored_id in self._recent:
-                accepted[i] = Accepted(sent_id, self._recent[stored_id], True)
+        for i, (event, res, stored_id) in enumerate(zip(valid, resolutions, stored_ids, strict=True)):
+            sent_id = stored_id.split(":", 1)[1]
+            if stored_id in known:
+                seq, _, version = known[stored_id]
+                accepted[i] = Accepted(sent_id, seq, True, version["patient_id"])
                 continue
-            if stored_id in first_in_request:
+            if firsts[stored_id] != i:
                 continue  # filled in from the first copy below
-            first_in_request[stored_id] = i
             golden_id = res.golden_id
             keys = res.keys if res.provisional else None
             if res.keys:
@@ -155,25 +195,56 @@ class Collector:
                 received_at=now, provisional=res.provisional, keys=keys,
             ))
             slots.append(i)
-            accepted[i] = Accepted(sent_id, 0)
+            accepted[i] = Accepted(sent_id, 0, False, golden_id)
         if payloads:
             seqs = await self.log.append_async(payloads)
             for i, seq in zip(slots, seqs, strict=True):
-                sent_id = accepted[i].event_id
-                accepted[i] = Accepted(sent_id, seq)
-                self._remember_id(stored_event_id(key.source, sent_id), seq)
-        for i, event in enumerate(valid):
+                a, event = accepted[i], valid[i]
+                accepted[i] = Accepted(a.event_id, seq, False, a.patient_id)
+                self.remember(stored_ids[i], seq, prints[i], _version(
+                    a.event_id, event.type, event.occurred_at, event.data, a.patient_id))
+        for i, sid in enumerate(stored_ids):
             if accepted[i] is None:
-                first = accepted[first_in_request[stored_event_id(key.source, event.event_id)]]
-                accepted[i] = Accepted(event.event_id, first.seq, True)
+                first = accepted[firsts[sid]]
+                accepted[i] = Accepted(first.event_id, first.seq, True, first.patient_id)
         dups = sum(1 for a in accepted if a.duplicate)
         self.stats["accepted"] += len(accepted) - dups
         self.stats["duplicates"] += dups
         return accepted  # type: ignore[return-value]
 
-    def _remember_id(self, event_id: str, seq: int) -> None:
+    async def _known(self, stored_ids: list[str]) -> dict[str, StoredEvent]:
+        known = {sid: self._recent[sid] for sid in stored_ids if sid in self._recent}
+        missing = [sid for sid in dict.fromkeys(stored_ids) if sid not in known]
+        if missing and self._stored_lookup is not None:
+            found = await asyncio.to_thread(self._stored_lookup, missing)
+            for sid, stored in found.items():
+                self.remember(sid, *stored)
+            known.update(found)
+        return known
+
+    def remember(self, stored_id: str, seq: int, print_: str, version: dict[str, Any]) -> None:
         recent = self._recent
-        recent[event_id] = seq
+        recent[stored_id] = (seq, print_, version)
         if len(recent) > self._remember:
             for old in list(recent)[: self._remember // 10]:
                 del recent[old]
+
+
+def _version(event_id: str, type: str, occurred_at: datetime, data: Any, patient_id: str | None) -> dict[str, Any]:
+    return {"event_id": event_id, "type": type, "occurred_at": occurred_at.isoformat(), "data": data,
+            "patient_id": patient_id}
+
+
+def remember_stored(collector: Collector, rows: Iterable[tuple[int, str, str, datetime, Any, str]]) -> None:
+    """Seed the collector with stored events: (seq, stored_id, type, occurred_at, data, golden_id)."""
+    for stored_id, stored in stored_versions(rows).items():
+        collector.remember(stored_id, *stored)
+
+
+def stored_versions(rows: Iterable[tuple[int, str, str, datetime, Any, str]]) -> dict[str, StoredEvent]:
+    """Stored events as the collector compares them, by stored ID."""
+    return {
+        stored_id: (seq, fingerprint(type_, occurred_at, data),
+                    _version(stored_id.split(":", 1)[1], type_, occurred_at, data, golden_id))
+        for seq, stored_id, type_, occurred_at, data, golden_id in rows
+    }

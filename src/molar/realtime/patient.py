@@ -1,63 +1,19 @@
-"""The patient 360 served by ``GET /v1/patients/{id}``: the golden record with PII masked,
-the source records, the profile (tags, tier, lifecycle stage, value score) and the
-latest real-time events.
-
-Masking: names keep their first character (张*), mobiles their first three and last
-four digits (138****5678); the ID-card number, address and WeChat IDs are left out
-(``wechat_linked`` says whether there is one); WeChat source keys (unionids) are cut to
-four characters; free text in events (consult messages, review text, reasons) is
-replaced by its length.
+"""The patient 360 served by ``GET /v1/patients/{id}``: the golden record, the source
+records, the profile (tags, tier, lifecycle stage, value score) and the latest real-time
+events — unmasked. The API masks it by the caller's role (``molar.privacy.masking``)
+before anything leaves the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date
 from typing import Any
 
 from molar.realtime.identity_index import is_provisional
 from molar.warehouse import Engine
 
-FREE_TEXT_FIELDS = frozenset({"text", "reason", "comment", "note"})
 RECENT_EVENTS = 50
-
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    return name[0] + "*" * (len(name) - 1)
-
-
-def mask_mobile(mobile: str | None) -> str | None:
-    if not mobile:
-        return None
-    digits = mobile[3:] if mobile.startswith("+86") else mobile
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def mask_key(source: str, key: str) -> str:
-    if source == "wechat":
-        return key[:4] + "****"
-    return key
-
-
-def _redact(data: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in data.items():
-        if k in FREE_TEXT_FIELDS and isinstance(v, str):
-            out[k] = f"[{len(v)} characters]"
-        else:
-            out[k] = v
-    return out
-
-
-def _age(birth: date | None, today: date) -> int | None:
-    if birth is None:
-        return None
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def _one(engine: Engine, sql: str, params: list[Any]) -> dict[str, Any] | None:
@@ -83,8 +39,8 @@ def _current_golden(engine: Engine, golden_id: str) -> tuple[str | None, list[st
     return None, passed
 
 
-def patient_360(engine: Engine, patient_id: str, *, today: date, limit: int = RECENT_EVENTS) -> dict[str, Any] | None:
-    """Everything Molar knows about a patient, masked; None when the ID is unknown."""
+def patient_360(engine: Engine, patient_id: str, *, limit: int = RECENT_EVENTS) -> dict[str, Any] | None:
+    """Everything Molar knows about a patient, unmasked; None when the ID is unknown."""
     out: dict[str, Any] = {"id": patient_id}
     golden_id: str | None = None
     if is_provisional(patient_id):
@@ -102,13 +58,7 @@ def patient_360(engine: Engine, patient_id: str, *, today: date, limit: int = RE
                 "golden_id": patient_id,
                 "provisional": True,
                 "patient": None,
-                "known_by": {
-                    "mobile": mask_mobile(pv["mobile"]),
-                    "wechat_linked": bool(pv["unionid"]),
-                    "source": pv["source"],
-                    "source_patient_key": mask_key(pv["source"] or "", pv["source_patient_key"])
-                    if pv["source_patient_key"] else None,
-                },
+                "known_by": {k: pv[k] for k in ("mobile", "unionid", "source", "source_patient_key")},
                 "first_seen": pv["created_at"],
                 "sources": [],
                 "profile": _profile(engine, patient_id),
@@ -122,29 +72,16 @@ def patient_360(engine: Engine, patient_id: str, *, today: date, limit: int = RE
         if passed:
             out["merged"] = {"requested": patient_id, "merged_into": golden_id, "via": passed}
 
-    p = _one(engine, """
-        SELECT name, sex, birth_date, mobile, district, wechat_unionid, home_clinic_id,
-               first_registered_on, last_registered_on, member_count, sources, updated_at
+    patient = _one(engine, """
+        SELECT name, sex, birth_date, mobile, id_number, address, district, wechat_unionid,
+               home_clinic_id, first_registered_on, last_registered_on, member_count, sources, updated_at
         FROM identity.patient WHERE golden_id = ?""", [golden_id])
     out.update({
         "golden_id": golden_id,
         "provisional": False,
-        "patient": {
-            "name": mask_name(p["name"]),
-            "sex": p["sex"],
-            "birth_year": p["birth_date"].year if p["birth_date"] else None,
-            "age": _age(p["birth_date"], today),
-            "mobile": mask_mobile(p["mobile"]),
-            "district": p["district"],
-            "wechat_linked": bool(p["wechat_unionid"]),
-            "home_clinic_id": p["home_clinic_id"],
-            "first_registered_on": p["first_registered_on"],
-            "last_registered_on": p["last_registered_on"],
-            "records": p["member_count"],
-            "updated_at": p["updated_at"],
-        },
+        "patient": patient,
         "sources": [
-            {"source": s, "source_patient_key": mask_key(s, k)}
+            {"source": s, "source_patient_key": k}
             for s, k in engine.rows(
                 "SELECT source, source_patient_key FROM identity.cluster WHERE golden_id = ? "
                 "ORDER BY source, source_patient_key", [golden_id])
@@ -178,5 +115,5 @@ def _events(engine: Engine, golden_id: str, limit: int) -> list[dict[str, Any]]:
         FROM ops.rt_event WHERE golden_id = ?
         ORDER BY seq DESC, derived DESC, occurred_at DESC LIMIT ?""", [golden_id, limit]).to_pylist()
     for r in rows:
-        r["data"] = _redact(json.loads(r["data"])) if r["data"] else {}
+        r["data"] = json.loads(r["data"]) if r["data"] else {}
     return rows

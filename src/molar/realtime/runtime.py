@@ -10,6 +10,7 @@ close the warehouse.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from molar.config import Settings
-from molar.realtime.auth import KeyRing
-from molar.realtime.collector import Collector
+from molar.realtime import records
+from molar.realtime.auth import KeyRing, RateLimiter
+from molar.realtime.collector import Collector, remember_stored, stored_versions
 from molar.realtime.connections import ThreadCursors
 from molar.realtime.identity_index import IdentityIndex, reconcile_mapping
 from molar.realtime.pipeline import IntervalJob, Pipeline, Stage, keys_in_log_tail
@@ -31,6 +33,7 @@ from molar.warehouse import DuckDBEngine, Engine, open_warehouse
 log = logging.getLogger("molar.realtime")
 
 ReconcileHook = Callable[[Engine, dict[str, str]], None]
+SIGN_IN_PER_MINUTE = 10
 
 
 def events_dir_for(settings: Settings) -> Path:
@@ -52,6 +55,8 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.keys = KeyRing.from_settings(settings)   # config errors surface before startup
+        self.limiter = RateLimiter(settings.api_rate_per_minute)
+        self.sign_in_limiter = RateLimiter(SIGN_IN_PER_MINUTE)   # per user name: slows password guessing
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.read_your_writes_timeout = read_your_writes_timeout
@@ -118,8 +123,10 @@ class Runtime:
                 raise
             self.engine, self.log, self.index, self.pipeline = engine, event_log, index, pipeline
             self.collector = Collector(
-                event_log, index, max_batch=self.settings.max_batch_events, clock=self.clock
+                event_log, index, max_batch=self.settings.max_batch_events, clock=self.clock,
+                stored_lookup=self._stored_events,
             )
+            remember_stored(self.collector, _log_tail(event_log, checkpoint))
             self.readers = ThreadCursors(engine)
             self.started_at = time.monotonic()
             if event_log.recovery.truncated_bytes:
@@ -140,6 +147,14 @@ class Runtime:
             self.engine.close()
 
     # ------------------------------------------------------------------ operations
+    def _stored_events(self, stored_ids: list[str]) -> dict:
+        """Inbound events already stored under these IDs (for the collector's dedup)."""
+        marks = ", ".join("?" * len(stored_ids))
+        rows = self.read_engine().rows(
+            "SELECT seq, event_id, type, occurred_at, data, golden_id FROM ops.rt_event "
+            f"WHERE event_id IN ({marks}) AND NOT derived", stored_ids)
+        return stored_versions((seq, eid, t, at, json.loads(d) if d else {}, g) for seq, eid, t, at, d, g in rows)
+
     def read_engine(self) -> Engine:
         """A read connection for the calling thread."""
         return self.readers.get()
@@ -189,3 +204,18 @@ class Runtime:
             out["tick_hooks"] = [name for name, _ in self.pipeline.tick_hooks]
             out["jobs"] = [j.name for j in self.pipeline.jobs]
         return out
+
+
+def _log_tail(event_log: EventLog, after_seq: int):
+    """Events in the log not applied yet: (seq, stored_id, type, occurred_at, data, golden_id)."""
+    reader = event_log.reader(after_seq)
+    try:
+        while chunk := reader.read(10_000):
+            for seq, payload in chunk:
+                try:
+                    event, _ = records.decode(seq, payload)
+                except (ValueError, KeyError):
+                    continue  # the worker sets a bad record aside
+                yield seq, event.event_id, event.type, event.occurred_at, dict(event.data), event.golden_id
+    finally:
+        reader.close()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,6 +31,7 @@ from molar.model.events import DERIVED_EVENT_TYPES, INBOUND_EVENT_TYPES
 
 CLINIC_TZ = ZoneInfo("Asia/Shanghai")
 EARLIEST = datetime(2000, 1, 1)
+LATEST = datetime(2100, 1, 1)   # for times in data (appointment slots); occurred_at: now + slack
 # Allowed clock skew for occurred_at in the future.
 FUTURE_SLACK = timedelta(hours=24)
 
@@ -40,9 +42,14 @@ def local_now() -> datetime:
 
 
 def to_local(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(CLINIC_TZ).replace(tzinfo=None)
+    """Clinic local time, naive. Raises ValueError for a time outside 2000–2100."""
+    if not (EARLIEST - timedelta(days=1) <= value.replace(tzinfo=None) <= LATEST + timedelta(days=1)):
+        raise ValueError(f"is outside the years {EARLIEST.year}–{LATEST.year - 1}; check the date")
+    if value.tzinfo is not None:
+        value = value.astimezone(CLINIC_TZ).replace(tzinfo=None)
+    if not (EARLIEST <= value < LATEST):
+        raise ValueError(f"is outside the years {EARLIEST.year}–{LATEST.year - 1}; check the date")
+    return value
 
 
 # ---------------------------------------------------------------------- mobiles
@@ -107,13 +114,9 @@ def _one_of(allowed: tuple[str, ...], what: str):
     return AfterValidator(check)
 
 
-def _local_datetime(value: datetime) -> datetime:
-    return to_local(value)
-
-
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=10_000)]
-LocalDateTime = Annotated[datetime, AfterValidator(_local_datetime)]
+LocalDateTime = Annotated[datetime, AfterValidator(to_local)]
 Department = Annotated[str, _vocabulary("department"), _one_of(codes.DEPARTMENTS, "departments")]
 AppointmentChannel = Annotated[
     str, _vocabulary("appointment_channel"), _one_of(codes.APPOINTMENT_CHANNELS, "booking channels")
@@ -133,14 +136,14 @@ ConsultChannel = Annotated[
 
 
 class _Data(BaseModel):
-    # Extra fields a source sends are kept as they are.
+    # Only declared fields: anything else could carry personal data nobody masks.
     model_config = ConfigDict(
-        extra="allow", coerce_numbers_to_str=True, str_strip_whitespace=True, frozen=True
+        extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True, frozen=True
     )
 
 
 class TreatmentLine(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
     item_code: ItemCode
     tooth: Text | None = None
     quantity: int = Field(1, ge=1, le=100)
@@ -171,12 +174,15 @@ class VisitCompleted(_Data):
     department: Department
     items: list[TreatmentLine] = Field(min_length=1, max_length=200)
     doctor_id: Text | None = None
+    diagnosis: Text | None = None
 
 
 class ChargePaid(_Data):
     charge_id: Text
     amount_yuan: float = Field(ge=0, le=10_000_000)
-    method: PaymentMethod | None = None
+    payment_method: PaymentMethod | None = Field(None, validation_alias=AliasChoices("payment_method", "method"))
+    paid_yuan: float | None = Field(None, ge=0, le=10_000_000)
+    coupon_id: Text | None = None
     visit_id: Text | None = None
 
 
@@ -184,6 +190,10 @@ class AppAction_(_Data):
     platform: Literal["wechat", "app"]
     action: AppAction
     target: Text | None = None
+    article_id: Text | None = None
+    coupon_id: Text | None = None
+    referrer_golden_id: Text | None = None
+    referrer_unionid: Text | None = None
 
 
 class ConsultMessage(_Data):
@@ -206,6 +216,8 @@ class TelemetryDaily(_Data):
     plaque_index: float = Field(ge=0, le=3)
     brushing_seconds: int | None = Field(None, ge=0, le=86_400)
     sessions: int | None = Field(None, ge=0, le=100)
+    brushing_sessions: int | None = Field(None, ge=0, le=100)
+    pressure_alerts: int | None = Field(None, ge=0, le=10_000)
 
 
 class ConsentChanged(_Data):
@@ -239,6 +251,16 @@ for _type, _model in DATA_MODELS.items():
         name for name, f in _model.model_fields.items() if f.is_required()
     }
     assert not missing, f"{_type}: data model does not require {missing}"
+
+
+
+def data_fields(event_type: str) -> frozenset[str]:
+    """The data fields an event type's contract declares (what may be shown back)."""
+    model = DATA_MODELS.get(event_type)
+    if model is not None:
+        return frozenset(model.model_fields)
+    return frozenset(DERIVED_EVENT_TYPES.get(event_type, ()))
+
 
 # How a number field is described when it is wrong.
 FIELD_HINTS: dict[str, str] = {
@@ -280,7 +302,7 @@ class EventIn(BaseModel):
         description="Your unique ID for the event; resending the same ID is safe (processed once). "
         "Default: a new UUID.",
     )
-    type: str = Field(description="Event type: " + ", ".join(INBOUND_EVENT_TYPES))
+    type: Literal[tuple(INBOUND_EVENT_TYPES)] = Field(description="Event type")  # type: ignore[valid-type]
     occurred_at: datetime = Field(
         description="When it happened. Without a UTC offset it is clinic local time (Asia/Shanghai)."
     )
@@ -429,15 +451,17 @@ def validate_event(
     else:
         occurred_at = _check(_DATETIME, raw["occurred_at"], index, "occurred_at", problems)
     if occurred_at is not None:
-        occurred_at = to_local(occurred_at)
+        try:
+            occurred_at = to_local(occurred_at)
+        except ValueError as exc:
+            problems.append(Problem(index=index, field="occurred_at", message=str(exc)))
+            occurred_at = None
+    if occurred_at is not None:
         now = now or local_now()
         if occurred_at > now + FUTURE_SLACK:
             problems.append(Problem(index=index, field="occurred_at", message=(
                 f"is in the future ({occurred_at:%Y-%m-%d %H:%M} clinic time); send clinic local "
                 "time, or include the UTC offset (e.g. +08:00)")))
-        elif occurred_at < EARLIEST:
-            problems.append(Problem(index=index, field="occurred_at", message=(
-                f"is before {EARLIEST:%Y-%m-%d}; check the date")))
 
     patient = None
     if "patient" not in raw:

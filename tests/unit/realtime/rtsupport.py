@@ -18,14 +18,14 @@ HIS_KEY = "his-key-0123456789abcdef"
 WECHAT_KEY = "wechat-key-0123456789abcdef"
 BOOKING_KEY = "booking-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
+# Keys of the real-time tests. "his" has the admin role (it sends every event type and names
+# patients by any key, as these identity and pipeline tests need); the others have their
+# system's role. What each role may do is tested in tests/integration/test_access.py.
 API_KEYS = {
-    "his": {"key": HIS_KEY, "source": "his", "scopes": ["events", "patients"]},
-    "wechat": {"key": WECHAT_KEY, "source": "wechat",
-               "types": ["app.action", "consult.message", "review.posted", "consent.changed",
-                         "followup.reply"]},
-    "booking": {"key": BOOKING_KEY, "source": "booking",
-                "types": ["appointment.booked", "appointment.cancelled", "appointment.no_show"]},
-    "ops": {"key": ADMIN_KEY, "source": "ops", "scopes": ["events", "patients", "admin"]},
+    "his": {"key": HIS_KEY, "role": "admin", "source": "his"},
+    "wechat": {"key": WECHAT_KEY, "role": "wechat"},
+    "booking": {"key": BOOKING_KEY, "role": "booking"},
+    "ops": {"key": ADMIN_KEY, "role": "admin", "source": "ops"},
 }
 
 

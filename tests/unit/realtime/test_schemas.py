@@ -41,7 +41,7 @@ def test_mobile_problems(raw, message):
 def test_valid_event_is_normalised():
     raw = event("visit.completed", patient={"mobile": "138 0000 0001"}, data={
         "visit_id": 12345, "clinic_id": "C01", "department": "牙周科",
-        "items": [{"item_code": "cln", "tooth": 36}], "doctor_id": "D001", "note": "kept",
+        "items": [{"item_code": "cln", "tooth": 36}], "doctor_id": "D001",
     }, occurred_at="2026-11-23T01:30:00Z")
     valid, found = validate_event(raw, 0, now=NOW)
     assert found == []
@@ -50,8 +50,34 @@ def test_valid_event_is_normalised():
     assert valid.data == {
         "visit_id": "12345", "clinic_id": "C01", "department": "periodontics",
         "items": [{"item_code": "CLN", "tooth": "36", "quantity": 1}], "doctor_id": "D001",
-        "note": "kept",
     }
+
+
+def test_unknown_data_fields_are_refused_not_kept():
+    raw = event("charge.paid", data={"charge_id": "F1", "amount_yuan": 10, "payer_mobile": "13800000001",
+                                     "id_card": "510104199001011234"})
+    valid, found = validate_event(raw, 0, now=NOW)
+    assert valid is None
+    assert sorted(p.field for p in found) == ["data.id_card", "data.payer_mobile"]
+
+
+def test_event_codes_are_translated_like_files():
+    valid, found = validate_event(event("charge.paid", data={"charge_id": "F1", "amount_yuan": 10,
+                                                              "payment_method": "微信"}), 0, now=NOW)
+    assert found == [] and valid.data["payment_method"] == "wechat_pay"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:01:02+01:00",
+                                  "0001-01-01T00:00:00", "2150-01-01T00:00:00"])
+def test_times_outside_a_sane_range_are_problems_not_errors(when):
+    valid, found = validate_event(event(occurred_at=when), 0, now=NOW)
+    assert valid is None
+    assert [(p.field, p.message) for p in found] == [
+        ("occurred_at", "is outside the years 2000–2099; check the date")]
+    slot = event("appointment.booked", data={"appointment_id": "A1", "clinic_id": "C01", "department": "牙周科",
+                                             "slot_start": when, "channel": "电话"})
+    valid, found = validate_event(slot, 0, now=NOW)
+    assert valid is None and [p.field for p in found] == ["data.slot_start"]
 
 
 def test_naive_times_are_clinic_local():
@@ -111,20 +137,21 @@ def test_problem_index_is_kept():
 
 
 def test_api_keys_from_config():
-    keys = parse_api_keys({"his": {"key": "k" * 20, "source": "his", "types": ["visit.completed"]}}, dev_key=True)
+    keys = parse_api_keys({"his": {"key": "k" * 20, "role": "his", "types": ["visit.completed"]}}, dev_key=True)
     ring = KeyRing(keys)
     his = ring.lookup("k" * 20)
-    assert his.source == "his" and his.may_send("visit.completed") and not his.may_send("review.posted")
-    assert his.scopes == {"events"}
-    assert ring.lookup(DEV_KEY).scopes == {"events", "patients", "admin"}
+    assert his.source == "his" and his.role == "his" and his.types == {"visit.completed"}
+    assert ring.lookup(DEV_KEY).role == "admin" and "review.posted" in ring.lookup(DEV_KEY).types
     assert ring.lookup("nope") is None and ring.lookup(None) is None
     assert presented_key({"authorization": "Bearer abc"}) == "abc"
     assert presented_key({"x-api-key": " abc "}) == "abc"
-    with pytest.raises(ConfigError, match="api_keys.his.types: \\['visit.done'\\] are not event types"):
-        parse_api_keys({"his": {"key": "k" * 20, "source": "his", "types": ["visit.done"]}})
+    with pytest.raises(ConfigError, match="api_keys.his.types: \\['review.posted'\\] are not event types the role his"):
+        parse_api_keys({"his": {"key": "k" * 20, "role": "his", "types": ["review.posted"]}})
+    with pytest.raises(ConfigError, match="scopes were replaced by role"):
+        parse_api_keys({"his": {"key": "k" * 20, "source": "his", "scopes": ["events"]}})
     with pytest.raises(ConfigError, match="at least 16 characters"):
         parse_api_keys({"his": {"key": "short", "source": "his"}})
-    with pytest.raises(ConfigError, match="source must name the source system"):
+    with pytest.raises(ConfigError, match="api_keys.his.role must be one of"):
         parse_api_keys({"his": {"key": "k" * 20}})
     assert KeyRing(parse_api_keys({})).lookup(DEV_KEY) is None
 
