@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from molar.ui.console import console, progress_bar
+from molar.ui.console import console, err_console, progress_bar
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
 identity_app = typer.Typer(
@@ -48,6 +48,17 @@ def _print_summary(summary: dict) -> None:
     console.print(table)
 
 
+def _failed(what: str, exc: Exception, state: str) -> str:
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return (f"{what} failed: {detail} ({type(exc).__name__}); {state}. "
+            f"/ 处理失败：{detail}；请检查输入后重试，或把此信息报告给维护者。")
+
+
+def _print_warnings(summary: dict) -> None:
+    for warning in summary.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {warning}")
+
+
 @identity_app.command("resolve")
 def resolve_command(
     warehouse: WarehouseOpt = None,
@@ -67,13 +78,17 @@ def resolve_command(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine, progress_bar() as bar:
         task = bar.add_task("identity", total=None)
-        summary = resolve(
-            engine,
-            threshold_weight=threshold,
-            threshold_probability=min_probability,
-            progress=lambda message: bar.update(task, description=message),
-            threads=settings.threads,
-        )
+        try:
+            summary = resolve(
+                engine,
+                threshold_weight=threshold,
+                threshold_probability=min_probability,
+                progress=lambda message: bar.update(task, description=message),
+                threads=settings.threads,
+            )
+        except Exception as exc:  # noqa: BLE001 - one message, never a traceback
+            raise fail(_failed("identity resolve", exc, "golden IDs of the previous run are unchanged")) from exc
+    _print_warnings(summary)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     else:
@@ -181,6 +196,9 @@ def link_file_command(
         result = link_file(people, out)
     except LinkFileError as exc:
         raise fail(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - one message, never a traceback
+        raise fail(_failed(f"identity link-file {people}", exc, f"{out} was not written")) from exc
+    _print_warnings(result["resolve"])
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:

@@ -44,6 +44,8 @@ class LinkResult:
     threshold_weight: float
     curve: list[dict[str, float]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # what training could not do and what it fell back to (shown to the user)
+    warnings: list[str] = field(default_factory=list)
 
     def estimated_at(self, weight: float) -> dict[str, float]:
         """The model's own precision/recall estimate at the curve point nearest ``weight``."""
@@ -69,6 +71,80 @@ def pretrained_settings(params: dict[str, Any], n_records: int) -> dict[str, Any
             for key in ("tf_adjustment_column", "tf_adjustment_weight", "tf_minimum_u_value"):
                 level.pop(key, None)
     return settings
+
+
+def _prior_levels(params: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (c["output_column_name"], lv.get("label_for_charts")): lv
+        for c in params.get("comparisons", [])
+        for lv in c.get("comparison_levels", [])
+        if not lv.get("is_null_level")
+    }
+
+
+def _prior_lambda(params: dict[str, Any], n_records: int) -> float:
+    return float(pretrained_settings(params, n_records)["probability_two_random_records_match"])
+
+
+def apply_prior(linker, params: dict[str, Any], n_records: int) -> None:
+    """Start training from the prior model: its m and u for every level it knows (by
+    comparison and label), λ rescaled to ``n_records``."""
+    levels = _prior_levels(params)
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            known = levels.get((comparison.output_column_name, level.label_for_charts))
+            if level.is_null_level or known is None:
+                continue
+            if not level._fix_m_probability and known.get("m_probability") is not None:
+                level.m_probability = known["m_probability"]
+            if not level._fix_u_probability and known.get("u_probability") is not None:
+                level.u_probability = known["u_probability"]
+    linker._settings_obj._probability_two_random_records_match = _prior_lambda(params, n_records)
+
+
+# m probabilities below this are treated as equal when checking trained m against the
+# prior: differences among rare levels carry no weight worth a warning.
+_M_COMPARED_FROM = 0.01
+
+
+def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
+                    warnings: list[str]) -> float:
+    """Put back the prior where training went astray; returns the λ to use.
+
+    A comparison whose trained m moved more than ``model.max_m_shift`` bits from the
+    prior's on any level (EM that learned "same family" instead of "same person", or a
+    collapsed level) gets the prior's m back. λ that is not a probability, or more than
+    ``model.max_lambda_shift`` bits from the prior's λ for this many records, is replaced
+    by the prior's.
+    """
+    levels = _prior_levels(params)
+    for comparison in linker._settings_obj.comparisons:
+        moved = []
+        for level in comparison.comparison_levels:
+            known = levels.get((comparison.output_column_name, level.label_for_charts))
+            m = level._m_probability
+            if level.is_null_level or level._fix_m_probability or known is None:
+                continue
+            m0 = known.get("m_probability")
+            if not isinstance(m, (int, float)) or not isinstance(m0, (int, float)):
+                continue
+            shift = abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM)))
+            if shift > model.max_m_shift:
+                moved.append(f"{level.label_for_charts} m {m0:.3g}→{m:.3g}")
+        if moved:
+            warnings.append(f"trained {comparison.output_column_name!r} is implausible ({'; '.join(moved)}); "
+                            "using the default model's m for it")
+            for level in comparison.comparison_levels:
+                known = levels.get((comparison.output_column_name, level.label_for_charts))
+                if not level.is_null_level and not level._fix_m_probability and known is not None:
+                    level.m_probability = known["m_probability"]
+    expected = _prior_lambda(params, n_records)
+    if not (isinstance(prior, float) and 0 < prior < 1) or abs(math.log2(prior / expected)) > model.max_lambda_shift:
+        warnings.append(f"estimated λ {prior:.3g} is implausible for {n_records:,} records; "
+                        f"using the default model's {expected:.3g}")
+        prior = expected
+        linker._settings_obj._probability_two_random_records_match = prior
+    return prior
 
 
 def _quiet_splink() -> None:
@@ -103,14 +179,16 @@ def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads
 
 
 def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
-          seconds: dict[str, float] | None = None) -> float:
+          seconds: dict[str, float] | None = None, warnings: list[str] | None = None) -> float:
     """Unsupervised training (see module docstring); returns λ.
 
     ``con`` is the linker's DuckDB connection with the records registered as
-    ``_u_input`` (needed for ``model.exact_u``); ``seconds`` collects step timings.
+    ``_u_input`` (needed for ``model.exact_u`` and the EM block checks); ``seconds``
+    collects step timings, ``warnings`` what could not be trained and why.
     """
     say = progress or (lambda _msg: None)
     seconds = seconds if seconds is not None else {}
+    warnings = warnings if warnings is not None else []
     t = time.perf_counter()
     say("estimating λ from deterministic rules")
     linker.training.estimate_probability_two_random_records_match(
@@ -127,18 +205,40 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
     seconds["train_u"] = time.perf_counter() - t
     for i, rule in enumerate(model.em_blocking_rules(), start=1):
         t = time.perf_counter()
+        skip = _em_block_unfit(con, rule, model) if con is not None else None
+        if skip:
+            warnings.append(f"EM session {i} skipped: {skip}")
+            continue
         say(f"estimating m by EM ({i})")
         kwargs: dict[str, Any] = {}
         if model.em_max_pairs:
             kwargs["max_pairs"] = model.em_max_pairs
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True, **kwargs
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, **kwargs
+            )
+        except Exception as exc:  # noqa: BLE001 - Splink raises plain errors on degenerate blocks
+            warnings.append(f"EM session {i} failed and was skipped ({type(exc).__name__}: {str(exc)[:120]})")
+        floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
-    floor_m(linker, model.m_floor)
     if model.u_match_correction:
         correct_u(linker, float(prior), model.u_match_correction)
     return float(prior)
+
+
+def _em_block_unfit(con, rule, model: LinkModel) -> str | None:
+    """Why an EM blocking rule cannot train on these records, or None: a block with a
+    handful of pairs (a sparse source holds no birth dates or ID numbers) teaches EM
+    nothing but noise; its comparisons keep the prior's m."""
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    sql = to_blocking_rule_creator(rule).get_blocking_rule("duckdb").blocking_rule_sql
+    pairs = con.execute(
+        f"SELECT count(*) FROM _u_input l JOIN _u_input r ON l.unique_id < r.unique_id AND ({sql})"
+    ).fetchall()[0][0]
+    if pairs < model.em_min_pairs:
+        return f"{pairs} pairs in block {sql!r} (fewer than {model.em_min_pairs})"
+    return None
 
 
 def correct_u(linker, prior: float, max_factor: float) -> None:
@@ -263,11 +363,13 @@ def link(
     """
     say = progress or (lambda _msg: None)
     seconds: dict[str, float] = {}
+    warnings: list[str] = []
     t0 = time.perf_counter()
     tables = [records] if isinstance(records, pa.Table) else list(records)
     n = sum(t.num_rows for t in tables)
-    use_pretrained = model.pretrained is not None and n < model.min_train_records
-    settings = pretrained_settings(model.pretrained(), n) if use_pretrained else model.settings()
+    prior_params = model.pretrained() if model.pretrained is not None else None
+    use_pretrained = prior_params is not None and n < model.min_train_records
+    settings = pretrained_settings(prior_params, n) if use_pretrained else model.settings()
     linker, con = new_linker(tables, settings, threads=threads)
     keep = model.threshold_weight - 6 if keep_weight is None else keep_weight
     try:
@@ -275,8 +377,22 @@ def link(
             say(f"{n} records: too few to train, using the default parameters")
             prior = float(settings["probability_two_random_records_match"])
         else:
+            if prior_params is not None:
+                apply_prior(linker, prior_params, n)
             con.register("_u_input", tables[0])
-            prior = train(linker, model, say, con, seconds)
+            try:
+                prior = train(linker, model, say, con, seconds, warnings)
+                if prior_params is not None:
+                    prior = check_plausible(linker, prior_params, n, prior, model, warnings)
+            except Exception as exc:  # noqa: BLE001 - any training failure falls back to the prior
+                if prior_params is None:
+                    raise
+                warnings.append(f"training failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                                "linked with the default model instead")
+                con.close()
+                settings = pretrained_settings(prior_params, n)
+                linker, con = new_linker(tables, settings, threads=threads)
+                prior = float(settings["probability_two_random_records_match"])
         seconds["train"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         say("scoring candidate pairs")
@@ -313,6 +429,7 @@ def link(
         threshold_weight=model.threshold_weight,
         curve=curve,
         seconds=seconds,
+        warnings=warnings,
     )
 
 

@@ -252,6 +252,7 @@ def resolve(
         say("storing pairs")
         summary["links"] = store_pairs(engine, result, threshold, run_id)
         summary["pairs_kept"] = result.pairs.num_rows
+        summary["warnings"] = result.warnings
     else:
         engine.execute("DELETE FROM identity.pair")
         summary["links"] = summary["pairs_kept"] = 0

@@ -132,3 +132,44 @@ def test_veto_gamma_numbers_match_the_level_labels():
     assert model.gamma_of(name, "same surname, given name pinyin similar") == 3
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
     assert model.NAME_CONFLICT_SQL == "gamma_name IN (0, 1) OR (gamma_name = 3 AND gamma_mobile = 2)"
+
+
+def _tiny_records():
+    import pyarrow as pa
+
+    from molar.identity.features import LINK_COLUMNS
+
+    rows = [{c: None for c in LINK_COLUMNS} | {"unique_id": i, "name": n, "name_py": p, "mobile": m,
+                                                 "mobile_names": 1, "source": "his"}
+            for i, (n, p, m) in enumerate([("张伟", "zhangwei", "+8613812345678"),
+                                           ("张伟", "zhangwei", "+8613812345678"),
+                                           ("李娜", "lina", "+8613900000000")])]
+    return pa.Table.from_pylist(rows)
+
+
+def test_failed_training_falls_back_to_the_prior_with_a_warning():
+    from molar.identity.linker import link
+
+    # a λ rule Splink cannot run: training fails on any data
+    model = patient_model(min_train_records=2, prior_rules=("l.no_such_column = r.no_such_column",))
+    result = link(_tiny_records(), model)
+    assert any("training failed" in w for w in result.warnings)
+    expected = pretrained_settings(default_parameters(), 3)["probability_two_random_records_match"]
+    assert result.prior == pytest.approx(expected)
+    assert result.pairs.num_rows >= 1  # the two 张伟 records are still scored
+
+
+def test_implausible_trained_m_goes_back_to_the_prior():
+    from molar.identity.linker import check_plausible, new_linker
+
+    params = default_parameters()
+    linker, con = new_linker(_tiny_records(), patient_model().settings())
+    sex = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "sex")
+    agree, disagree = [lv for lv in sex.comparison_levels if not lv.is_null_level]
+    agree.m_probability, disagree.m_probability = 0.001, 0.999  # "same sex" would count against a match
+    warnings: list[str] = []
+    check_plausible(linker, params, 3, 1e-3, patient_model(), warnings)
+    prior_sex = next(c for c in params["comparisons"] if c["output_column_name"] == "sex")
+    assert agree.m_probability == prior_sex["comparison_levels"][1]["m_probability"]
+    assert any("'sex'" in w for w in warnings)
+    con.close()
