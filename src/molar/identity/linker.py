@@ -86,20 +86,25 @@ def _prior_lambda(params: dict[str, Any], n_records: int) -> float:
     return float(pretrained_settings(params, n_records)["probability_two_random_records_match"])
 
 
-def apply_prior(linker, params: dict[str, Any], n_records: int) -> None:
-    """Start training from the prior model: its m and u for every level it knows (by
-    comparison and label), λ rescaled to ``n_records``."""
+def prior_settings(model: LinkModel, params: dict[str, Any], n_records: int, *,
+                   term_frequencies: bool) -> dict[str, Any]:
+    """The model's settings with the prior's m and u on every level the prior knows (by
+    comparison and label) and λ rescaled to ``n_records``; term frequency adjustments
+    only with ``term_frequencies`` (frequencies in a few rows mean nothing)."""
+    settings = model.settings().create_settings_dict("duckdb")
     levels = _prior_levels(params)
-    for comparison in linker._settings_obj.comparisons:
-        for level in comparison.comparison_levels:
-            known = levels.get((comparison.output_column_name, level.label_for_charts))
-            if level.is_null_level or known is None:
-                continue
-            if not level._fix_m_probability and known.get("m_probability") is not None:
-                level.m_probability = known["m_probability"]
-            if not level._fix_u_probability and known.get("u_probability") is not None:
-                level.u_probability = known["u_probability"]
-    linker._settings_obj._probability_two_random_records_match = _prior_lambda(params, n_records)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            known = levels.get((comparison["output_column_name"], level.get("label_for_charts")))
+            if known is not None and not level.get("is_null_level"):
+                for key in ("m_probability", "u_probability"):
+                    if not level.get(f"fix_{key}") and known.get(key) is not None:
+                        level[key] = known[key]
+            if not term_frequencies:
+                for key in ("tf_adjustment_column", "tf_adjustment_weight", "tf_minimum_u_value"):
+                    level.pop(key, None)
+    settings["probability_two_random_records_match"] = _prior_lambda(params, n_records)
+    return settings
 
 
 # m probabilities below this are treated as equal when checking trained m against the
@@ -369,7 +374,10 @@ def link(
     n = sum(t.num_rows for t in tables)
     prior_params = model.pretrained() if model.pretrained is not None else None
     use_pretrained = prior_params is not None and n < model.min_train_records
-    settings = pretrained_settings(prior_params, n) if use_pretrained else model.settings()
+    if prior_params is None:
+        settings = model.settings()
+    else:
+        settings = prior_settings(model, prior_params, n, term_frequencies=not use_pretrained)
     linker, con = new_linker(tables, settings, threads=threads)
     keep = model.threshold_weight - 6 if keep_weight is None else keep_weight
     try:
@@ -377,8 +385,6 @@ def link(
             say(f"{n} records: too few to train, using the default parameters")
             prior = float(settings["probability_two_random_records_match"])
         else:
-            if prior_params is not None:
-                apply_prior(linker, prior_params, n)
             con.register("_u_input", tables[0])
             try:
                 prior = train(linker, model, say, con, seconds, warnings)
@@ -390,7 +396,7 @@ def link(
                 warnings.append(f"training failed ({type(exc).__name__}: {str(exc)[:160]}); "
                                 "linked with the default model instead")
                 con.close()
-                settings = pretrained_settings(prior_params, n)
+                settings = prior_settings(model, prior_params, n, term_frequencies=False)
                 linker, con = new_linker(tables, settings, threads=threads)
                 prior = float(settings["probability_two_random_records_match"])
         seconds["train"] = time.perf_counter() - t0

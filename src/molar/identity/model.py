@@ -100,6 +100,7 @@ class LinkModel:
 OWN_PHONE = "same mobile, one name on it"
 FAMILY_PHONE = "same mobile shared by several names (family phone)"
 SAME_ID = "same ID number"
+PARTIAL_NAME = "same surname, one side a form of address (李女士)"
 
 
 def _guarded_edit(col: str, guard: str) -> str:
@@ -144,13 +145,23 @@ def _name_comparison():
         output_column_name="name",
         comparison_description="name: characters, pinyin (homophones), given name",
         comparison_levels=[
-            cll.NullLevel("name_py"),
+            # unknown when a side holds neither a real name nor an addressed surname
+            # (a nickname or nothing): no evidence either way
+            _custom(
+                "(name_py_l IS NULL AND surname_py_l IS NULL) OR (name_py_r IS NULL AND surname_py_r IS NULL)",
+                "no name on one side (nickname or empty)",
+            ).configure(is_null_level=True),
             cll.ExactMatchLevel("name", term_frequency_adjustments=True).configure(
                 label_for_charts="same name"
             ),
             cll.ExactMatchLevel("name_py", term_frequency_adjustments=True).configure(
                 label_for_charts="same pinyin (homophone, traditional or romanised)"
             ),
+            # 李女士 / 李雨曦: fixed weak evidence (+2 bits), not trained: the surname is
+            # all a form of address says (the sex it implies is compared as sex)
+            _custom(
+                "(name_py_l IS NULL OR name_py_r IS NULL) AND surname_py_l = surname_py_r", PARTIAL_NAME
+            ).configure(m_probability=0.04, u_probability=0.01, fix_m_probability=True, fix_u_probability=True),
             cll.And(
                 cll.ExactMatchLevel("surname_py"),
                 cll.JaroWinklerLevel(ColumnExpression("given_py"), 0.85),
@@ -382,9 +393,11 @@ def patient_model(**overrides: Any) -> LinkModel:
         prior_rules=(
             "l.id_number = r.id_number",
             "l.name_py = r.name_py AND l.birth_date = r.birth_date AND l.mobile = r.mobile",
+            # sparse sources (booking, consult, app) hold a name and a phone only
+            "l.own_phone = r.own_phone",
         ),
         prior_recall=0.6,
-        deterministic_links=("id_number", "wechat_unionid"),
+        deterministic_links=("id_number", "wechat_unionid", "own_phone"),
         additional_columns=("source",),
         veto_sql=NAME_CONFLICT_SQL,
         pretrained=default_parameters,

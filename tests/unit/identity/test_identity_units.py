@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from molar.identity.cluster import apply_overrides, components, split_component, split_conflicts
-from molar.identity.features import looks_like_name, split_pinyin
+from molar.identity.features import split_pinyin
 from molar.identity.golden import format_golden_id, greedy_overlap
 from molar.identity.linker import pretrained_settings
 from molar.identity.model import default_parameters, patient_model
@@ -26,15 +26,6 @@ from molar.identity.model import default_parameters, patient_model
 )
 def test_split_pinyin(name, expected):
     assert split_pinyin(name) == expected
-
-
-@pytest.mark.parametrize(
-    ("nickname", "is_name"),
-    [("张伟", True), ("欧阳娜娜", True), ("张女士", False), ("李哥", False), ("豆豆妈妈", False),
-     ("Amy", False), ("岁月静好", False), ("小明", False), (None, False)],
-)
-def test_nickname_as_name(nickname, is_name):
-    assert looks_like_name(nickname) is is_name
 
 
 def test_components_follow_chains():
@@ -107,21 +98,7 @@ def test_patient_model_settings_build():
     settings = model.settings()
     assert len(settings.comparisons) == 7
     assert len(settings.blocking_rules_to_generate_predictions) == 9
-    assert model.deterministic_links == ("id_number", "wechat_unionid")
-
-
-def test_nickname_rule_sql_matches_python():
-    import duckdb
-
-    from molar.identity.features import looks_like_name_sql
-
-    samples = ["张伟", "欧阳娜娜", "张女士", "李哥", "豆豆妈妈", "Amy", "岁月静好", "小明", "王小明的日常",
-               "A赵静☀️", "🌸婷婷🌸", "赵静", "zhangwei88", "诸葛亮", "陈"]
-    con = duckdb.connect()
-    got = con.execute(
-        f"SELECT n, {looks_like_name_sql('n')} FROM unnest(?::VARCHAR[]) t(n)", [samples]
-    ).fetchall()
-    assert {n: bool(v) for n, v in got} == {n: looks_like_name(n) for n in samples}
+    assert model.deterministic_links == ("id_number", "wechat_unionid", "own_phone")
 
 
 def test_veto_gamma_numbers_match_the_level_labels():
@@ -131,7 +108,6 @@ def test_veto_gamma_numbers_match_the_level_labels():
     assert model.gamma_of(name, "same surname only (siblings, twins)") == 1
     assert model.gamma_of(name, "same surname, given name pinyin similar") == 3
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
-    assert model.NAME_CONFLICT_SQL == "gamma_name IN (0, 1) OR (gamma_name = 3 AND gamma_mobile = 2)"
 
 
 def _tiny_records():
