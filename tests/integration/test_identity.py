@@ -169,6 +169,21 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
     assert engine.rows("SELECT count(own_phone) FROM identity.link_input WHERE mobile = ?", [child]) == [(0,)]
 
 
+def test_an_unallocated_prefix_links_records_but_is_no_address(tmp_path):
+    src, out = tmp_path / "people.csv", tmp_path / "links.csv"
+    src.write_text("record_id,source,name,mobile\n1,his,周婷,154 1234 5678\n2,booking,周女士,15412345678\n"
+                   "3,his,吴昊,15412340000\n", encoding="utf-8")
+    link_file(src, out)
+    with out.open(encoding="utf-8") as f:
+        g = {r["record_id"]: r["golden_id"] for r in csv.DictReader(f)}
+    assert g["1"] == g["2"] != g["3"]
+    engine = open_warehouse(path=tmp_path / "w.duckdb")
+    load(engine, [rec("his", "U1", "周婷", "F", "1990-01-01", "+8615412345678")])
+    resolve(engine)
+    assert engine.rows("SELECT mobile FROM identity.patient") == [(None,)]
+    engine.close()
+
+
 def test_golden_ids_are_stable_across_reruns(engine):
     load(engine, BASE)
     resolve(engine)
