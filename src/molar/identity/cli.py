@@ -232,6 +232,13 @@ def evaluate_command(
             m = scores[key]
             table.add_row(scope.replace("_", " "), key, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
     console.print(table)
+    pairs = Table(title="Pairwise by source pair")
+    for col in ("sources", "true pairs", "linked", "precision", "recall", "F1"):
+        pairs.add_column(col, justify="left" if col == "sources" else "right")
+    for m in result["by_source_pair"]:
+        pairs.add_row(m["sources"], f"{m['true_pairs']:,}", f"{m['predicted_pairs']:,}", f"{m['precision']:.4f}",
+                      f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+    console.print(pairs)
     hard = Table(title="Hard cases")
     for col in ("case", "pairs", "wrong", "rate"):
         hard.add_column(col, justify="left" if col == "case" else "right")
