@@ -133,7 +133,7 @@ def _scores(e: Engine, where: str) -> dict[str, Any]:
     """Pairwise and B-cubed scores over the records matching ``where`` (pairs and clusters
     restricted to them)."""
     cells = f"""
-        WITH ev AS (SELECT _ev.* FROM _ev JOIN identity.cluster c USING (unique_id) WHERE {where}),
+        WITH ev AS (SELECT * FROM _ev WHERE {where}),
         cell AS (SELECT golden_id, person_id, count(*) AS n FROM ev GROUP BY ALL),
         cs AS (SELECT golden_id, count(*) AS n FROM ev GROUP BY ALL),
         ps AS (SELECT person_id, count(*) AS n FROM ev GROUP BY ALL)

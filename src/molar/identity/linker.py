@@ -163,10 +163,6 @@ def prob_to_weight(p: float) -> float:
     return math.log2(p / (1 - p))
 
 
-def weight_to_prob(w: float) -> float:
-    return 2**w / (1 + 2**w)
-
-
 def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads: int | None = None):
     """A Splink linker on a private in-memory DuckDB holding ``records``."""
     import duckdb
@@ -460,22 +456,3 @@ def _deterministic_sql(con, tables: list[pa.Table], model: LinkModel) -> str:
         + " UNION ALL ".join(parts)
         + ") GROUP BY unique_id_l, unique_id_r"
     )
-
-
-def parameter_table(model_json: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trained m, u and match weight of every comparison level, as plain rows."""
-    out = []
-    for comp in model_json.get("comparisons", []):
-        for level in comp.get("comparison_levels", []):
-            if level.get("is_null_level"):
-                continue
-            m, u = level.get("m_probability"), level.get("u_probability")
-            weight = math.log2(m / u) if m and u else None
-            out.append({
-                "comparison": comp.get("output_column_name"),
-                "level": level.get("label_for_charts") or level.get("sql_condition"),
-                "m": m,
-                "u": u,
-                "weight": weight,
-            })
-    return out

@@ -362,14 +362,15 @@ def default_parameters() -> dict[str, Any]:
 # Never the same person on the model's word, however much else agrees:
 # - names that clearly differ (only the surname agrees, or nothing does);
 # - on a family phone, given names that differ in sound (梓萱/梓轩 are one sound and
-#   pass; 思涵/艺涵 do not).
+#   pass; 思涵/艺涵 do not), or a form of address (王女士 on a phone that 王芳 and her
+#   daughter 王小雨 share names neither for sure: parents book for their children).
 # Twins and siblings share a family phone, a surname and (twins) a birth date, and often
 # a character of the given name; Fellegi–Sunter counts phone and birth date as
 # independent evidence (+32 bits together) and would link them. gamma values: name
-# 1 = same surname only, 0 = else, 3 = same surname with a similar given name; mobile
-# 2 = family phone (see _name_comparison, _mobile_comparison; a unit test checks these
-# numbers against the level labels).
-NAME_CONFLICT_SQL = "gamma_name IN (0, 1) OR (gamma_name = 3 AND gamma_mobile = 2)"
+# 1 = same surname only, 0 = else, 3 = same surname with a similar given name, 4 = a
+# form of address with the same surname; mobile 2 = family phone (see _name_comparison,
+# _mobile_comparison; a unit test checks these numbers against the level labels).
+NAME_CONFLICT_SQL = "gamma_name IN (0, 1) OR (gamma_name IN (3, 4) AND gamma_mobile = 2)"
 
 
 def gamma_of(comparison, label: str) -> int:

@@ -107,6 +107,7 @@ def test_veto_gamma_numbers_match_the_level_labels():
     name, mobile = model._name_comparison(), model._mobile_comparison()
     assert model.gamma_of(name, "same surname only (siblings, twins)") == 1
     assert model.gamma_of(name, "same surname, given name pinyin similar") == 3
+    assert model.gamma_of(name, model.PARTIAL_NAME) == 4
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
 
 
@@ -149,3 +150,20 @@ def test_implausible_trained_m_goes_back_to_the_prior():
     assert agree.m_probability == prior_sex["comparison_levels"][1]["m_probability"]
     assert any("'sex'" in w for w in warnings)
     con.close()
+
+
+def test_scores_per_source_pair():
+    import duckdb
+
+    from molar.identity.evaluate import source_pair_scores
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('his', 'G1', 'p1'), ('booking', 'G1', 'p1'), ('booking', 'G1', 'p2'), ('his', 'G2', 'p2'))
+        v(source, golden_id, person_id)""")
+    got = {r["sources"]: r for r in source_pair_scores(lambda q: con.execute(q).fetchall(), "t")}
+    assert set(got) == {"booking–his", "booking–booking"}
+    hb = got["booking–his"]
+    assert (hb["true_pairs"], hb["predicted_pairs"], hb["true_positive_pairs"]) == (2, 2, 1)
+    bb = got["booking–booking"]
+    assert (bb["true_pairs"], bb["predicted_pairs"], bb["true_positive_pairs"], bb["precision"]) == (0, 1, 0, 0.0)
