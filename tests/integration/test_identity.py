@@ -184,6 +184,18 @@ def test_an_unallocated_prefix_links_records_but_is_no_address(tmp_path):
     engine.close()
 
 
+def test_the_self_estimate_names_what_it_cannot_see(engine):
+    load(engine, [
+        rec("his", "S1", "周婷", "F", "1990-01-01", "+8613700009999", None, "锦江区"),
+        rec("member", "S2", "周婷", "F", "1990-01-01", "+8613700009999"),
+        rec("consult", "S3", None, None, None, None, nickname="追风少年"),
+    ])
+    blind = resolve(engine)["model"]["blind_spot"]
+    assert blind["sources_without_links"] == ["consult"]
+    assert blind["records_in_no_scored_pair"] == 1
+    assert blind["by_source"]["his"] == {"records": 1, "in_a_scored_pair": 1, "linked": 1}
+
+
 def test_golden_ids_are_stable_across_reruns(engine):
     load(engine, BASE)
     resolve(engine)

@@ -40,8 +40,13 @@ def _print_summary(summary: dict) -> None:
         ("merge / split events", f"{ids.get('merged_events', 0)} / {ids.get('split_events', 0)}"),
     ]
     if est:
-        rows.append(("model's own estimate: precision / recall",
+        blind = summary.get("model", {}).get("blind_spot", {})
+        rows.append(("model's own estimate: precision / recall (scored pairs only)",
                      f"{est.get('precision', 0):.4f} / {est.get('recall', 0):.4f}"))
+        rows.append(("  not seen by it: records never compared",
+                     (summary.get("records") or 0) - (summary.get("records_linked") or 0)))
+        rows.append(("  not seen by it: records in no scored pair", blind.get("records_in_no_scored_pair")))
+        rows.append(("  sources without a single link", ", ".join(blind.get("sources_without_links", [])) or "none"))
     rows.append(("seconds", summary.get("seconds", {}).get("total")))
     for k, v in rows:
         table.add_row(k, "" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)))
