@@ -112,37 +112,51 @@ def prior_settings(model: LinkModel, params: dict[str, Any], n_records: int, *,
 _M_COMPARED_FROM = 0.01
 
 
+def _implausible(levels: list, known: dict, name: str, max_shift: float) -> list[str]:
+    """Why a trained comparison cannot be right, from its non-null levels (first = the
+    strongest agreement, last = else): agreement that weighs less than another level,
+    disagreement that counts for a match, or the agreement level's m more than
+    ``max_shift`` bits from the prior's (a collapsed level)."""
+    weights = []
+    for level in levels:
+        m, u = level._m_probability, level._u_probability
+        if not isinstance(m, (int, float)) or not isinstance(u, (int, float)) or m <= 0 or u <= 0:
+            return [f"{level.label_for_charts}: m {m}, u {u}"]
+        weights.append(math.log2(m / u))
+    why = []
+    if len(weights) > 1 and weights[0] < max(weights[1:]):
+        why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
+    if len(weights) > 1 and weights[-1] > 0:
+        why.append(f"{levels[-1].label_for_charts} counts for a match ({weights[-1]:+.1f})")
+    m0 = known.get((name, levels[0].label_for_charts), {}).get("m_probability")
+    m = levels[0]._m_probability
+    if isinstance(m0, (int, float)) and abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM))) > max_shift:
+        why.append(f"{levels[0].label_for_charts} m {m0:.3g}→{m:.3g}")
+    return why
+
+
 def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
                     warnings: list[str]) -> float:
     """Put back the prior where training went astray; returns the λ to use.
 
-    A comparison whose trained m moved more than ``model.max_m_shift`` bits from the
-    prior's on any level (EM that learned "same family" instead of "same person", or a
-    collapsed level) gets the prior's m back. λ that is not a probability, or more than
-    ``model.max_lambda_shift`` bits from the prior's λ for this many records, is replaced
-    by the prior's.
+    A trained comparison that cannot be right (``_implausible``: EM that collapsed a
+    level or learned "same family" instead of "same person") gets the prior's m back;
+    data-specific differences (districts that disagree more often than in the prior's
+    data) are kept. λ that is not a probability, or more than ``model.max_lambda_shift``
+    bits from the prior's λ for this many records, is replaced by the prior's.
     """
-    levels = _prior_levels(params)
+    known = _prior_levels(params)
     for comparison in linker._settings_obj.comparisons:
-        moved = []
-        for level in comparison.comparison_levels:
-            known = levels.get((comparison.output_column_name, level.label_for_charts))
-            m = level._m_probability
-            if level.is_null_level or level._fix_m_probability or known is None:
-                continue
-            m0 = known.get("m_probability")
-            if not isinstance(m, (int, float)) or not isinstance(m0, (int, float)):
-                continue
-            shift = abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM)))
-            if shift > model.max_m_shift:
-                moved.append(f"{level.label_for_charts} m {m0:.3g}→{m:.3g}")
-        if moved:
-            warnings.append(f"trained {comparison.output_column_name!r} is implausible ({'; '.join(moved)}); "
-                            "using the default model's m for it")
-            for level in comparison.comparison_levels:
-                known = levels.get((comparison.output_column_name, level.label_for_charts))
-                if not level.is_null_level and not level._fix_m_probability and known is not None:
-                    level.m_probability = known["m_probability"]
+        name = comparison.output_column_name
+        trained = [lv for lv in comparison.comparison_levels if not lv.is_null_level and not lv._fix_m_probability]
+        if not trained or (name, trained[0].label_for_charts) not in known:
+            continue
+        why = _implausible(trained, known, name, model.max_m_shift)
+        if why:
+            warnings.append(f"trained {name!r} is implausible ({'; '.join(why)}); using the default model's m for it")
+            for level in trained:
+                if (name, level.label_for_charts) in known:
+                    level.m_probability = known[(name, level.label_for_charts)]["m_probability"]
     expected = _prior_lambda(params, n_records)
     if not (isinstance(prior, float) and 0 < prior < 1) or abs(math.log2(prior / expected)) > model.max_lambda_shift:
         warnings.append(f"estimated λ {prior:.3g} is implausible for {n_records:,} records; "
