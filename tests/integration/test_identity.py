@@ -161,6 +161,14 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
                               [family]))
     assert set(phones.values()) == {2}  # 王女士 is not counted as a third name
     assert g["booking:F3"] != g["his:F2"]  # 王女士 is never 李强
+    # nor, on a phone she shares with her daughter, surely 王芳: parents book for children
+    shared = "+8613788889999"
+    load(engine, [rec("his", "D1", "王芳", "F", "1983-04-04", shared, None, "成华区"),
+                  rec("his", "D2", "王小雨", "F", "2015-08-08", shared, None, "成华区"),
+                  rec("booking", "D3", "王女士", None, None, shared)])
+    resolve(engine)
+    g = golden_of(engine)
+    assert g["booking:D3"] not in {g["his:D1"], g["his:D2"]}
     # a parent's WeChat (税哥) on the phone of a child whose only real name is on it
     child = "+8613755556666"
     load(engine, [rec("his", "C1", "税杰先", "M", "2014-10-22", child),

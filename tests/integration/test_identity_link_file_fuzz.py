@@ -111,3 +111,14 @@ def test_link_file_exits_cleanly_on_any_file(tmp_path_factory, n, fill, seed, pe
     else:
         assert result.exit_code == 2
         assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_link_file_that_cannot_write_its_output_says_so_in_one_line(tmp_path):
+    src = tmp_path / "people.csv"
+    src.write_text("record_id,name,mobile\n1,张伟,13812345678\n2,张伟,13812345678\n", encoding="utf-8")
+    out = tmp_path / "a_folder"
+    out.mkdir()
+    result = runner.invoke(_app(), ["identity", "link-file", str(src), "--out", str(out)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    message = " ".join(result.output.split())  # the console wraps long lines
+    assert "link-file" in message and "was not written" in message and "Traceback" not in message
