@@ -73,7 +73,7 @@ def record_counts(pop: Population, rng: np.random.Generator) -> dict[str, np.nda
 def emit(source: str, p: np.ndarray, pop: Population, rng: np.random.Generator) -> pd.DataFrame:
     """Records of one source for persons p (one entry per record)."""
     m = len(p)
-    cols = dict(_BUILDERS[source](p, pop, rng))
+    cols = _BUILDERS[source](p, pop, rng)
     frame = pd.DataFrame({c: cols.get(c, np.full(m, "", dtype=object)) for c in COLUMNS[2:]})
     frame.insert(0, "source", source)
     width = max(6, len(str(m)) + 1)
