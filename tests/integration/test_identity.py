@@ -165,10 +165,12 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
     shared = "+8613788889999"
     load(engine, [rec("his", "D1", "王芳", "F", "1983-04-04", shared, None, "成华区"),
                   rec("his", "D2", "王小雨", "F", "2015-08-08", shared, None, "成华区"),
-                  rec("booking", "D3", "王女士", None, None, shared)])
+                  rec("booking", "D3", "王女士", None, None, shared),
+                  rec("consult", "D4", None, None, None, shared)])  # a chat with the phone only
     resolve(engine)
     g = golden_of(engine)
     assert g["booking:D3"] not in {g["his:D1"], g["his:D2"]}
+    assert g["consult:D4"] not in {g["his:D1"], g["his:D2"]}
     # a parent's WeChat (税哥) on the phone of a child whose only real name is on it
     child = "+8613755556666"
     load(engine, [rec("his", "C1", "税杰先", "M", "2014-10-22", child),

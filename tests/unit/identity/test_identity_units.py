@@ -108,6 +108,7 @@ def test_veto_gamma_numbers_match_the_level_labels():
     assert model.gamma_of(name, "same surname only (siblings, twins)") == 1
     assert model.gamma_of(name, "same surname, given name pinyin similar") == 3
     assert model.gamma_of(name, model.PARTIAL_NAME) == 4
+    assert model.gamma_of(model._birth_comparison(), "same birth date") == 5
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
 
 
