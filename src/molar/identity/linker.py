@@ -2,7 +2,8 @@
 
 Splink gets its own in-memory DuckDB (``DuckDBAPI()``) fed an Arrow table, so linking
 never holds a lock on the warehouse and the warehouse engine could be another backend.
-Training is unsupervised:
+Training is unsupervised and starts from the model's prior (``LinkModel.pretrained``:
+m, u and λ of the shipped model, ``prior_settings``), which it only refines:
 
 1. λ (probability two random records match) from deterministic rules and an assumed
    recall (``LinkModel.prior_rules`` / ``prior_recall``);
@@ -10,9 +11,13 @@ Training is unsupervised:
    get 1/pairs sampled, and exact-agreement levels on identifiers (``exact_u``) are
    computed from value counts over all records;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
-   trains the comparisons its blocking rule does not use);
-4. m floored (``m_floor``), u corrected for the true matches among random pairs
-   (``correct_u``).
+   trains the comparisons its blocking rule does not use); a session with too few
+   pairs, or one Splink refuses, is skipped with a warning;
+4. m floored (``m_floor``) after every session, u corrected for the true matches among
+   random pairs (``correct_u``);
+5. trained comparisons that cannot be right, and an implausible λ, go back to the prior
+   (``check_plausible``); a training that fails altogether links with the prior.
+   ``LinkResult.warnings`` says what was replaced.
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic
 link) as Arrow, the trained model as Splink JSON, and the model's own estimate of
