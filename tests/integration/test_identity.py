@@ -120,6 +120,92 @@ def test_resolve_links_variants_and_keeps_a_family_apart(engine):
     assert golden == ("张伟", "M", date(1985, 3, 12), ZHANG, 3, ["booking", "his", "member"])
 
 
+def test_twins_with_similar_given_names_on_a_family_phone_stay_apart(engine):
+    # 思涵/艺涵: same surname, given names alike in pinyin (Jaro–Winkler ≥ 0.85) but not in
+    # sound; same phone, birth date, sex and district. Only the family-phone clause of
+    # the name veto keeps them apart; the booking of 思涵 must still join her HIS record.
+    phone = "+8613700002222"
+    load(engine, [
+        rec("his", "T0", "王芳", "F", "1983-04-04", phone, None, "成华区"),
+        rec("his", "T1", "李思涵", "F", "2016-09-09", phone, None, "成华区"),
+        rec("his", "T2", "李艺涵", "F", "2016-09-09", phone, None, "成华区"),
+        rec("booking", "T3", "李思涵", "F", "2016-09-09", phone),
+    ])
+    resolve(engine)
+    g = golden_of(engine)
+    assert g["his:T1"] == g["booking:T3"]
+    assert len({g["his:T0"], g["his:T1"], g["his:T2"]}) == 3
+
+
+def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
+    own, family = "+8613711112222", "+8613733334444"
+    load(engine, [
+        rec("his", "O1", "李雨曦", "F", "1990-05-05", own, None, "锦江区"),
+        rec("booking", "O2", "李女士", None, None, own),
+        rec("consult", "O3", None, None, None, own, nickname="快乐小鱼"),  # no evidence of who it is
+        rec("wechat", "O4", None, "F", None, own, unionid="oU4", nickname="李姐"),
+        # a family phone: a form of address is not a third person, and 王 is not 李
+        rec("his", "F1", "王芳", "F", "1983-04-04", family, None, "成华区"),
+        rec("his", "F2", "李强", "M", "1981-02-02", family, None, "成华区"),
+        rec("booking", "F3", "王女士", None, None, family),
+    ])
+    resolve(engine)
+    g = golden_of(engine)
+    assert g["his:O1"] == g["booking:O2"] == g["wechat:O4"]
+    own_keys = dict(engine.rows("SELECT unique_id, own_phone FROM identity.link_input WHERE mobile = ?", [own]))
+    assert own_keys == {"his:O1": own, "booking:O2": own, "wechat:O4": own, "consult:O3": None}
+    li = engine.rows("SELECT name_kind, sex, surname_py, own_phone FROM identity.link_input "
+                     "WHERE unique_id = 'booking:O2'")[0]
+    assert li == ("honorific", "F", "li", own)
+    phones = dict(engine.rows("SELECT unique_id, mobile_names FROM identity.link_input WHERE mobile = ?",
+                              [family]))
+    assert set(phones.values()) == {2}  # 王女士 is not counted as a third name
+    assert g["booking:F3"] != g["his:F2"]  # 王女士 is never 李强
+    # nor, on a phone she shares with her daughter, surely 王芳: parents book for children
+    shared = "+8613788889999"
+    load(engine, [rec("his", "D1", "王芳", "F", "1983-04-04", shared, None, "成华区"),
+                  rec("his", "D2", "王小雨", "F", "2015-08-08", shared, None, "成华区"),
+                  rec("booking", "D3", "王女士", None, None, shared),
+                  rec("consult", "D4", None, None, None, shared)])  # a chat with the phone only
+    resolve(engine)
+    g = golden_of(engine)
+    assert g["booking:D3"] not in {g["his:D1"], g["his:D2"]}
+    assert g["consult:D4"] not in {g["his:D1"], g["his:D2"]}
+    # a parent's WeChat (税哥) on the phone of a child whose only real name is on it
+    child = "+8613755556666"
+    load(engine, [rec("his", "C1", "税杰先", "M", "2014-10-22", child),
+                  rec("wechat", "C2", None, "M", None, child, unionid="oC2", nickname="税哥")])
+    resolve(engine)
+    assert engine.rows("SELECT count(own_phone) FROM identity.link_input WHERE mobile = ?", [child]) == [(0,)]
+
+
+def test_an_unallocated_prefix_links_records_but_is_no_address(tmp_path):
+    src, out = tmp_path / "people.csv", tmp_path / "links.csv"
+    src.write_text("record_id,source,name,mobile\n1,his,周婷,154 1234 5678\n2,booking,周女士,15412345678\n"
+                   "3,his,吴昊,15412340000\n", encoding="utf-8")
+    link_file(src, out)
+    with out.open(encoding="utf-8") as f:
+        g = {r["record_id"]: r["golden_id"] for r in csv.DictReader(f)}
+    assert g["1"] == g["2"] != g["3"]
+    engine = open_warehouse(path=tmp_path / "w.duckdb")
+    load(engine, [rec("his", "U1", "周婷", "F", "1990-01-01", "+8615412345678")])
+    resolve(engine)
+    assert engine.rows("SELECT mobile FROM identity.patient") == [(None,)]
+    engine.close()
+
+
+def test_the_self_estimate_names_what_it_cannot_see(engine):
+    load(engine, [
+        rec("his", "S1", "周婷", "F", "1990-01-01", "+8613700009999", None, "锦江区"),
+        rec("member", "S2", "周婷", "F", "1990-01-01", "+8613700009999"),
+        rec("consult", "S3", None, None, None, None, nickname="追风少年"),
+    ])
+    blind = resolve(engine)["model"]["blind_spot"]
+    assert blind["sources_without_links"] == ["consult"]
+    assert blind["records_in_no_scored_pair"] == 1
+    assert blind["by_source"]["his"] == {"records": 1, "in_a_scored_pair": 1, "linked": 1}
+
+
 def test_golden_ids_are_stable_across_reruns(engine):
     load(engine, BASE)
     resolve(engine)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from molar.ui.console import console, progress_bar
+from molar.ui.console import console, err_console, progress_bar
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
 identity_app = typer.Typer(
@@ -40,12 +40,28 @@ def _print_summary(summary: dict) -> None:
         ("merge / split events", f"{ids.get('merged_events', 0)} / {ids.get('split_events', 0)}"),
     ]
     if est:
-        rows.append(("model's own estimate: precision / recall",
+        blind = summary.get("model", {}).get("blind_spot", {})
+        rows.append(("model's own estimate: precision / recall (scored pairs only)",
                      f"{est.get('precision', 0):.4f} / {est.get('recall', 0):.4f}"))
+        rows.append(("  not seen by it: records never compared",
+                     (summary.get("records") or 0) - (summary.get("records_linked") or 0)))
+        rows.append(("  not seen by it: records in no scored pair", blind.get("records_in_no_scored_pair")))
+        rows.append(("  sources without a single link", ", ".join(blind.get("sources_without_links", [])) or "none"))
     rows.append(("seconds", summary.get("seconds", {}).get("total")))
     for k, v in rows:
         table.add_row(k, "" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)))
     console.print(table)
+
+
+def _failed(what: str, exc: Exception, state: str) -> str:
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return (f"{what} failed: {detail} ({type(exc).__name__}); {state}. "
+            f"/ 处理失败：{detail}；请检查输入后重试，或把此信息报告给维护者。")
+
+
+def _print_warnings(summary: dict) -> None:
+    for warning in summary.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {warning}")
 
 
 @identity_app.command("resolve")
@@ -67,13 +83,17 @@ def resolve_command(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine, progress_bar() as bar:
         task = bar.add_task("identity", total=None)
-        summary = resolve(
-            engine,
-            threshold_weight=threshold,
-            threshold_probability=min_probability,
-            progress=lambda message: bar.update(task, description=message),
-            threads=settings.threads,
-        )
+        try:
+            summary = resolve(
+                engine,
+                threshold_weight=threshold,
+                threshold_probability=min_probability,
+                progress=lambda message: bar.update(task, description=message),
+                threads=settings.threads,
+            )
+        except Exception as exc:  # noqa: BLE001 - one message, never a traceback
+            raise fail(_failed("identity resolve", exc, "golden IDs of the previous run are unchanged")) from exc
+    _print_warnings(summary)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     else:
@@ -181,6 +201,9 @@ def link_file_command(
         result = link_file(people, out)
     except LinkFileError as exc:
         raise fail(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - one message, never a traceback
+        raise fail(_failed(f"identity link-file {people}", exc, f"{out} was not written")) from exc
+    _print_warnings(result["resolve"])
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:
@@ -214,6 +237,13 @@ def evaluate_command(
             m = scores[key]
             table.add_row(scope.replace("_", " "), key, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
     console.print(table)
+    pairs = Table(title="Pairwise by source pair")
+    for col in ("sources", "true pairs", "linked", "precision", "recall", "F1"):
+        pairs.add_column(col, justify="left" if col == "sources" else "right")
+    for m in result["by_source_pair"]:
+        pairs.add_row(m["sources"], f"{m['true_pairs']:,}", f"{m['predicted_pairs']:,}", f"{m['precision']:.4f}",
+                      f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+    console.print(pairs)
     hard = Table(title="Hard cases")
     for col in ("case", "pairs", "wrong", "rate"):
         hard.add_column(col, justify="left" if col == "case" else "right")

@@ -6,6 +6,7 @@
 - pairwise precision / recall / F1 over record pairs put in one cluster;
 - B-cubed precision / recall / F1 (per record, averaged), which weighs every record
   equally whatever the size of its cluster;
+- the same pairwise scores per pair of sources (``source_pair_scores``);
 - hard negatives, reported apart: pairs of different people sharing a mobile (family
   phones), of those also sharing a birth date (twins), and pairs of different people
   with the same name in the same district — how many of them ended up merged.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
     e = engine
     e.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ev AS
-            SELECT c.unique_id, c.golden_id, t.person_id
+            SELECT c.unique_id, c.source, c.golden_id, t.person_id
             FROM identity.cluster c
             JOIN read_parquet('{records.as_posix()}') t
               ON t.source = c.source AND t.record_key = c.source_patient_key"""
@@ -74,6 +76,7 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
                 WHERE {cond}"""
         )[0]
         hard[name] = {"pairs_of_one_person": int(n), "linked": int(kept), "recall": (kept / n) if n else 1.0}
+    by_pair = source_pair_scores(e.rows, "_ev")
     people = int(e.scalar("SELECT count(DISTINCT person_id) FROM _ev"))
     clusters = int(e.scalar("SELECT count(DISTINCT golden_id) FROM _ev"))
     return {
@@ -84,15 +87,53 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
         "pairwise": scopes["all_records"]["pairwise"],
         "bcubed": scopes["all_records"]["bcubed"],
         "scopes": scopes,
+        "by_source_pair": by_pair,
         "hard_cases": hard,
     }
+
+
+def source_pair_scores(rows: Callable[[str], list[tuple]], table: str) -> list[dict[str, Any]]:
+    """Pairwise precision / recall / F1 per unordered pair of sources (his–booking,
+    his–wechat …), from ``table`` (source, golden_id, person_id: one row per record),
+    so a weak source shows. Counts come from group sizes, not from listing pairs.
+    ``rows`` runs a query and returns its rows (``Engine.rows`` or a DuckDB cursor's)."""
+    result = rows(
+        f"""WITH g AS (SELECT golden_id AS k, source, count(*) AS n FROM {table} GROUP BY ALL),
+                 p AS (SELECT person_id AS k, source, count(*) AS n FROM {table} GROUP BY ALL),
+                 c AS (SELECT golden_id || '|' || person_id AS k, source, count(*) AS n FROM {table} GROUP BY ALL),
+                 pairs AS (
+                   SELECT 'pred' AS what, a.source AS s1, b.source AS s2,
+                          sum(CASE WHEN a.source = b.source THEN a.n * (a.n - 1) / 2 ELSE a.n * b.n END) AS n
+                   FROM g a JOIN g b ON a.k = b.k AND a.source <= b.source GROUP BY ALL
+                   UNION ALL
+                   SELECT 'true', a.source, b.source,
+                          sum(CASE WHEN a.source = b.source THEN a.n * (a.n - 1) / 2 ELSE a.n * b.n END)
+                   FROM p a JOIN p b ON a.k = b.k AND a.source <= b.source GROUP BY ALL
+                   UNION ALL
+                   SELECT 'tp', a.source, b.source,
+                          sum(CASE WHEN a.source = b.source THEN a.n * (a.n - 1) / 2 ELSE a.n * b.n END)
+                   FROM c a JOIN c b ON a.k = b.k AND a.source <= b.source GROUP BY ALL)
+            SELECT s1, s2, sum(n) FILTER (WHERE what = 'true'), sum(n) FILTER (WHERE what = 'pred'),
+                   sum(n) FILTER (WHERE what = 'tp')
+            FROM pairs GROUP BY ALL ORDER BY 1, 2"""
+    )
+    out = []
+    for s1, s2, true_pairs, pred, tp in result:
+        true_pairs, pred, tp = int(true_pairs or 0), int(pred or 0), int(tp or 0)
+        if not true_pairs and not pred:
+            continue
+        p = tp / pred if pred else 1.0
+        r = tp / true_pairs if true_pairs else 1.0
+        out.append({"sources": f"{s1}–{s2}", "true_pairs": true_pairs, "predicted_pairs": pred,
+                    "true_positive_pairs": tp, "precision": p, "recall": r, "f1": _f1(p, r)})
+    return out
 
 
 def _scores(e: Engine, where: str) -> dict[str, Any]:
     """Pairwise and B-cubed scores over the records matching ``where`` (pairs and clusters
     restricted to them)."""
     cells = f"""
-        WITH ev AS (SELECT _ev.* FROM _ev JOIN identity.cluster c USING (unique_id) WHERE {where}),
+        WITH ev AS (SELECT * FROM _ev WHERE {where}),
         cell AS (SELECT golden_id, person_id, count(*) AS n FROM ev GROUP BY ALL),
         cs AS (SELECT golden_id, count(*) AS n FROM ev GROUP BY ALL),
         ps AS (SELECT person_id, count(*) AS n FROM ev GROUP BY ALL)

@@ -2,22 +2,33 @@
 
 Built in SQL from ``std.patient`` (``features_sql``) so the same statement runs on any
 engine; the only Python step is the pinyin of names, computed once per distinct character
-(``pinyin_keys``) and cached in ``identity.name_key``, so a rerun only looks at new names.
+(``name_parse_rows``, with what the name field holds: real name, surname with a form
+of address, nickname) and cached in ``identity.name_parse``, so a rerun only looks at new names.
 
 Features (see docs/identity.md for why each exists):
 
 ``unique_id``      ``source || ':' || source_patient_key``
-``name``           simplified name; for WeChat users a nickname that looks like a real name
+``name``           the real name (``parse_name``): a standardised name, or a WeChat nickname
+                   that reads as one; NULL for a form of address (李女士) or a nickname
+``name_kind``      what the name field held: real | honorific | nickname | empty
 ``name_py``        toneless pinyin without spaces (张伟, 张玮, "Zhang Wei" → zhangwei)
-``surname_py``     pinyin of the surname (compound surnames 欧阳 … kept whole)
+``surname_py``     pinyin of the surname (compound surnames 欧阳 … kept whole), also of the
+                   surname in a form of address
 ``given_py``       pinyin of the given name
-``sex``            from the ID number when there is one, else as stated
+``sex``            from the ID number when there is one, else as stated, else implied by a
+                   form of address (女士 F, 先生 M)
 ``birth_date``     from the ID number when there is one, else as stated; ``birth_y/m/d`` parts
                    (an ID number that contradicts the record's own birth date or sex is
                    dropped: it is someone else's, typically a parent's)
 ``mobile``         E.164; ``mobile_key`` its digits sorted (equal under a digit transposition)
-``mobile_names``   distinct given names (pinyin) recorded with this mobile: 1 = own phone,
-                   2+ = a family phone shared by parents, children and elders
+``mobile_names``   people recorded with this mobile: distinct real given names (pinyin),
+                   plus forms of address that cannot be a named person (another surname
+                   or sex, 先生/女士 on a child's phone); 1 = own phone, 2+ = a family
+                   phone shared by parents, children and elders
+``own_phone``      the mobile when it is one person's (one real name on it, forms of
+                   address of that surname only, one sex, one birth date) and the record
+                   names that person (a real name or a form of address): a deterministic
+                   link key
 ``id_number``      verified 18-character resident ID
 ``district``       home district (only values naming a 区/县)
 ``wechat_unionid`` WeChat unionid
@@ -33,40 +44,13 @@ from functools import cache
 import pyarrow as pa
 
 from molar.ingest.standardise import id_birth_date_sql, id_sex_sql
+from molar.ingest.standardise.names import COMPOUND_SURNAMES, HONORIFIC, parse_name
 from molar.ingest.standardise.pinyin import COMPOUND_SURNAMES as SPECIAL_COMPOUNDS
 from molar.ingest.standardise.pinyin import SURNAMES as SPECIAL_SURNAMES
 from molar.warehouse import Engine
 
-# Two-character surnames: the first two characters of a name are the surname when they
-# are one of these (欧阳娜娜 → 欧阳 + 娜娜).
-COMPOUND_SURNAMES: tuple[str, ...] = (
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
-    "夏侯", "令狐", "端木", "澹台", "轩辕", "南宫", "单于", "万俟", "独孤", "西门", "闻人", "呼延",
-    "钟离", "东郭", "公羊", "赫连", "申屠", "太史", "百里", "第五", "拓跋", "左丘", "濮阳", "仲孙",
-)
-# Common surnames (about 99 % of the population): a WeChat nickname of 2–4 Chinese
-# characters starting with one of these is taken as a real name.
-COMMON_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩邓冯曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任"
-    "卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔"
-    "向常汤康易乔赖文施洪牛蒲冉税葛庞樊兰殷施申欧骆邢岳齐童颜柴祝鲁凌左柳甘伍辛关焦鲍滕邬解覃阎聂单舒"
-    "晏俞季蔺卜包景梅窦裴瞿翟房缪屈温路詹华费吉阮卓车池郎饶幸宁尚符纪穆管谷喻于荣廉桂艾商巫涂仇连"
-)
-# Endings that make a nickname a form of address rather than a name (张女士, 李哥, 豆豆妈妈).
-NICKNAME_ENDINGS = ("女士", "先生", "小姐", "姐", "哥", "妈", "爸", "总", "老师", "医生", "宝", "的日常")
-
-_HAN_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]{2,4}$")
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
 _LATIN_WORD = re.compile(r"[a-z]+")
-
-
-def looks_like_name(nickname: str | None) -> bool:
-    """True for a nickname that reads as a real Chinese name (张伟, 欧阳娜娜), not 张女士."""
-    if not nickname or not _HAN_NAME.match(nickname):
-        return False
-    if nickname.endswith(NICKNAME_ENDINGS):
-        return False
-    return nickname[:2] in COMPOUND_SURNAMES or nickname[0] in COMMON_SURNAMES
 
 
 @cache
@@ -106,32 +90,20 @@ def split_pinyin(name: str | None) -> tuple[str | None, str | None, str | None]:
     return "".join(words), words[0], ("".join(words[1:]) or None)
 
 
-def pinyin_keys(names: Iterable[str | None]) -> pa.Table:
-    """Arrow table (name, name_py, surname_py, given_py) for distinct ``names``."""
-    rows = [(n, *split_pinyin(n)) for n in names if n]
-    return pa.table(
-        {
-            "name": pa.array([r[0] for r in rows], pa.string()),
-            "name_py": pa.array([r[1] for r in rows], pa.string()),
-            "surname_py": pa.array([r[2] for r in rows], pa.string()),
-            "given_py": pa.array([r[3] for r in rows], pa.string()),
-        }
-    )
-
-
-def looks_like_name_sql(col: str) -> str:
-    """SQL version of ``looks_like_name`` (the tests hold the two to the same answers)."""
-    endings = " OR ".join(f"suffix({col}, '{e}')" for e in NICKNAME_ENDINGS)
-    compounds = ", ".join(f"'{c}'" for c in COMPOUND_SURNAMES)
-    return (
-        f"(regexp_full_match({col}, '[\\x{{3400}}-\\x{{4DBF}}\\x{{4E00}}-\\x{{9FFF}}]{{2,4}}')"
-        f" AND NOT ({endings})"
-        f" AND (substr({col}, 1, 2) IN ({compounds}) OR contains('{COMMON_SURNAMES}', substr({col}, 1, 1))))"
-    )
-
-
-def _link_name_sql(p: str) -> str:
-    return f"coalesce({p}.name, nk.name)"
+def name_parse_rows(texts: Iterable[tuple[str, bool]]) -> pa.Table:
+    """Arrow rows of ``identity.name_parse`` for distinct (text, nickname_field) pairs."""
+    cols: dict[str, list] = {c: [] for c in ("text", "nickname_field", "kind", "name", "name_py", "surname_py",
+                                             "given_py", "implied_sex")}
+    for text, nickname_field in texts:
+        parts = parse_name(text, nickname_field=nickname_field)
+        if parts.kind == HONORIFIC:
+            py = (None, split_pinyin(parts.surname + "某")[1], None)
+        else:
+            py = split_pinyin(parts.name)
+        for c, v in zip(cols, (text, nickname_field, parts.kind, parts.name, *py, parts.sex), strict=True):
+            cols[c].append(v)
+    types = {"nickname_field": pa.bool_()}
+    return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in cols.items()})
 
 
 def birth_close_sql(a: str, b: str, days: int = 3) -> str:
@@ -144,33 +116,25 @@ def birth_close_sql(a: str, b: str, days: int = 3) -> str:
     )
 
 
-def refresh_name_keys(engine: Engine, source_table: str = "std.patient") -> int:
-    """Add pinyin keys for names (and name-like nicknames) not yet in ``identity.name_key``."""
-    engine.execute(
-        f"""INSERT INTO identity.nickname_name
-            SELECT nickname, CASE WHEN {looks_like_name_sql("nickname")} THEN nickname END
-            FROM (SELECT DISTINCT p.nickname FROM {source_table} p
-                  LEFT JOIN identity.nickname_name seen ON seen.nickname = p.nickname
-                  WHERE p.nickname IS NOT NULL AND p.name IS NULL AND seen.nickname IS NULL)"""
+def refresh_name_parse(engine: Engine, source_table: str = "std.patient") -> int:
+    """Parse names (and nicknames of records without a name) not yet in
+    ``identity.name_parse``; returns how many were new."""
+    missing = engine.rows(
+        f"""SELECT DISTINCT coalesce(p.name, p.nickname), p.name IS NULL FROM {source_table} p
+            LEFT JOIN identity.name_parse k
+              ON k.text = coalesce(p.name, p.nickname) AND k.nickname_field = (p.name IS NULL)
+            WHERE coalesce(p.name, p.nickname) IS NOT NULL AND k.text IS NULL"""
     )
-    missing = engine.arrow(
-        f"""SELECT DISTINCT u.n FROM (
-              SELECT p.name AS n FROM {source_table} p
-              UNION ALL SELECT name FROM identity.nickname_name WHERE name IS NOT NULL) u
-            LEFT JOIN identity.name_key k ON k.name = u.n
-            WHERE u.n IS NOT NULL AND k.name IS NULL"""
-    )
-    keys = pinyin_keys(missing.column(0).to_pylist())
-    if keys.num_rows:
-        engine.append("identity.name_key", keys)
-    return keys.num_rows
+    rows = name_parse_rows(missing)
+    if rows.num_rows:
+        engine.append("identity.name_parse", rows)
+    return rows.num_rows
 
 
 def features_sql(source_table: str = "std.patient") -> str:
     """SELECT producing the link input from a table shaped like ``std.patient``.
 
-    Needs ``identity.name_key`` and ``identity.nickname_name`` filled for the table's names
-    (``refresh_name_keys``).
+    Needs ``identity.name_parse`` filled for the table's names (``refresh_name_parse``).
     """
     id_dob = id_birth_date_sql("p.id_number", standardised=True)
     id_sex = id_sex_sql("p.id_number", standardised=True)
@@ -192,8 +156,11 @@ base AS (
     p.source || ':' || p.source_patient_key AS unique_id,
     p.source,
     p.source_patient_key,
-    {_link_name_sql("p")} AS name,
-    CASE WHEN p.id_ok THEN coalesce(p.id_sex, p.sex) ELSE p.sex END AS sex,
+    np.name,
+    coalesce(np.kind, 'empty') AS name_kind,
+    np.name_py, np.surname_py, np.given_py,
+    -- the sex a form of address implies (李女士) when the record states none
+    coalesce(CASE WHEN p.id_ok THEN coalesce(p.id_sex, p.sex) ELSE p.sex END, np.implied_sex) AS sex,
     CASE WHEN p.id_ok THEN coalesce(p.id_dob, p.birth_date) ELSE p.birth_date END AS birth_date,
     p.mobile,
     CASE WHEN p.id_ok THEN p.id_number END AS id_number,
@@ -204,19 +171,41 @@ base AS (
     p.wechat_openid,
     p.clinic_id
   FROM checked p
-  LEFT JOIN identity.nickname_name nk ON p.name IS NULL AND nk.nickname = p.nickname
-),
-keyed AS (
-  SELECT b.*, k.name_py, k.surname_py, k.given_py
-  FROM base b LEFT JOIN identity.name_key k ON k.name = b.name
+  LEFT JOIN identity.name_parse np
+    ON np.text = coalesce(p.name, p.nickname) AND np.nickname_field = (p.name IS NULL)
 ),
 ids AS (
   -- record numbers in unique_id order (a narrow sort: sorting the wide rows costs 3×)
-  SELECT unique_id, CAST(row_number() OVER (ORDER BY unique_id) - 1 AS BIGINT) AS idx FROM keyed
+  SELECT unique_id, CAST(row_number() OVER (ORDER BY unique_id) - 1 AS BIGINT) AS idx FROM base
+),
+addressed AS (
+  -- forms of address (李女士) that cannot be a named person on their phone: no real name
+  -- there with that surname, a compatible sex, and of an age to be addressed so (王先生
+  -- on a 17-year-old's phone is a parent). Each distinct one is a person.
+  SELECT h.mobile, count(DISTINCT h.surname_py || coalesce(h.sex, '?')) AS others
+  FROM base h LEFT JOIN base r
+    ON r.mobile = h.mobile AND r.name_kind = 'real' AND r.surname_py = h.surname_py
+   AND (h.sex IS NULL OR r.sex IS NULL OR h.sex = r.sex)
+   AND NOT EXISTS (SELECT 1 FROM base m WHERE m.mobile = r.mobile AND m.name_py = r.name_py
+                   AND m.birth_date > current_date - INTERVAL {ADULT_YEARS} YEAR)
+  WHERE h.name_kind = 'honorific' AND h.mobile IS NOT NULL AND r.unique_id IS NULL
+  GROUP BY h.mobile
 ),
 phones AS (
-  SELECT mobile, count(DISTINCT coalesce(given_py, name_py)) AS mobile_names
-  FROM keyed WHERE mobile IS NOT NULL GROUP BY mobile
+  -- People on a phone: distinct real given names, plus forms of address that name
+  -- someone else; a nickname is not a person. An own phone holds one person with one
+  -- sex and one birth date (and is not a shop's number: few records).
+  SELECT b.mobile,
+         count(DISTINCT coalesce(given_py, name_py)) FILTER (WHERE name_kind = 'real')
+           + coalesce(any_value(a.others), 0) AS mobile_names,
+         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births
+  FROM base b LEFT JOIN addressed a ON a.mobile = b.mobile
+  WHERE b.mobile IS NOT NULL GROUP BY b.mobile
+),
+phone_people AS (
+  SELECT mobile, mobile_names,
+         mobile_names = 1 AND sexes <= 1 AND births <= 1 AND records <= {OWN_PHONE_MAX_RECORDS} AS own
+  FROM phones
 )
 SELECT
   ix.idx, k.unique_id, k.source, k.source_patient_key, k.name, k.name_py, k.surname_py, k.given_py,
@@ -227,15 +216,25 @@ SELECT
   k.mobile,
   array_to_string(list_sort(string_split(k.mobile, '')), '') AS mobile_key,
   CAST(coalesce(ph.mobile_names, 0) AS INTEGER) AS mobile_names,
+  k.name_kind,
+  -- a nickname says nothing of who holds the phone (a spouse's WeChat is bound to it)
+  CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific') THEN k.mobile END AS own_phone,
   k.id_number, k.district, k.wechat_unionid, k.registered_on, k.address, k.wechat_openid, k.clinic_id
-FROM keyed k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phones ph ON ph.mobile = k.mobile
+FROM base k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phone_people ph ON ph.mobile = k.mobile
 """
 
+
+# More records than this on one phone is a shop or placeholder number, never an own
+# phone (it also bounds the pairs the own-phone rule links).
+OWN_PHONE_MAX_RECORDS = 30
+
+# Forms of address (女士, 先生, 哥) are used for people of at least this age.
+ADULT_YEARS = 18
 
 # Columns the linker sees besides its unique_id (``identity.link_input.idx``).
 LINK_COLUMNS: tuple[str, ...] = (
     "source", "name", "name_py", "surname_py", "given_py", "sex", "birth_date", "birth_y", "birth_m",
-    "birth_d", "mobile", "mobile_key", "mobile_names", "id_number", "district", "wechat_unionid",
+    "birth_d", "mobile", "mobile_key", "mobile_names", "id_number", "district", "wechat_unionid", "own_phone",
 )
 
 
@@ -243,7 +242,7 @@ def build_link_input(engine: Engine, seconds: dict[str, float] | None = None,
                      source_table: str = "std.patient") -> int:
     """Rebuild ``identity.link_input`` from ``source_table``; returns its row count."""
     t = time.perf_counter()
-    refresh_name_keys(engine, source_table)
+    refresh_name_parse(engine, source_table)
     if seconds is not None:
         seconds["features_names"] = time.perf_counter() - t
     with engine.transaction():

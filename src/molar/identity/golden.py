@@ -25,6 +25,8 @@ from molar.warehouse import Engine
 
 ID_PREFIX = "G"
 ID_DIGITS = 10
+# (event type, golden IDs — survivor or kept ID first, detail)
+Event = tuple[str, list[str], dict]
 
 
 def format_golden_id(n: int) -> str:
@@ -57,7 +59,30 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     Writes ``identity.cluster`` (replacing the previous run's), ``identity.golden`` and
     ``identity.event``. Returns counts for the run summary.
     """
+    _inherit(engine)
+    events = _events(engine)
+    retired = _retire(engine)
+    _write(engine, run_id, now, events)
+    counts = defaultdict(int)
+    for t, _, _ in events:
+        counts[t] += 1
     e = engine
+    new_ids = int(e.scalar("SELECT count(*) FROM identity.golden WHERE created_run = ?", [run_id]))
+    inherited = int(e.scalar("SELECT count(*) FROM _id_assign")) - new_ids
+    return {
+        "golden_ids": int(e.scalar("SELECT count(*) FROM _id_assign")),
+        "kept": inherited,
+        "new": new_ids,
+        "retired": retired,
+        "merged_events": counts["identity.merged"],
+        "split_events": counts["identity.split"],
+    }
+
+
+def _inherit(e: Engine) -> None:
+    """``_id_assign(label, golden_id)``: old IDs by greedy maximum overlap (mutual best
+    pairs in SQL, the rest in Python), new IDs for the clusters that inherit none;
+    ``_id_overlap`` and ``_id_members`` for the events and the golden table."""
     e.execute("CREATE OR REPLACE TEMP TABLE _id_prev AS "
               "SELECT c.unique_id, c.golden_id FROM identity.cluster c")
     e.execute(
@@ -108,7 +133,10 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
            FROM _id_cluster_new n JOIN _id_assign a USING (label) GROUP BY ALL"""
     )
 
-    # events: merges (a new cluster holding records of several old IDs) and splits
+
+def _events(e: Engine) -> list[Event]:
+    """Merges (a new cluster holding records of several old IDs) and splits (an old ID's
+    records in several clusters)."""
     merges = e.rows(
         """SELECT a.golden_id, list(o.golden_id ORDER BY o.n DESC, o.golden_id), list(o.n ORDER BY o.n DESC, o.golden_id)
            FROM _id_overlap o JOIN _id_assign a USING (label)
@@ -127,9 +155,12 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     for old, news, ns in splits:
         ordered = ([old] if old in news else []) + [g for g in news if g != old]
         events.append(("identity.split", ordered, {"records_to": dict(zip(news, ns, strict=True))}))
+    return events
 
-    # retired IDs: active before, inherited by no cluster now; they point at the ID that
-    # took most of their records (NULL when their records are gone)
+
+def _retire(e: Engine) -> int:
+    """``_id_retired``: IDs active before that no cluster inherits now, pointing at the ID
+    that took most of their records (NULL when their records are gone)."""
     e.execute(
         """CREATE OR REPLACE TEMP TABLE _id_retired AS
            WITH gone AS (
@@ -143,8 +174,12 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
            SELECT gone.golden_id, h.heir AS merged_into
            FROM gone LEFT JOIN heirs h ON h.golden_id = gone.golden_id AND h.r = 1"""
     )
-    retired = int(e.scalar("SELECT count(*) FROM _id_retired"))
+    return int(e.scalar("SELECT count(*) FROM _id_retired"))
 
+
+def _write(e: Engine, run_id: str, now: datetime, events: list[Event]) -> None:
+    """One transaction: retire, update and add golden IDs, replace the cluster table,
+    append the events."""
     with e.transaction():
         e.execute(
             """UPDATE identity.golden g SET status = 'retired', retired_at = ?, updated_at = ?,
@@ -184,16 +219,3 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
                     "occurred_at": pa.array([now] * len(events), pa.timestamp("us")),
                 }),
             )
-    counts = defaultdict(int)
-    for t, _, _ in events:
-        counts[t] += 1
-    new_ids = int(e.scalar("SELECT count(*) FROM identity.golden WHERE created_run = ?", [run_id]))
-    inherited = int(e.scalar("SELECT count(*) FROM _id_assign")) - new_ids
-    return {
-        "golden_ids": int(e.scalar("SELECT count(*) FROM _id_assign")),
-        "kept": inherited,
-        "new": new_ids,
-        "retired": retired,
-        "merged_events": counts["identity.merged"],
-        "split_events": counts["identity.split"],
-    }

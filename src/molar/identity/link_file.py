@@ -35,6 +35,15 @@ class LinkFileError(ValueError):
 
 
 def read_people(path: Path) -> pa.Table:
+    try:
+        return _read_people(path)
+    except UnicodeDecodeError as exc:
+        raise LinkFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise LinkFileError(f"{path}: not a readable CSV ({exc}); check quoting on that line") from None
+
+
+def _read_people(path: Path) -> pa.Table:
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         try:

@@ -2,7 +2,8 @@
 
 Splink gets its own in-memory DuckDB (``DuckDBAPI()``) fed an Arrow table, so linking
 never holds a lock on the warehouse and the warehouse engine could be another backend.
-Training is unsupervised:
+Training is unsupervised and starts from the model's prior (``LinkModel.pretrained``:
+m, u and λ of the shipped model, ``prior_settings``), which it only refines:
 
 1. λ (probability two random records match) from deterministic rules and an assumed
    recall (``LinkModel.prior_rules`` / ``prior_recall``);
@@ -10,9 +11,13 @@ Training is unsupervised:
    get 1/pairs sampled, and exact-agreement levels on identifiers (``exact_u``) are
    computed from value counts over all records;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
-   trains the comparisons its blocking rule does not use);
-4. m floored (``m_floor``), u corrected for the true matches among random pairs
-   (``correct_u``).
+   trains the comparisons its blocking rule does not use); a session with too few
+   pairs, or one Splink refuses, is skipped with a warning;
+4. m floored (``m_floor``) after every session, u corrected for the true matches among
+   random pairs (``correct_u``);
+5. trained comparisons that cannot be right, and an implausible λ, go back to the prior
+   (``check_plausible``); a training that fails altogether links with the prior.
+   ``LinkResult.warnings`` says what was replaced.
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic
 link) as Arrow, the trained model as Splink JSON, and the model's own estimate of
@@ -44,6 +49,8 @@ class LinkResult:
     threshold_weight: float
     curve: list[dict[str, float]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # what training could not do and what it fell back to (shown to the user)
+    warnings: list[str] = field(default_factory=list)
 
     def estimated_at(self, weight: float) -> dict[str, float]:
         """The model's own precision/recall estimate at the curve point nearest ``weight``."""
@@ -71,6 +78,99 @@ def pretrained_settings(params: dict[str, Any], n_records: int) -> dict[str, Any
     return settings
 
 
+def _prior_levels(params: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (c["output_column_name"], lv.get("label_for_charts")): lv
+        for c in params.get("comparisons", [])
+        for lv in c.get("comparison_levels", [])
+        if not lv.get("is_null_level")
+    }
+
+
+def _prior_lambda(params: dict[str, Any], n_records: int) -> float:
+    return float(pretrained_settings(params, n_records)["probability_two_random_records_match"])
+
+
+def prior_settings(model: LinkModel, params: dict[str, Any], n_records: int, *,
+                   term_frequencies: bool) -> dict[str, Any]:
+    """The model's settings with the prior's m and u on every level the prior knows (by
+    comparison and label) and λ rescaled to ``n_records``; term frequency adjustments
+    only with ``term_frequencies`` (frequencies in a few rows mean nothing)."""
+    settings = model.settings().create_settings_dict("duckdb")
+    levels = _prior_levels(params)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            known = levels.get((comparison["output_column_name"], level.get("label_for_charts")))
+            if known is not None and not level.get("is_null_level"):
+                for key in ("m_probability", "u_probability"):
+                    if not level.get(f"fix_{key}") and known.get(key) is not None:
+                        level[key] = known[key]
+            if not term_frequencies:
+                for key in ("tf_adjustment_column", "tf_adjustment_weight", "tf_minimum_u_value"):
+                    level.pop(key, None)
+    settings["probability_two_random_records_match"] = _prior_lambda(params, n_records)
+    return settings
+
+
+# m probabilities below this are treated as equal when checking trained m against the
+# prior: differences among rare levels carry no weight worth a warning.
+_M_COMPARED_FROM = 0.01
+
+
+def _implausible(levels: list, known: dict, name: str, max_shift: float) -> list[str]:
+    """Why a trained comparison cannot be right, from its non-null levels (first = the
+    strongest agreement, last = else): agreement that weighs less than another level,
+    disagreement that counts for a match, or the agreement level's m more than
+    ``max_shift`` bits from the prior's (a collapsed level)."""
+    weights = []
+    for level in levels:
+        m, u = level._m_probability, level._u_probability
+        if not isinstance(m, (int, float)) or not isinstance(u, (int, float)) or m <= 0 or u <= 0:
+            return [f"{level.label_for_charts}: m {m}, u {u}"]
+        weights.append(math.log2(m / u))
+    why = []
+    if len(weights) > 1 and weights[0] < max(weights[1:]):
+        why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
+    if len(weights) > 1 and weights[-1] > 0:
+        why.append(f"{levels[-1].label_for_charts} counts for a match ({weights[-1]:+.1f})")
+    m0 = known.get((name, levels[0].label_for_charts), {}).get("m_probability")
+    m = levels[0]._m_probability
+    if isinstance(m0, (int, float)) and abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM))) > max_shift:
+        why.append(f"{levels[0].label_for_charts} m {m0:.3g}→{m:.3g}")
+    return why
+
+
+def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
+                    warnings: list[str]) -> float:
+    """Put back the prior where training went astray; returns the λ to use.
+
+    A trained comparison that cannot be right (``_implausible``: EM that collapsed a
+    level or learned "same family" instead of "same person") gets the prior's m back;
+    data-specific differences (districts that disagree more often than in the prior's
+    data) are kept. λ that is not a probability, or more than ``model.max_lambda_shift``
+    bits from the prior's λ for this many records, is replaced by the prior's.
+    """
+    known = _prior_levels(params)
+    for comparison in linker._settings_obj.comparisons:
+        name = comparison.output_column_name
+        trained = [lv for lv in comparison.comparison_levels if not lv.is_null_level and not lv._fix_m_probability]
+        if not trained or (name, trained[0].label_for_charts) not in known:
+            continue
+        why = _implausible(trained, known, name, model.max_m_shift)
+        if why:
+            warnings.append(f"trained {name!r} is implausible ({'; '.join(why)}); using the default model's m for it")
+            for level in trained:
+                if (name, level.label_for_charts) in known:
+                    level.m_probability = known[(name, level.label_for_charts)]["m_probability"]
+    expected = _prior_lambda(params, n_records)
+    if not (isinstance(prior, float) and 0 < prior < 1) or abs(math.log2(prior / expected)) > model.max_lambda_shift:
+        warnings.append(f"estimated λ {prior:.3g} is implausible for {n_records:,} records; "
+                        f"using the default model's {expected:.3g}")
+        prior = expected
+        linker._settings_obj._probability_two_random_records_match = prior
+    return prior
+
+
 def _quiet_splink() -> None:
     # Splink warns about levels it could not train; ``train`` handles those (see
     # fill_unobserved_u, floor_m), so only errors are worth showing.
@@ -80,10 +180,6 @@ def _quiet_splink() -> None:
 
 def prob_to_weight(p: float) -> float:
     return math.log2(p / (1 - p))
-
-
-def weight_to_prob(w: float) -> float:
-    return 2**w / (1 + 2**w)
 
 
 def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads: int | None = None):
@@ -103,14 +199,16 @@ def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads
 
 
 def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
-          seconds: dict[str, float] | None = None) -> float:
+          seconds: dict[str, float] | None = None, warnings: list[str] | None = None) -> float:
     """Unsupervised training (see module docstring); returns λ.
 
     ``con`` is the linker's DuckDB connection with the records registered as
-    ``_u_input`` (needed for ``model.exact_u``); ``seconds`` collects step timings.
+    ``_u_input`` (needed for ``model.exact_u`` and the EM block checks); ``seconds``
+    collects step timings, ``warnings`` what could not be trained and why.
     """
     say = progress or (lambda _msg: None)
     seconds = seconds if seconds is not None else {}
+    warnings = warnings if warnings is not None else []
     t = time.perf_counter()
     say("estimating λ from deterministic rules")
     linker.training.estimate_probability_two_random_records_match(
@@ -127,18 +225,40 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
     seconds["train_u"] = time.perf_counter() - t
     for i, rule in enumerate(model.em_blocking_rules(), start=1):
         t = time.perf_counter()
+        skip = _em_block_unfit(con, rule, model) if con is not None else None
+        if skip:
+            warnings.append(f"EM session {i} skipped: {skip}")
+            continue
         say(f"estimating m by EM ({i})")
         kwargs: dict[str, Any] = {}
         if model.em_max_pairs:
             kwargs["max_pairs"] = model.em_max_pairs
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True, **kwargs
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, **kwargs
+            )
+        except Exception as exc:  # noqa: BLE001 - Splink raises plain errors on degenerate blocks
+            warnings.append(f"EM session {i} failed and was skipped ({type(exc).__name__}: {str(exc)[:120]})")
+        floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
-    floor_m(linker, model.m_floor)
     if model.u_match_correction:
         correct_u(linker, float(prior), model.u_match_correction)
     return float(prior)
+
+
+def _em_block_unfit(con, rule, model: LinkModel) -> str | None:
+    """Why an EM blocking rule cannot train on these records, or None: a block with a
+    handful of pairs (a sparse source holds no birth dates or ID numbers) teaches EM
+    nothing but noise; its comparisons keep the prior's m."""
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    sql = to_blocking_rule_creator(rule).get_blocking_rule("duckdb").blocking_rule_sql
+    pairs = con.execute(
+        f"SELECT count(*) FROM _u_input l JOIN _u_input r ON l.unique_id < r.unique_id AND ({sql})"
+    ).fetchall()[0][0]
+    if pairs < model.em_min_pairs:
+        return f"{pairs} pairs in block {sql!r} (fewer than {model.em_min_pairs})"
+    return None
 
 
 def correct_u(linker, prior: float, max_factor: float) -> None:
@@ -263,11 +383,16 @@ def link(
     """
     say = progress or (lambda _msg: None)
     seconds: dict[str, float] = {}
+    warnings: list[str] = []
     t0 = time.perf_counter()
     tables = [records] if isinstance(records, pa.Table) else list(records)
     n = sum(t.num_rows for t in tables)
-    use_pretrained = model.pretrained is not None and n < model.min_train_records
-    settings = pretrained_settings(model.pretrained(), n) if use_pretrained else model.settings()
+    prior_params = model.pretrained() if model.pretrained is not None else None
+    use_pretrained = prior_params is not None and n < model.min_train_records
+    if prior_params is None:
+        settings = model.settings()
+    else:
+        settings = prior_settings(model, prior_params, n, term_frequencies=not use_pretrained)
     linker, con = new_linker(tables, settings, threads=threads)
     keep = model.threshold_weight - 6 if keep_weight is None else keep_weight
     try:
@@ -276,7 +401,19 @@ def link(
             prior = float(settings["probability_two_random_records_match"])
         else:
             con.register("_u_input", tables[0])
-            prior = train(linker, model, say, con, seconds)
+            try:
+                prior = train(linker, model, say, con, seconds, warnings)
+                if prior_params is not None:
+                    prior = check_plausible(linker, prior_params, n, prior, model, warnings)
+            except Exception as exc:  # noqa: BLE001 - any training failure falls back to the prior
+                if prior_params is None:
+                    raise
+                warnings.append(f"training failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                                "linked with the default model instead")
+                con.close()
+                settings = prior_settings(model, prior_params, n, term_frequencies=False)
+                linker, con = new_linker(tables, settings, threads=threads)
+                prior = float(settings["probability_two_random_records_match"])
         seconds["train"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         say("scoring candidate pairs")
@@ -313,6 +450,7 @@ def link(
         threshold_weight=model.threshold_weight,
         curve=curve,
         seconds=seconds,
+        warnings=warnings,
     )
 
 
@@ -337,22 +475,3 @@ def _deterministic_sql(con, tables: list[pa.Table], model: LinkModel) -> str:
         + " UNION ALL ".join(parts)
         + ") GROUP BY unique_id_l, unique_id_r"
     )
-
-
-def parameter_table(model_json: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trained m, u and match weight of every comparison level, as plain rows."""
-    out = []
-    for comp in model_json.get("comparisons", []):
-        for level in comp.get("comparison_levels", []):
-            if level.get("is_null_level"):
-                continue
-            m, u = level.get("m_probability"), level.get("u_probability")
-            weight = math.log2(m / u) if m and u else None
-            out.append({
-                "comparison": comp.get("output_column_name"),
-                "level": level.get("label_for_charts") or level.get("sql_condition"),
-                "m": m,
-                "u": u,
-                "weight": weight,
-            })
-    return out

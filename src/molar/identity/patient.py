@@ -11,7 +11,8 @@ most recently registered record, then the lower unique ID, so reruns agree:
 ``birth_date``  records with a verified ID number first (the ID's date), then the date
                 most members state
 ``mobile``      most recently registered phone from a source that verifies phones by
-                SMS (booking, member, wechat), else the most recent one
+                SMS (booking, member, wechat), else the most recent one; reachable numbers
+                only (an unallocated prefix links records but is no address)
 ``id_number``   the verified ID number of the most recent record carrying one
 ``district``, ``address``  from the most recent record that has an address
 ``wechat_*``    from the most recent WeChat record
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from molar.ingest.standardise.mobile import allocated_sql
 from molar.warehouse import Engine
 
 # Sources whose mobile numbers were confirmed by an SMS code or a WeChat binding.
@@ -47,7 +49,8 @@ def build_sql() -> str:
     # Most golden IDs hold one record: those rows are copied; only the others aggregate.
     return f"""
 WITH m AS (
-  SELECT c.golden_id, li.*, coalesce(li.registered_on, DATE '1900-01-01') AS reg,
+  SELECT c.golden_id, li.* REPLACE (CASE WHEN {allocated_sql("li.mobile")} THEN li.mobile END AS mobile),
+         coalesce(li.registered_on, DATE '1900-01-01') AS reg,
          count(*) OVER (PARTITION BY c.golden_id) AS members
   FROM identity.cluster c JOIN identity.link_input li USING (unique_id)
 ),

@@ -254,6 +254,7 @@ def resolve(
         say("storing pairs")
         summary["links"] = store_pairs(engine, result, threshold, run_id)
         summary["pairs_kept"] = result.pairs.num_rows
+        summary["warnings"] = result.warnings
     else:
         engine.execute("DELETE FROM identity.pair")
         summary["links"] = summary["pairs_kept"] = 0
@@ -272,8 +273,28 @@ def resolve(
     summary["golden_records"] = patient.build(engine, now)
     seconds["golden_records"] = time.perf_counter() - t
     if result is not None:
-        summary["model"] = {"prior": result.prior, "estimated_at_threshold": result.estimated_at(threshold)}
+        summary["model"] = {"prior": result.prior, "estimated_at_threshold": result.estimated_at(threshold),
+                            "blind_spot": blind_spot(engine)}
     return _finish(engine, run_id, summary, seconds, t0, result)
+
+
+def blind_spot(engine: Engine) -> dict[str, Any]:
+    """What the model's own precision/recall estimate cannot see: it is computed from the
+    pairs blocking proposed, so records never compared (nothing to compare on), records
+    in no scored pair, and whole sources without a single link are outside it."""
+    rows = engine.rows(
+        """WITH paired AS (SELECT idx_l AS idx, linked FROM identity.pair
+                          UNION ALL SELECT idx_r, linked FROM identity.pair),
+                p AS (SELECT idx, bool_or(linked) AS linked FROM paired GROUP BY idx)
+           SELECT li.source, count(*), count(p.idx), count(*) FILTER (WHERE p.linked)
+           FROM identity.link_input li LEFT JOIN p USING (idx) GROUP BY li.source ORDER BY 1"""
+    )
+    by_source = {s: {"records": n, "in_a_scored_pair": scored, "linked": linked} for s, n, scored, linked in rows}
+    return {
+        "records_in_no_scored_pair": sum(v["records"] - v["in_a_scored_pair"] for v in by_source.values()),
+        "sources_without_links": [s for s, v in by_source.items() if v["linked"] == 0],
+        "by_source": by_source,
+    }
 
 
 def _finish(engine: Engine, run_id: str, summary: dict, seconds: dict, t0: float,

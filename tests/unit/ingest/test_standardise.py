@@ -188,7 +188,7 @@ def test_mobile_examples(con):
             ("+86 1381234567", BAD("mobile_wrong_length")),
             ("12812345678", BAD("mobile_invalid_prefix")),
             ("11012345678", BAD("mobile_invalid_prefix")),
-            ("15412345678", BAD("mobile_invalid_prefix")),
+            ("15412345678", ("+8615412345678", None)),  # well-formed, unallocated: kept for matching
             ("01012345678", BAD("mobile_invalid_prefix")),  # a Beijing landline
             ("23812345678", BAD("mobile_invalid_prefix")),
             ("1381234567a", BAD("mobile_not_numeric")),

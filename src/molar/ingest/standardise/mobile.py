@@ -24,6 +24,17 @@ CHINA_MOBILE_PREFIXES: tuple[str, ...] = tuple(
     )
 )
 
+# What a mobile number starts with: 13x–19x. A number with a well-formed but unallocated
+# prefix (154, 160 …) is kept: it still identifies its holder across records; whether it
+# can be reached is ``allocated_sql``.
+WELL_FORMED_PREFIXES: tuple[str, ...] = tuple(f"1{i}{j}" for i in range(3, 10) for j in range(10))
+
+
+def allocated_sql(value: str) -> str:
+    """SQL: the standardised mobile ``value`` (+86…) has an allocated prefix (reachable)."""
+    return f"(substr({value}, 4, 3) IN {sql.lit_list(CHINA_MOBILE_PREFIXES)})"
+
+
 # Separators people type inside phone numbers: spaces, dashes, dots, parentheses.
 SEPARATORS = sql.WS_CLASS[:-1] + r"\-\x{2010}-\x{2015}().]"
 _FOLD = "0123456789+-(). "
@@ -35,9 +46,9 @@ class MobileStandardiser(Standardiser):
 
     Accepts spaces, dashes, dots, parentheses, full-width digits and the prefixes
     ``+86``, ``0086``, ``86`` (when 13 digits) and a trunk ``0`` before the 1 (when 12
-    digits). Then the number must be 11 digits with an allocated three-digit prefix
-    (``prefixes``, default ``CHINA_MOBILE_PREFIXES``). A ``+`` with another country
-    code is ``mobile_not_mainland``.
+    digits). Then the number must be 11 digits with a mobile prefix (``prefixes``,
+    default ``WELL_FORMED_PREFIXES``: 13x–19x, allocated or not — see ``allocated_sql``).
+    A ``+`` with another country code is ``mobile_not_mainland``.
     """
 
     name: ClassVar[str] = "mobile"
@@ -47,7 +58,7 @@ class MobileStandardiser(Standardiser):
         "mobile_wrong_length",
         "mobile_invalid_prefix",
     )
-    prefixes: tuple[str, ...] = field(default=CHINA_MOBILE_PREFIXES)
+    prefixes: tuple[str, ...] = field(default=WELL_FORMED_PREFIXES)
 
     def __post_init__(self) -> None:
         self.prefixes = tuple(self.prefixes)

@@ -129,3 +129,100 @@ class NameStandardiser(Standardiser):
 
     def params(self) -> dict[str, Any]:
         return {"max_length": self.max_length}
+
+
+# ------------------------------------------------------------------ what a name field holds
+
+REAL, HONORIFIC, NICKNAME, EMPTY = "real", "honorific", "nickname", "empty"
+
+# Two-character surnames: the first two characters of a name are the surname when they
+# are one of these (欧阳娜娜 → 欧阳 + 娜娜).
+COMPOUND_SURNAMES: tuple[str, ...] = (
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "令狐", "端木", "澹台", "轩辕", "南宫", "单于", "万俟", "独孤", "西门", "闻人", "呼延",
+    "钟离", "东郭", "公羊", "赫连", "申屠", "太史", "百里", "第五", "拓跋", "左丘", "濮阳", "仲孙",
+)
+# Common surnames (about 99 % of the population).
+COMMON_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩邓冯曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任"
+    "卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔"
+    "向常汤康易乔赖文施洪牛蒲冉税葛庞樊兰殷施申欧骆邢岳齐童颜柴祝鲁凌左柳甘伍辛关焦鲍滕邬解覃阎聂单舒"
+    "晏俞季蔺卜包景梅窦裴瞿翟房缪屈温路詹华费吉阮卓车池郎饶幸宁尚符纪穆管谷喻于荣廉桂艾商巫涂仇连"
+)
+# Forms of address after a surname (李女士, 宋先生, 王老师, 陈sir) and the sex each implies.
+HONORIFIC_SUFFIXES: dict[str, str | None] = {
+    "女士": "F", "小姐": "F", "太太": "F", "阿姨": "F", "姐": "F", "大姐": "F", "奶奶": "F", "婆婆": "F",
+    "妈妈": "F", "先生": "M", "哥": "M", "大哥": "M", "叔": "M", "叔叔": "M", "大爷": "M", "爷爷": "M",
+    "爸爸": "M", "sir": "M", "老师": None, "医生": None, "总": None, "经理": None, "老板": None,
+    "同学": None, "工": None,
+}
+# Forms of address before a surname: 小陈, 老王, 阿李.
+HONORIFIC_PREFIXES = ("小", "老", "阿")
+# Endings that make a field a nickname: always (王小明的日常), or when it does not start
+# with a surname (豆豆妈妈, 糖宝; but 于琴宝, 刘逸君 are names).
+NICKNAME_PHRASES = ("的日常", "的小店", "的家")
+NICKNAME_ENDINGS = ("宝宝", "宝", "妈", "爸", "酱", "君")
+
+
+@dataclass(frozen=True)
+class NameParts:
+    """What a name field holds. ``name``: the real name (kind ``real``); ``surname`` and
+    ``sex`` (F/M, None when the form of address does not say) for ``honorific``."""
+
+    kind: str
+    name: str | None = None
+    surname: str | None = None
+    sex: str | None = None
+
+
+def _surname_of(text: str) -> str | None:
+    if text[:2] in COMPOUND_SURNAMES:
+        return text[:2]
+    return text[0] if text and text[0] in COMMON_SURNAMES else None
+
+
+def _is_han(text: str) -> bool:
+    return bool(text) and all("\u3400" <= c <= "\u9fff" or c == "\u3007" for c in text)
+
+
+@cache
+def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
+    """Classify a standardised name (or, with ``nickname_field``, a WeChat/app nickname).
+
+    - ``honorific``: a surname with a form of address (李女士, 宋先生, 王老师, 张姐, 小陈,
+      陈sir); the sex it implies, if any;
+    - ``real``: a personal name. In a name field, a Chinese name starting with a common
+      surname, any other of 2–3 characters (rare surnames), or a romanised name of two
+      words or more; in a nickname field only 2–4 Chinese characters starting with a
+      common surname (张伟, 欧阳娜娜);
+    - ``nickname``: anything else (快乐小鱼, momo, 追风少年, 豆豆妈妈);
+    - ``empty``: nothing.
+    """
+    text = (text or "").strip()
+    if not text:
+        return NameParts(EMPTY)
+    lower = text.lower()
+    for suffix, sex in HONORIFIC_SUFFIXES.items():
+        head = text[: len(text) - len(suffix)]
+        if lower.endswith(suffix) and head and len(head) <= 2 and _is_han(head) and _surname_of(head) == head:
+            return NameParts(HONORIFIC, surname=head, sex=sex)
+    if len(text) == 2 and text[0] in HONORIFIC_PREFIXES and _surname_of(text[1:]) == text[1:]:
+        return NameParts(HONORIFIC, surname=text[1])
+    if _is_han(text):
+        if len(text) == 1:
+            return NameParts(HONORIFIC, surname=text) if text in COMMON_SURNAMES else NameParts(NICKNAME)
+        known_surname = _surname_of(text) is not None
+        if text.endswith(NICKNAME_PHRASES) or (
+            not known_surname and (text.endswith(NICKNAME_ENDINGS) or (len(text) == 2 and text[0] == text[1]))
+        ):
+            return NameParts(NICKNAME)
+        if nickname_field:
+            return NameParts(REAL, name=text) if known_surname and len(text) <= 4 else NameParts(NICKNAME)
+        # rare surnames occur in 2–3 character names; longer names start with a known one
+        if known_surname or (len(text) <= 3 and text[0] not in HONORIFIC_PREFIXES):
+            return NameParts(REAL, name=text)
+        return NameParts(NICKNAME)
+    if nickname_field:
+        return NameParts(NICKNAME)
+    # romanised (Zhang Wei) or transliterated (买买提·艾力) names have two parts or more
+    return NameParts(REAL, name=text) if len(text.replace("·", " ").split()) >= 2 else NameParts(NICKNAME)

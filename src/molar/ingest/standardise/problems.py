@@ -94,8 +94,8 @@ _ALL: tuple[Problem, ...] = (
     ),
     Problem(
         "mobile_invalid_prefix",
-        "「{value}」不是有效的手机号：开头三位不是已分配的手机号段（座机号请填在其他字段）。",
-        "'{value}' is not a valid mobile number: its first three digits are not an allocated mobile prefix (landlines belong in another field).",
+        "「{value}」不是有效的手机号：开头不是手机号段（13–19 开头；座机号请填在其他字段）。",
+        "'{value}' is not a valid mobile number: it does not start like a mobile (13–19; landlines belong in another field).",
     ),
     Problem(
         "mobile_not_numeric",

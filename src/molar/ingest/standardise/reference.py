@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from molar.ingest.standardise.base import DEFAULT_NULL_TOKENS
 from molar.ingest.standardise.coded import SEX_NOT_STATED, SEX_VALUES
-from molar.ingest.standardise.mobile import CHINA_MOBILE_PREFIXES
+from molar.ingest.standardise.mobile import WELL_FORMED_PREFIXES
 from molar.ingest.standardise.names import DEFAULT_PLACEHOLDERS, NAME_KEEP
 
 # The ``date`` / ``timestamp`` defaults, restated.
@@ -182,7 +182,7 @@ def timestamp(
 
 def mobile(
     raw: object,
-    prefixes: Iterable[str] = CHINA_MOBILE_PREFIXES,
+    prefixes: Iterable[str] = WELL_FORMED_PREFIXES,
     null_tokens: Iterable[str] = DEFAULT_NULL_TOKENS,
 ) -> Result:
     if blank_or_trimmed(raw, null_tokens) is None:
