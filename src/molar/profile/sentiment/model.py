@@ -128,6 +128,7 @@ def normalise_all(texts: Iterable[str], **options: bool) -> list[str]:
 _SENTENCE_END = r"[.;?\n。；？]+"
 _COMMA = r"[,:~，：～…、\s]+"
 _CONTRAST = r"但是|可是|不过|然而|只是|可惜|(?<!不)但(?!愿)|(?<=[,，])就是"
+_CONTRAST_WORDS = frozenset({"但是", "可是", "不过", "然而", "只是", "可惜", "但", "就是"})
 _PIECES = re.compile(f"({_SENTENCE_END}|{_COMMA}|{_CONTRAST})")
 
 
@@ -139,7 +140,7 @@ def weighted_clauses(norm: str) -> list[str]:
     for piece in _PIECES.split(norm):
         if not piece or re.fullmatch(_COMMA, piece):
             continue
-        if re.fullmatch(_CONTRAST, piece):
+        if piece in _CONTRAST_WORDS:  # the split pattern only isolates a contrast where it is one
             sentence.clear()
         elif re.fullmatch(_SENTENCE_END, piece):
             if sentence:  # a question stays a question
