@@ -397,3 +397,31 @@ def test_aspects_on_the_heldout_complaints(model):
     for code, m in per_aspect.items():
         assert m["labelled"] >= 5, code
         assert m["precision"] >= 0.65 and m["recall"] >= 0.8, (code, m)
+
+
+def test_a_patients_profile_carries_the_aspects_of_the_latest_complaint(tmp_path, model):
+    from molar.profile.explain import explain_patient
+    from unit.profile.crafted import (
+        Chain,
+        Patient,
+        Text,
+        Visit,
+        ago,
+        at,
+        new_warehouse,
+        run_profile,
+    )
+
+    engine = new_warehouse(tmp_path / "molar.duckdb")
+    chain = Chain([Patient("p", visits=[Visit(ago(30), ["CHK"])], texts=[
+        Text(at(ago(20)), "complaint", "结账时多收了两百块"),
+        Text(at(ago(10)), "complaint", "医生很好但是前台态度差"),
+        Text(at(ago(5)), "satisfied", "谢谢医生，很满意"),
+    ])]).build(engine)
+    score_texts(engine, model, full=True)
+    run_profile(engine)
+    sentiment = explain_patient(engine, chain["p"])["sentiment"]
+    assert sentiment["latest"] == "satisfied"
+    assert sentiment["latest_complaint_aspects"] == ["attitude"]
+    assert [t["aspects"] for t in sentiment["recent_texts"]] == [None, ["attitude"], ["price"]]
+    engine.close()
