@@ -7,6 +7,7 @@ what went wrong, so ``complaint_aspects`` reads only the clauses the contrast pu
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -24,13 +25,18 @@ def lexicon() -> dict[str, dict]:
     return {code: {**spec, "terms": tuple(normalise(t) for t in spec["terms"])} for code, spec in data.items()}
 
 
+@cache
+def _patterns() -> dict[str, re.Pattern[str]]:
+    return {code: re.compile("|".join(map(re.escape, spec["terms"]))) for code, spec in lexicon().items()}
+
+
 ASPECTS: tuple[str, ...] = tuple(lexicon())
 
 
 def aspects(text: str | None) -> list[str]:
     """Every aspect whose terms occur in the text, in lexicon order."""
     norm = normalise(text)
-    return [code for code, spec in lexicon().items() if any(t in norm for t in spec["terms"])]
+    return [code for code, pattern in _patterns().items() if pattern.search(norm)]
 
 
 def complaint_aspects(text: str | None) -> list[str]:
