@@ -167,3 +167,23 @@ def test_score_and_evaluate_in_process(tmp_path, model_file):
     result = in_process("sentiment", "evaluate", str(tmp_path), "-w", str(db), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"] == 1.0
+
+
+def test_classify_with_aspects_in_a_real_process(model_file):
+    messages = "服务态度很差\n医生很好但是前台态度差\n等了两个小时，还多收了钱\n会不会很疼？\n\n"
+    out = molar("sentiment", "classify", "-", "--aspects", "--model", str(model_file), stdin=messages.encode())
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split("\n")[:-1] == [
+        "complaint\tattitude", "complaint\tattitude", "complaint\twaiting,price", "doubt", "neutral"]
+
+
+def test_heldout_report_in_process(model_file):
+    result = in_process("sentiment", "heldout", "--model", str(model_file), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["messages"] >= 300
+    assert sum(map(sum, report["confusion"]["matrix"])) == report["messages"]
+    assert set(report["aspects"]["per_aspect"]) == {
+        "attitude", "waiting", "price", "pain", "result", "hygiene", "booking"}
+    shown = in_process("sentiment", "heldout", "--model", str(model_file))
+    assert shown.exit_code == 0 and "complaints labelled satisfied" in shown.output

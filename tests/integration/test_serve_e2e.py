@@ -125,6 +125,9 @@ def test_complaint_message_opens_a_service_recovery_task_within_an_hour(live):
     # The profile saw it too, per event: latest sentiment and the complaint count.
     tags = dict(live.rows("SELECT tag_key, value FROM profile.tag_value WHERE golden_id = ?", [G1]))
     assert tags["latest_sentiment"] == "complaint" and tags["complaints_90d"] == "1"
+    # What went wrong, for the recovery call.
+    assert live.rows("SELECT aspects FROM profile.text_sentiment WHERE text_id = 'K-1'") == [
+        (["attitude", "waiting", "booking"],)]
 
 
 def test_a_question_opens_no_task(live):

@@ -151,7 +151,9 @@ def show_command(
         lc = info["lifecycle"]
         head.add_row("lifecycle", f"{lc['stage']} (since {lc['since']})", lc["reason"] or "")
     st = info["sentiment"]
-    head.add_row("sentiment", st["latest"] or "—", f"{len(st['recent_texts'])} recent text(s)")
+    aspects = st["latest_complaint_aspects"]
+    head.add_row("sentiment", st["latest"] or "—", f"{len(st['recent_texts'])} recent text(s)"
+                 + (f"; latest complaint: {', '.join(aspects) or 'no aspect found'}" if aspects is not None else ""))
     console.print(head)
     table = Table(title="Tags")
     table.add_column("dimension")

@@ -141,7 +141,7 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
         out["lifecycle"] = None
 
     keys = engine.rows("SELECT source, source_patient_key FROM identity.cluster WHERE golden_id = ?", [golden_id])
-    texts = []
+    texts, complaint = [], []
     if keys:
         cond = " OR ".join("(source = ? AND source_patient_key = ?)" for _ in keys)
         params = [v for k in keys for v in k]
@@ -149,14 +149,21 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
         if run:
             as_of_cut = f" AND occurred_at < DATE '{run[0][1]}' + INTERVAL 1 DAY"
         texts = engine.rows(
-            f"SELECT kind, text_id, occurred_at, label, confidence FROM profile.text_sentiment WHERE ({cond}){as_of_cut} "
+            f"SELECT kind, text_id, occurred_at, label, confidence, aspects FROM profile.text_sentiment WHERE ({cond}){as_of_cut} "
             "ORDER BY occurred_at DESC LIMIT 5",
+            params,
+        )
+        complaint = engine.rows(
+            f"SELECT aspects FROM profile.text_sentiment WHERE ({cond}){as_of_cut} AND label = 'complaint' "
+            "ORDER BY occurred_at DESC LIMIT 1",
             params,
         )
     out["sentiment"] = {
         "latest": texts[0][3] if texts else None,
+        "latest_complaint_aspects": list(complaint[0][0] or []) if complaint else None,
         "recent_texts": [
-            {"kind": k, "id": i, "at": str(a), "label": lab, "confidence": c} for k, i, a, lab, c in texts
+            {"kind": k, "id": i, "at": str(a), "label": lab, "confidence": c, "aspects": asp}
+            for k, i, a, lab, c, asp in texts
         ],
     }
     return out

@@ -23,6 +23,7 @@ from molar.model.events import INBOUND_EVENT_TYPES, Event
 from molar.profile.catalogue import Tag, load_catalogue
 from molar.profile.inputs import build_inputs
 from molar.profile.lifecycle import LifecycleConfig, compute_lifecycle, publish_lifecycle
+from molar.profile.sentiment.aspects import complaint_aspects
 from molar.profile.tagging import compute_tags, publish_tags
 from molar.warehouse import Engine
 
@@ -138,4 +139,6 @@ class LiveProfile:
             "label": [r[4] for r in rows],
             "confidence": [r[5] for r in rows],
             "model_version": ["live"] * len(rows),
+            "aspects": pa.array([complaint_aspects(e.data["text"]) if label == "complaint" else None
+                                 for (e, _, _), label in zip(texts, labels, strict=True)], pa.list_(pa.string())),
         }))

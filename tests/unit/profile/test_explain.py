@@ -113,7 +113,7 @@ def test_explain_someone_who_never_visited(warehouse):
     assert info["tier"] == {"tier": "potential", "cluster": -1, "distance_to_centroid": None,
                             "rule": "no visit yet: people who have not been treated are potential customers (not clustered)"}
     assert info["lifecycle"]["stage"] == "acquisition" and info["lifecycle"]["reason"] == "no visit yet"
-    assert info["sentiment"] == {"latest": None, "recent_texts": []}
+    assert info["sentiment"] == {"latest": None, "latest_complaint_aspects": None, "recent_texts": []}
     assert {t["key"] for t in info["tags"]} == {"age_band", "sex", "district", "distance_to_clinic_km",
                                                   "value_tier", "lifecycle_stage"}
 

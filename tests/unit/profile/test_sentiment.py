@@ -10,6 +10,7 @@ import pytest
 
 from molar.model.codes import SENTIMENTS
 from molar.profile.sentiment import (
+    ModelConfig,
     ModelFormatError,
     SentimentModel,
     cross_validate,
@@ -19,6 +20,13 @@ from molar.profile.sentiment import (
     score_texts,
     train,
 )
+from molar.profile.sentiment.aspects import ASPECTS, aspects, complaint_aspects
+from molar.profile.sentiment.evaluate import HELDOUT_FILE, evaluate_heldout, load_heldout
+from molar.profile.sentiment.model import jieba_words_negated, weighted_clauses
+
+BLIND_FILE = HELDOUT_FILE.with_name("blind.tsv")
+# Plain complaints that an earlier model labelled satisfied.
+REPORTED_COMPLAINTS = ["服务态度很差", "前台很冷漠", "医生全程看手机，敷衍了事", "洗完牙出血好几天，打电话也没人管"]
 
 # Written for these tests, checked below not to be in the corpus.
 UNSEEN = {
@@ -96,8 +104,10 @@ def test_corpus_has_no_duplicates(corpus):
 
 
 def test_cross_validated_macro_f1_on_the_corpus(corpus):
+    # 0.885 measured (docs/sentiment.md): the complaint floor trades satisfied precision for
+    # complaint recall, and the corpus now holds terse and mixed messages on purpose.
     metrics = cross_validate(*corpus, folds=5, seed=0)
-    assert metrics["macro_f1"]["mean"] >= 0.90, metrics["macro_f1"]
+    assert metrics["macro_f1"]["mean"] >= 0.87, metrics["macro_f1"]
     assert len(metrics["macro_f1"]["per_fold"]) == 5
     assert set(metrics["per_class"]) == set(SENTIMENTS)
     matrix = metrics["confusion"]["matrix"]
@@ -236,8 +246,8 @@ def test_score_texts_writes_one_row_per_text_and_keeps_live_rows(warehouse, mode
     )
     # A previous run's rows are replaced, not added to; the real-time stage's rows are kept.
     warehouse.execute("""INSERT INTO profile.text_sentiment VALUES
-        ('OLD', 'consult', 'crm', 'P9', TIMESTAMP '2020-01-01', 'neutral', 1.0, 'old'),
-        ('EV1', 'consult', 'live', 'G1', TIMESTAMP '2026-05-01', 'doubt', 0.8, 'live')""")
+        ('OLD', 'consult', 'crm', 'P9', TIMESTAMP '2020-01-01', 'neutral', 1.0, 'old', NULL),
+        ('EV1', 'consult', 'live', 'G1', TIMESTAMP '2026-05-01', 'doubt', 0.8, 'live', NULL)""")
     calls = []
     summary = score_texts(warehouse, model, progress=lambda done, total: calls.append((done, total)))
     rows = warehouse.rows(
@@ -260,6 +270,9 @@ def test_score_texts_writes_one_row_per_text_and_keeps_live_rows(warehouse, mode
     assert summary["by_label"]["satisfied"] == 3
     assert calls[-1] == (5, 5)
     assert warehouse.rows("SELECT text_id, label FROM profile.text_sentiment WHERE source = 'live'") == [("EV1", "doubt")]
+    # Complaints carry what went wrong; other labels carry no aspects.
+    aspects_by_id = dict(warehouse.rows("SELECT text_id, aspects FROM profile.text_sentiment WHERE source <> 'live'"))
+    assert aspects_by_id == {"K1": None, "K2": ["attitude", "waiting"], "K3": None, "K4": None, "R1": None}
 
 
 def test_score_texts_is_incremental(warehouse, model):
@@ -283,3 +296,132 @@ def test_score_texts_is_incremental(warehouse, model):
     assert score_texts(warehouse, model)["texts"] == 2
     assert score_texts(warehouse, model, full=True)["texts"] == 2
     assert warehouse.count("profile.text_sentiment") == 2
+
+
+# --------------------------------------------------------------------------- complaints that must not pass
+
+
+def test_the_reported_complaints_are_complaints(model, corpus):
+    known = {normalise(t) for t in corpus[0]}
+    assert not [t for t in REPORTED_COMPLAINTS if normalise(t) in known]
+    assert model.predict(REPORTED_COMPLAINTS) == ["complaint"] * 4
+
+
+def test_terse_negated_and_factual_complaints(model):
+    # Written for this test; none is in the corpus or the held-out splits.
+    texts = ["太烂了", "不太专业啊", "没有说的那么好", "护士不友好", "挂了两次号都没看上", "医生不停地催我办卡"]
+    assert model.predict(texts) == ["complaint"] * len(texts)
+
+
+def test_contrast_weights_the_clause_after_it():
+    assert weighted_clauses(normalise("医生很好但是前台态度差")) == ["前台态度差"]
+    assert weighted_clauses(normalise("虽然等了一会儿，不过医生讲得很细。下次还来！")) == ["医生讲得很细。", "下次还来"]
+    assert weighted_clauses(normalise("技术还行，就是太贵")) == ["太贵"]
+    assert weighted_clauses(normalise("会不会很疼？")) == ["会不会很疼?"]
+    assert weighted_clauses(normalise("不但便宜而且快")) == ["不但便宜而且快"]
+
+
+def test_mixed_messages_are_complaints_and_conceded_complaints_are_not(model):
+    mixed = ["牙医很专业，但是补的牙第二天就掉了", "服务很好，但是价格太贵了", "医生很温柔，但是前台太冷漠"]
+    assert model.predict(mixed) == ["complaint"] * 3
+    assert model.predict(["虽然等了很久，但是医生很好", "价格贵了点，不过效果很好"]) == ["satisfied"] * 2
+
+
+def test_without_complaint_precedence_mixed_messages_pass_as_satisfied(corpus):
+    # The rule is what catches them: the same model without it labels them satisfied.
+    plain = train(*corpus, config=ModelConfig(complaint_precedence=None))
+    mixed = ["牙医很专业，但是补的牙第二天就掉了", "服务很好，但是价格太贵了", "医生很温柔，但是前台太冷漠"]
+    assert "satisfied" in plain.predict(mixed)
+
+
+def test_negated_praise_and_scare_quotes_count_as_complaint():
+    assert jieba_words_negated("护士不友好") == ["护士", "不", "☹", "¬友好"]
+    assert jieba_words_negated("一点都不疼") == ["一点", "都", "不", "☺", "¬疼"]
+    assert "☹" in jieba_words_negated('真是"专业"')
+    assert jieba_words_negated("很不爽") == ["很", "☹", "不爽"]
+
+
+# --------------------------------------------------------------------------- held-out splits
+
+
+@pytest.mark.parametrize("path", [HELDOUT_FILE, BLIND_FILE])
+def test_heldout_splits_are_not_in_the_corpus(corpus, path):
+    rows = load_heldout(path)
+    known = {normalise(t) for t in corpus[0]}
+    assert not [t for t, _, _ in rows if normalise(t) in known]
+    assert {y for _, y, _ in rows} == set(SENTIMENTS)
+    assert all(set(a) <= set(ASPECTS) for _, _, a in rows)
+
+
+def test_heldout_split_size_and_the_reported_complaints():
+    rows = load_heldout(HELDOUT_FILE)
+    assert len(rows) >= 300
+    assert {t for t, y, _ in rows if y == "complaint"} >= set(REPORTED_COMPLAINTS)
+
+
+@pytest.mark.parametrize("path", [HELDOUT_FILE, BLIND_FILE])
+def test_heldout_complaints_do_not_come_back_satisfied(model, path):
+    result = evaluate_heldout(model, path)
+    # One each measured (docs/sentiment.md lists them); without the complaint floor 6 and 3.
+    assert len(result["complaint_as_satisfied"]) <= 1, result["complaint_as_satisfied"]
+    assert result["per_class"]["complaint"]["recall"] >= 0.93
+    assert result["macro_f1"] >= 0.90
+
+
+# --------------------------------------------------------------------------- aspects
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("服务态度很差", ["attitude"]),
+    ("约了十点，等到十二点才叫号", ["waiting", "booking"]),
+    ("结账时多收了一百块", ["price"]),
+    ("拔牙疼得受不了", ["pain"]),
+    ("牙冠两周就松动了", ["result"]),
+    ("器械没有消毒", ["hygiene"]),
+    ("预约被取消了也不通知", ["booking"]),
+    ("医生很好但是前台态度差", ["attitude"]),
+    ("技术没得说，就是太贵了", ["price"]),
+    ("差评", []),
+])
+def test_aspects_of_hand_labelled_complaints(text, expected):
+    assert complaint_aspects(text) == expected
+
+
+def test_aspects_of_a_whole_message_include_conceded_clauses():
+    assert aspects("技术没得说，就是太贵了") == ["price", "result"]
+
+
+def test_aspects_on_the_heldout_complaints(model):
+    per_aspect = evaluate_heldout(model)["aspects"]["per_aspect"]
+    assert set(per_aspect) == set(ASPECTS)
+    for code, m in per_aspect.items():
+        assert m["labelled"] >= 5, code
+        assert m["precision"] >= 0.65 and m["recall"] >= 0.8, (code, m)
+
+
+def test_a_patients_profile_carries_the_aspects_of_the_latest_complaint(tmp_path, model):
+    from molar.profile.explain import explain_patient
+    from unit.profile.crafted import (
+        Chain,
+        Patient,
+        Text,
+        Visit,
+        ago,
+        at,
+        new_warehouse,
+        run_profile,
+    )
+
+    engine = new_warehouse(tmp_path / "molar.duckdb")
+    chain = Chain([Patient("p", visits=[Visit(ago(30), ["CHK"])], texts=[
+        Text(at(ago(20)), "complaint", "结账时多收了两百块"),
+        Text(at(ago(10)), "complaint", "医生很好但是前台态度差"),
+        Text(at(ago(5)), "satisfied", "谢谢医生，很满意"),
+    ])]).build(engine)
+    score_texts(engine, model, full=True)
+    run_profile(engine)
+    sentiment = explain_patient(engine, chain["p"])["sentiment"]
+    assert sentiment["latest"] == "satisfied"
+    assert sentiment["latest_complaint_aspects"] == ["attitude"]
+    assert [t["aspects"] for t in sentiment["recent_texts"]] == [None, ["attitude"], ["price"]]
+    engine.close()

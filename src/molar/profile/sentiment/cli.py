@@ -1,4 +1,4 @@
-"""`molar sentiment train|classify|score|evaluate`."""
+"""`molar sentiment train|classify|score|evaluate|heldout`."""
 
 from __future__ import annotations
 
@@ -172,11 +172,19 @@ def _read_lines(file: str) -> list[str]:
 def classify_command(
     file: Annotated[str, typer.Argument(help="UTF-8 text, one message per line; - reads standard input.")],
     model: ModelOpt = None,
+    with_aspects: Annotated[bool, typer.Option(
+        "--aspects", help="After each complaint's label, a tab and what it is about "
+        "(attitude, waiting, price, pain, result, hygiene, booking), comma-separated.")] = False,
 ) -> None:
     """Print one label per input line, in order (blank lines are neutral). Nothing else goes to stdout."""
+    from molar.profile.sentiment.aspects import complaint_aspects
+
     lines = _read_lines(file)
     classifier = _load_model(model)
     labels = classifier.predict(lines)
+    if with_aspects:
+        labels = [f"{label}\t{','.join(complaint_aspects(line))}" if label == "complaint" else label
+                  for line, label in zip(lines, labels, strict=True)]
     out = sys.stdout
     out.write("".join(f"{label}\n" for label in labels))
     out.flush()
@@ -233,6 +241,10 @@ def evaluate_command(
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     console.print(_metrics_table(result, f"Consult sentiment vs ground truth ({result['consults']:,} consults)"))
+    console.print(_confusion_table(result))
+
+
+def _confusion_table(result: dict) -> Table:
     labels = result["confusion"]["labels"]
     matrix = Table(title="Confusion (rows: truth, columns: predicted)")
     matrix.add_column("")
@@ -240,7 +252,28 @@ def evaluate_command(
         matrix.add_column(y, justify="right")
     for y, row in zip(labels, result["confusion"]["matrix"], strict=True):
         matrix.add_row(y, *(f"{v:,}" for v in row))
-    console.print(matrix)
+    return matrix
+
+
+@sentiment_app.command("heldout")
+def heldout_command(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
+    """Labels and complaint aspects on the hand-labelled held-out split that training never reads."""
+    from molar.profile.sentiment.evaluate import evaluate_heldout
+
+    result = evaluate_heldout(_load_model(model))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    console.print(_metrics_table(result, f"Held-out split ({result['messages']:,} messages)"))
+    console.print(_confusion_table(result))
+    table = Table(title=f"Aspects of the {result['aspects']['complaints']} held-out complaints")
+    for col in ("aspect", "precision", "recall", "labelled"):
+        table.add_column(col, justify="left" if col == "aspect" else "right")
+    for code, m in result["aspects"]["per_aspect"].items():
+        table.add_row(code, *("—" if m[k] is None else f"{m[k]:.3f}" for k in ("precision", "recall")), str(m["labelled"]))
+    console.print(table)
+    missed = result["complaint_as_satisfied"]
+    console.print(f"complaints labelled satisfied: {len(missed)}" + "".join(f"\n  {t}" for t in missed))
 
 
 def register(app: typer.Typer) -> None:

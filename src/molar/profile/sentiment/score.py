@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from molar.model.codes import SENTIMENTS
+from molar.profile.sentiment.aspects import complaint_aspects
 from molar.profile.sentiment.model import SentimentModel, default_model
 from molar.warehouse import Engine
 
@@ -42,6 +43,7 @@ _SCHEMA = pa.schema([
     ("label", pa.string()),
     ("confidence", pa.float64()),
     ("model_version", pa.string()),
+    ("aspects", pa.list_(pa.string())),
 ])
 
 
@@ -54,7 +56,8 @@ def score_texts(
     progress: Callable[[int, int], Any] | None = None,
     full: bool = False,
 ) -> dict[str, Any]:
-    """Classify std.consult and std.review texts into profile.text_sentiment in one transaction
+    """Classify std.consult and std.review texts into profile.text_sentiment in one transaction,
+    with the aspects of every complaint (``aspects.complaint_aspects``)
     (rows of source 'live', written by the real-time stage for texts not in std, are kept).
 
     Incremental by default: a text already labelled by the same model version is not
@@ -77,7 +80,7 @@ def score_texts(
         else:
             inputs[kind] = engine.arrow(sql)
     total = sum(t.num_rows for t in inputs.values())
-    seen: dict[str, tuple[str, float]] = {}
+    seen: dict[str, tuple[str, float, list[str] | None]] = {}
     done = 0
     out: list[pa.Table] = []
     counts: dict[str, dict[str, int]] = {}
@@ -91,9 +94,11 @@ def score_texts(
             new = list(dict.fromkeys(t for t in texts if t not in seen))
             if new:
                 labels, confs = model.predict_proba(new)
-                seen.update(zip(new, zip(labels, confs, strict=True), strict=True))
+                for text, label, conf in zip(new, labels, confs, strict=True):
+                    seen[text] = (label, conf, complaint_aspects(text) if label == "complaint" else None)
             labels = [seen[t][0] for t in texts]
             confs = [seen[t][1] for t in texts]
+            aspects = [seen[t][2] for t in texts]
             for label in labels:
                 counts[kind][label] = counts[kind].get(label, 0) + 1
             n = batch.num_rows
@@ -106,6 +111,7 @@ def score_texts(
                 pa.array(labels, pa.string()),
                 pa.array(confs, pa.float64()),
                 pa.array([model.version] * n, pa.string()),
+                pa.array(aspects, pa.list_(pa.string())),
             ], schema=_SCHEMA))
             done += n
             if progress:
