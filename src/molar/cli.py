@@ -41,6 +41,7 @@ def _register() -> None:
     from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
+    from molar.predict import cli as predict_cli
     from molar.profile import cli as profile_cli
     from molar.profile.sentiment import cli as sentiment_cli
     from molar.realtime import cli as realtime_cli
@@ -54,6 +55,7 @@ def _register() -> None:
     profile_cli.register(app)
     sentiment_cli.register(app)
     automation_cli.register(app)
+    predict_cli.register(app)
 
 
 _register()
