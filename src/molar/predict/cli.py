@@ -92,5 +92,68 @@ def clv_score(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: Js
                   f"into profile.clv (model {result['model_id']})")
 
 
+churn_app = typer.Typer(help="Churn risk: no visit in the next H days, with reasons.", no_args_is_help=True)
+HorizonOpt = Annotated[int, typer.Option("--horizon", help="Days without a visit that count as churn.", min=30)]
+
+
+@churn_app.command("evaluate")
+def churn_evaluate(warehouse: WarehouseOpt = None, horizon: HorizonOpt = 180, as_json: JsonOpt = False) -> None:
+    """Train on earlier cut-offs, calibrate on a later one, test on a window never seen; compare baselines."""
+    from molar.predict.churn.evaluate import evaluate_churn
+    from molar.predict.churn.model import ChurnConfig, ChurnTrainingError
+
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        try:
+            result = evaluate_churn(engine, ChurnConfig(horizon_days=horizon))
+        except ChurnTrainingError as exc:
+            raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    base = result["baselines"]
+    table = Table(title=f"Churn (no visit in {horizon} days) on the test window {' → '.join(result['test_window'])}")
+    for col in ("model", "AUC", "Brier", "top-decile lift"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    table.add_row("LightGBM, calibrated", f"{result['auc']:.3f}", f"{result['brier']:.3f}", f"{result['top_decile_lift']:.2f}")
+    rec = base["recency_logistic"]
+    table.add_row("recency-only logistic", f"{rec['auc']:.3f}", f"{rec['brier']:.3f}", f"{rec['top_decile_lift']:.2f}")
+    table.add_row("lifecycle rule (decline/churn)", f"{base['lifecycle_rule']['auc']:.3f}", "—", "—")
+    console.print(table)
+    rel = Table(title="Reliability (calibrated risk)")
+    for col in ("risk", "patients", "predicted", "observed"):
+        rel.add_column(col, justify="right")
+    for row in result["reliability"]:
+        rel.add_row(row["bin"], f"{row['patients']:,}", f"{row['predicted']:.3f}", f"{row['observed']:.3f}")
+    console.print(rel)
+
+
+@churn_app.command("score")
+def churn_score(
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = 180,
+    model_id: Annotated[str | None, typer.Option("--model", help="Reuse this saved model instead of training.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write every patient's churn risk and its reasons into the profile (profile.churn_risk)."""
+    from molar.predict.churn.model import ChurnConfig, ChurnModelError, ChurnTrainingError
+    from molar.predict.churn.score import score_churn
+
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        try:
+            result = score_churn(engine, settings.today, ChurnConfig(horizon_days=horizon), model_id)
+        except (ChurnTrainingError, ChurnModelError) as exc:
+            raise fail(f"{exc}; the stored scores were not changed") from exc
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    b = result["bands"]
+    console.print(f"[bold green]churn[/] as of {result['as_of']}: {result['patients']:,} patients scored "
+                  f"(high {b['high']:,}, medium {b['medium']:,}, low {b['low']:,}), model {result['model_id']}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(clv_app, name="clv")
+    app.add_typer(churn_app, name="churn")
