@@ -147,7 +147,7 @@ def test_tiers_json_and_text(profiled):
 
 def test_tags_lists_and_validates_the_catalogue(tmp_path):
     listed = json.loads(molar("tags", "--json").stdout)
-    assert len(listed) == 30
+    assert len(listed) == 33
     age = next(t for t in listed if t["key"] == "age_band")
     assert age == {**age, "dimension": "demographic", "name_zh": "年龄段", "value_type": "category",
                    "defined_in": "demographic.yaml:5"}
