@@ -33,7 +33,7 @@ def test_shipped_catalogue_loads_with_every_seed_dimension():
     dims = {t.dimension for t in tags}
     assert {"demographic", "health", "consumption", "channel", "social"} <= dims
     assert dims == set(DIMENSIONS)
-    assert len(tags) == 33  # 30 + churn_risk, clv_24m_yuan, key_customer (predict.yaml)
+    assert len(tags) == 33  # 30 + churn_risk, clv_24m_yuan, key_customer (value.yaml, from predict)
     assert len({t.key for t in tags}) == len(tags)
     for t in tags:
         assert t.name_zh and t.name_en and t.description_zh and t.description_en, t.key
