@@ -12,12 +12,16 @@ from molar.predict.churn.model import band
 from unit.profile.crafted import (
     AS_OF,
     Chain,
+    Event,
     Patient,
+    Text,
     Visit,
     ago,
+    at,
     fresh_warehouse,
     published,
     run_profile,
+    tag_values,
 )
 
 
@@ -62,3 +66,18 @@ def test_key_customer_is_top_value_and_at_risk(warehouse):
     for k in ("top", "mid", "low"):
         for key in ("key_customer", "churn_risk", "clv_24m_yuan"):
             assert "患者" not in json.dumps(tags.evidence(chain[k], key), ensure_ascii=False)
+
+
+def test_referrals_converted_counts_referred_people_who_visited(warehouse):
+    chain = Chain([
+        Patient("L", texts=[Text(at(ago(30)), "satisfied", "医生很专业", kind="review")]),
+        Patient("came", events=[Event("referral", at(ago(100)), referrer="L")], visits=[Visit(ago(90))]),
+        Patient("twice", events=[Event("referral", at(ago(80)), referrer="L"), Event("referral", at(ago(70)), referrer="L")],
+                visits=[Visit(ago(60))]),
+        Patient("only_followed", events=[Event("referral", at(ago(50)), referrer="L")]),
+        Patient("self", events=[Event("referral", at(ago(50)), referrer="self")], visits=[Visit(ago(10))]),
+    ]).build(warehouse)
+    tags = tag_values(warehouse, "referrals_converted")
+    assert tags.num(chain["L"], "referrals_converted") == 2  # came + twice; only_followed never visited
+    assert tags.evidence(chain["L"], "referrals_converted") == {"referred": 3, "reviews_written": 1}
+    assert not tags.has(chain["self"], "referrals_converted")  # scanning one's own code is not a referral
