@@ -98,7 +98,15 @@ def evaluate_churn(engine: Engine, config: ChurnConfig | None = None) -> dict:
         "top_decile_lift": top_decile_lift(y, risk),
         "reliability": reliability(y, risk),
         "flagged_by_risk": flagged_shares(y, risk >= 0.7),
+        # The risk flagging as many patients as the lifecycle rule does, for a like-for-like comparison.
+        "flagged_by_risk_at_rule_share": flagged_shares(y, _top_share(risk, rule.mean())),
     }
+
+
+def _top_share(score: np.ndarray, share: float) -> np.ndarray:
+    flagged = np.zeros(len(score), dtype=bool)
+    flagged[np.argsort(-score, kind="stable")[: round(share * len(score))]] = True
+    return flagged
 
 
 def _recency(frame: pd.DataFrame) -> np.ndarray:
