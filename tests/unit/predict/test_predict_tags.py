@@ -1,4 +1,4 @@
-"""The predictive tags (profile/tags/predict.yaml) over hand-written churn and CLV scores."""
+"""The predictive tags (profile/tags/value.yaml) over hand-written churn and CLV scores."""
 
 from __future__ import annotations
 
