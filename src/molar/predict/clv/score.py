@@ -20,7 +20,7 @@ from molar.predict.clv.gamma_gamma import GammaGammaModel
 from molar.warehouse import Engine
 
 WEEKS_PER_MONTH = UNITS["M"] / UNITS["W"]
-FIT_SAMPLE = 200_000
+FIT_SAMPLE = 50_000
 
 
 def visit_days(engine: Engine, as_of: date) -> pd.DataFrame:
