@@ -147,11 +147,11 @@ def test_tiers_json_and_text(profiled):
 
 def test_tags_lists_and_validates_the_catalogue(tmp_path):
     listed = json.loads(molar("tags", "--json").stdout)
-    assert len(listed) == 30
+    assert len(listed) == 34
     age = next(t for t in listed if t["key"] == "age_band")
     assert age == {**age, "dimension": "demographic", "name_zh": "年龄段", "value_type": "category",
                    "defined_in": "demographic.yaml:5"}
-    assert "Tag catalogue (30 tags)" in molar("tags").stdout
+    assert "Tag catalogue (34 tags)" in molar("tags").stdout
     bad = tmp_path / "tags"
     bad.mkdir()
     (bad / "x.yaml").write_text("dimension: health\ntags:\n  - key: t1\n    nmae: {zh: a, en: b}\n", encoding="utf-8")

@@ -150,6 +150,15 @@ def show_command(
     if info["lifecycle"]:
         lc = info["lifecycle"]
         head.add_row("lifecycle", f"{lc['stage']} (since {lc['since']})", lc["reason"] or "")
+    if info.get("churn_risk"):
+        cr = info["churn_risk"]
+        head.add_row("churn risk", f"{cr['risk']:.0%} ({cr['band']})", "; ".join(
+            f"{r['en']} / {r['zh']}" for r in cr["reasons"]) or "no factor raises it")
+    if info.get("clv"):
+        cv = info["clv"]
+        head.add_row("lifetime value", f"¥{cv['value_12m_yuan']:,.0f} / 12 m, ¥{cv['value_24m_yuan']:,.0f} / 24 m",
+                     f"{cv['visits_12m']:.1f} visits in 12 months × ¥{cv['spend_per_visit']:,.0f}; "
+                     f"P(alive) {cv['p_alive']:.2f}")
     st = info["sentiment"]
     aspects = st["latest_complaint_aspects"]
     head.add_row("sentiment", st["latest"] or "—", f"{len(st['recent_texts'])} recent text(s)"

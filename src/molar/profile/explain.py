@@ -140,6 +140,8 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
     else:
         out["lifecycle"] = None
 
+    out.update(_predictions(engine, golden_id))
+
     keys = engine.rows("SELECT source, source_patient_key FROM identity.cluster WHERE golden_id = ?", [golden_id])
     texts, complaint = [], []
     if keys:
@@ -166,4 +168,22 @@ def explain_patient(engine: Engine, golden_id: str, tags: list[Tag] | None = Non
             for k, i, a, lab, c, asp in texts
         ],
     }
+    return out
+
+
+def _predictions(engine: Engine, golden_id: str) -> dict[str, Any]:
+    """The latest churn risk (with reasons) and lifetime value from ``molar churn|clv score``."""
+    risk = engine.arrow("SELECT risk, band, horizon_days, reasons, as_of, model_id FROM profile.churn_risk "
+                        "WHERE golden_id = ?", [golden_id]).to_pylist()
+    clv = engine.arrow("SELECT * EXCLUDE (golden_id) FROM profile.clv WHERE golden_id = ?", [golden_id]).to_pylist()
+    out: dict[str, Any] = {"churn_risk": None, "clv": None}
+    if risk:
+        r = risk[0]
+        out["churn_risk"] = {**r, "as_of": str(r["as_of"]), "reasons": _json(r["reasons"]),
+                             "rule": f"probability of no visit in the next {r['horizon_days']} days (LightGBM, "
+                                     "calibrated); reasons are the features that raise it most"}
+    if clv:
+        c = clv[0]
+        out["clv"] = {**c, "as_of": str(c["as_of"]),
+                      "rule": "BG/NBD expected visits × Gamma-Gamma expected spend per visit, undiscounted"}
     return out

@@ -38,6 +38,8 @@ class LifecycleConfig:
     signal_overdue_ratio: float = 0.7
     stretch_factor: float = 1.3
     moving_words: str = "搬家|搬到|太远|转到别的|转院|离.{0,6}远"
+    decline_risk: float = 0.7
+    risk_max_age_days: int = 7
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: float) -> LifecycleConfig:
@@ -93,6 +95,9 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
             WHERE status IN ('no_show', 'cancelled') AND slot_start > {d} - INTERVAL {c.signal_days} DAY
               AND slot_start < {d} + INTERVAL 1 DAY
             GROUP BY golden_id),
+        risk AS (
+            SELECT golden_id, risk AS churn_risk FROM profile.churn_risk
+            WHERE as_of <= {d} AND as_of > {d} - INTERVAL {c.risk_max_age_days} DAY),
         upcoming AS (
             SELECT DISTINCT golden_id FROM appointments
             WHERE status = 'booked' AND slot_start >= {d} + INTERVAL 1 DAY),
@@ -106,8 +111,9 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
                    coalesce(s.spend_12m, 0) AS spend_12m, coalesce(s.spend_prev_12m, 0) AS spend_prev_12m,
                    u.golden_id IS NOT NULL AS has_upcoming,
                    coalesce(lg.last_gap > {c.stretch_factor} * lg.typical_gap AND lg.last_gap > {c.default_interval}, false) AS stretching,
-                   coalesce(cx.n, 0) AS complaints, mv.golden_id IS NOT NULL AS moving, coalesce(ms.n, 0) AS missed
-            FROM person p LEFT JOIN v USING (golden_id) LEFT JOIN spend s USING (golden_id)
+                   coalesce(cx.n, 0) AS complaints, mv.golden_id IS NOT NULL AS moving, coalesce(ms.n, 0) AS missed,
+                   rk.churn_risk
+            FROM person p LEFT JOIN v USING (golden_id) LEFT JOIN spend s USING (golden_id) LEFT JOIN risk rk USING (golden_id)
             LEFT JOIN upcoming u USING (golden_id) LEFT JOIN last_gap lg USING (golden_id)
             LEFT JOIN complaints cx USING (golden_id) LEFT JOIN moving mv USING (golden_id)
             LEFT JOIN missed ms USING (golden_id)),
@@ -122,6 +128,7 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
               CASE
                 WHEN last_visit IS NULL THEN 'acquisition'
                 WHEN overdue_ratio >= {c.churn_ratio} AND days_since_last >= {c.churn_min_days} AND NOT has_upcoming THEN 'churn'
+                WHEN churn_risk >= {c.decline_risk} AND NOT has_upcoming THEN 'decline'
                 WHEN overdue_ratio >= {c.decline_ratio} AND NOT has_upcoming THEN 'decline'
                 WHEN overdue_ratio >= {c.signal_overdue_ratio} AND signals >= 1 AND NOT has_upcoming THEN 'decline'
                 WHEN signals >= 2 AND NOT has_upcoming THEN 'decline'
@@ -139,7 +146,10 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
                       ELSE 'first visit ' || tenure_days || ' days ago, ' || visit_days || ' visit day(s)' END
                  WHEN 'churn' THEN 'no visit for ' || days_since_last || ' days, ' || round(overdue_ratio, 1)
                       || '× the expected ' || round(expected_interval_days)::INT || '-day interval'
-                 WHEN 'decline' THEN CASE WHEN overdue_ratio >= {c.decline_ratio} OR signals >= 1
+                 WHEN 'decline' THEN concat_ws('; ',
+                      CASE WHEN churn_risk >= {c.decline_risk} THEN 'churn risk ' || round(100 * churn_risk)::INT
+                           || '% (no visit in the coming months predicted)' END,
+                      CASE WHEN overdue_ratio >= {c.decline_ratio} OR signals >= 1
                       THEN 'no visit for ' || days_since_last || ' days, ' || round(overdue_ratio, 1)
                            || '× the expected ' || round(expected_interval_days)::INT || '-day interval'
                            || CASE WHEN signals >= 1 THEN '; warning signs: ' || concat_ws(', ',
@@ -147,7 +157,7 @@ def compute_lifecycle(engine: Engine, as_of: date, run_id: str, config: Lifecycl
                                 CASE WHEN complaints > 0 THEN complaints || ' complaint(s)' END,
                                 CASE WHEN moving THEN 'mentions moving / distance' END,
                                 CASE WHEN missed > 0 THEN missed || ' missed or cancelled booking(s)' END) ELSE '' END
-                      ELSE 'spend down ' || round(-100 * spend_trend)::INT || '% on the previous 12 months' END
+                      WHEN spend_trend <= {c.decline_spend_trend} THEN 'spend down ' || round(-100 * spend_trend)::INT || '% on the previous 12 months' END)
                  WHEN 'growth' THEN CASE WHEN tenure_days < {c.growth_days}
                       THEN 'patient for ' || tenure_days || ' days'
                       ELSE 'spend up ' || round(100 * spend_trend)::INT || '% on the previous 12 months' END

@@ -33,7 +33,7 @@ def test_shipped_catalogue_loads_with_every_seed_dimension():
     dims = {t.dimension for t in tags}
     assert {"demographic", "health", "consumption", "channel", "social"} <= dims
     assert dims == set(DIMENSIONS)
-    assert len(tags) == 30
+    assert len(tags) == 34  # 30 + churn_risk, clv_24m_yuan, key_customer (value.yaml, from predict), referrals_converted
     assert len({t.key for t in tags}) == len(tags)
     for t in tags:
         assert t.name_zh and t.name_en and t.description_zh and t.description_en, t.key
@@ -110,7 +110,7 @@ def test_a_clinic_tags_dir_replaces_the_shipped_folder(warehouse, tmp_path):
     (folder / "zz_clinic_value.yaml").write_text(CLINIC_VALUE_TAG, encoding="utf-8")
     chain = Chain([Patient("curious", texts=[Text(at(ago(10)), "doubt", "想做美白")])]).build(warehouse)
     summary = run_profile(warehouse, tags_dir=folder)
-    assert len(summary["tags"]) == 32
+    assert len(summary["tags"]) == 36
     values = published(warehouse)
     assert values.value(chain["curious"], "whitening_interest") == "true"
     # a tag in the value dimension runs after tiers and lifecycle, so it can read them

@@ -60,9 +60,11 @@ def test_explain_a_profiled_patient(warehouse):
 
     tags = {t["key"]: t for t in info["tags"]}
     assert [t["key"] for t in info["tags"]] == sorted(tags)
-    # every shipped tag but the social ones (no app events)
+    # every shipped tag but the social ones (no app events) and the predictive ones (no
+    # `molar churn score` / `molar clv score` run yet)
     assert set(tags) == {t.key for t in shipped_tags(include_value=True)} - {
-        "article_shares_365d", "referrals_made", "referral_reach", "opinion_leader"}
+        "article_shares_365d", "referrals_made", "referral_reach", "opinion_leader", "referrals_converted",
+        "churn_risk", "clv_24m_yuan", "key_customer"}
     recall = tags["recall_status"]
     assert recall["value"] == "not_due"
     assert recall["dimension"] == "health"

@@ -229,3 +229,31 @@ def test_a_rerun_on_the_same_day_records_no_transition(warehouse):
     second = run_profile(warehouse)
     assert first["transitions"] == 2 and second["transitions"] == 0
     assert warehouse.count("profile.lifecycle_event") == 2
+
+
+def _risk(engine, golden_id: str, risk: float, scored_on: date) -> None:
+    engine.execute("INSERT INTO profile.churn_risk VALUES (?, ?, 'high', 180, '[]', ?, 'M-test')",
+                   [golden_id, risk, scored_on])
+
+
+def test_a_high_churn_risk_puts_an_otherwise_regular_patient_in_decline(warehouse):
+    regular = lambda: every(180, 30, 5)  # noqa: E731  (30 days since the last visit: 0.17×, no signs)
+    chain = Chain([
+        Patient("risky", visits=regular()),
+        Patient("risky_booked", visits=regular(),
+                bookings=[Booking(at(AS_OF + timedelta(days=7)), status="booked", booked_at=at(ago(2)))]),
+        Patient("low", visits=regular()),
+        Patient("stale", visits=regular()),
+    ]).build(warehouse)
+    _risk(warehouse, chain["risky"], 0.81, AS_OF)
+    _risk(warehouse, chain["risky_booked"], 0.9, AS_OF)
+    _risk(warehouse, chain["low"], 0.69, AS_OF)
+    _risk(warehouse, chain["stale"], 0.95, ago(8))  # scored more than 7 days before the profile date
+    got = stages(warehouse)
+    assert got[chain["risky"]]["stage"] == "decline"
+    assert got[chain["risky"]]["reason"] == "churn risk 81% (no visit in the coming months predicted)"
+    assert got[chain["risky_booked"]]["stage"] == "mature"
+    assert got[chain["low"]]["stage"] == "mature"
+    assert got[chain["stale"]]["stage"] == "mature"
+    # A stage computed for an earlier date never sees a score made after it.
+    assert stages(warehouse, ago(60))[chain["risky"]]["stage"] != "decline"

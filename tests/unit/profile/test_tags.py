@@ -49,6 +49,7 @@ CATALOGUE_KEYS = {
     "article_shares_365d", "referrals_made", "referral_reach", "opinion_leader",
     "latest_sentiment", "complaints_90d", "sentiment_trend",
     "value_score", "value_tier", "lifecycle_stage",
+    "churn_risk", "clv_24m_yuan", "key_customer", "referrals_converted",  # tests/unit/predict/test_predict_tags.py
 }
 
 

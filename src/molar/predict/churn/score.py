@@ -1,0 +1,58 @@
+"""Score every patient's churn risk now and write ``profile.churn_risk`` with reasons.
+
+The model is trained on the latest cut-offs whose labels are complete (calibration cut-off
+= as_of − H) and saved in ``profile.predict_model``; ``model_id`` reuses a saved model
+instead (nightly refresh without retraining).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from molar.predict.churn.evaluate import fit_on_layout, layout
+from molar.predict.churn.features import churn_features
+from molar.predict.churn.model import ChurnConfig, ChurnModel, ChurnModelError, band
+from molar.warehouse import Engine
+
+
+def load_model(engine: Engine, model_id: str) -> ChurnModel:
+    rows = engine.rows("SELECT summary FROM profile.predict_model WHERE model_id = ? AND kind = 'churn'", [model_id])
+    if not rows:
+        raise ChurnModelError(f"no saved churn model {model_id!r}; `molar churn score` without --model trains one")
+    return ChurnModel.from_record(json.loads(rows[0][0])["model"])
+
+
+def score_churn(engine: Engine, as_of: date, config: ChurnConfig | None = None, model_id: str | None = None) -> dict:
+    config = config or ChurnConfig()
+    if model_id:
+        model, trained = load_model(engine, model_id), None
+    else:
+        plan = layout(as_of, config, with_test=False)
+        model, train = fit_on_layout(engine, plan, config)
+        model_id = f"CHURN{datetime.now():%Y%m%d%H%M%S%f}"
+        trained = {"model": model.to_record(), "cutoffs": plan.as_dict(), "train_rows": len(train)}
+    frame = churn_features(engine, as_of)
+    risk = model.predict(frame)
+    reasons = model.reasons(frame)
+    n = len(frame)
+    table = pa.table({
+        "golden_id": frame["golden_id"].astype(str),
+        "risk": risk.round(4),
+        "band": [band(r) for r in risk],
+        "horizon_days": pa.array([model.config.horizon_days] * n, pa.int32()),
+        "reasons": [json.dumps(r, ensure_ascii=False) for r in reasons],
+        "as_of": pa.array([as_of] * n, pa.date32()),
+        "model_id": [model_id] * n,
+    })
+    bands = {b: int((table["band"].to_numpy(zero_copy_only=False) == b).sum()) for b in ("high", "medium", "low")}
+    with engine.transaction():
+        engine.execute("DELETE FROM profile.churn_risk")
+        engine.append("profile.churn_risk", table)
+        if trained:
+            engine.execute("INSERT INTO profile.predict_model VALUES (?, 'churn', ?, ?, ?)",
+                           [model_id, as_of, datetime.now(), json.dumps(trained, ensure_ascii=False)])
+    return {"model_id": model_id, "as_of": as_of.isoformat(), "patients": n, "bands": bands,
+            "horizon_days": model.config.horizon_days}

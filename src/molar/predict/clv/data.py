@@ -1,0 +1,116 @@
+"""Transactions → per-customer summaries for the CLV models (frequency, recency, age, spend).
+
+Data contract: one row per transaction with a customer key, a date and an amount. Purchases
+on the same day by the same customer are one visit (amounts summed), as in Fader, Hardie &
+Lee (2005). ``frequency`` counts *repeat* visits, so a one-time customer has frequency 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
+
+
+class ClvInputError(ValueError):
+    """Transactions that cannot be fitted (the message says what and how to fix it)."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-customer arrays, time in ``unit``; holdout arrays are empty without a holdout."""
+
+    customers: np.ndarray
+    frequency: np.ndarray  # repeat visits in the calibration period
+    recency: np.ndarray  # first visit → last visit
+    age: np.ndarray  # first visit → calibration end ("T")
+    monetary: np.ndarray  # mean amount of the repeat visits (0 without repeats)
+    holdout_frequency: np.ndarray
+    holdout_length: float
+    unit: str
+
+
+def unit_days(unit: str) -> float:
+    try:
+        return UNITS[unit.upper()]
+    except KeyError:
+        raise ClvInputError(f"unknown time unit {unit!r}: use D (days), W (weeks) or M (months)") from None
+
+
+def read_transactions(path: Path, customer: str, when: str, amount: str) -> pd.DataFrame:
+    """Read a CSV of transactions into (customer, date, amount) with one row per customer-day."""
+    if not path.is_file():
+        raise ClvInputError(f"{path}: no such file")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise ClvInputError(f"{path} is empty: it needs a header row and at least one transaction") from None
+    except UnicodeDecodeError:
+        raise ClvInputError(f"{path} is not UTF-8 text; save it as UTF-8 CSV") from None
+    missing = [c for c in (customer, when, amount) if c not in raw.columns]
+    if missing:
+        raise ClvInputError(
+            f"{path}: column(s) {', '.join(missing)} not found; the file has {', '.join(raw.columns)} "
+            "(name them with --customer, --date and --amount)"
+        )
+    return daily_transactions(
+        pd.DataFrame({"customer": raw[customer], "date": raw[when], "amount": raw[amount]}), str(path)
+    )
+
+
+def daily_transactions(frame: pd.DataFrame, where: str = "transactions") -> pd.DataFrame:
+    """Validate (customer, date, amount) rows and sum each customer's purchases per day."""
+    if frame.empty:
+        raise ClvInputError(f"{where} has no transactions")
+    dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
+    bad = dates.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ClvInputError(
+            f"{where}: {int(bad.sum())} date(s) cannot be read, first on data row {row + 1} "
+            f"({frame['date'].iloc[row]!r}); write dates as YYYY-MM-DD"
+        )
+    amounts = pd.to_numeric(frame["amount"], errors="coerce")
+    bad = amounts.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ClvInputError(
+            f"{where}: {int(bad.sum())} amount(s) are not numbers, first on data row {row + 1} "
+            f"({frame['amount'].iloc[row]!r})"
+        )
+    out = pd.DataFrame({"customer": frame["customer"].astype(str), "date": dates.dt.normalize(), "amount": amounts})
+    return out.groupby(["customer", "date"], as_index=False, sort=True)["amount"].sum()
+
+
+def summarise(daily: pd.DataFrame, calibration_end: date, unit: str = "W",
+              observation_end: date | None = None) -> Summary:
+    """Calibration summary up to ``calibration_end`` (inclusive) and holdout visits after it."""
+    scale = unit_days(unit)
+    cal_end = pd.Timestamp(calibration_end)
+    cal = daily[daily["date"] <= cal_end]
+    if cal.empty:
+        raise ClvInputError(f"no transactions on or before the calibration end {calibration_end}")
+    g = cal.groupby("customer", sort=True)
+    first, last, visits = g["date"].min(), g["date"].max(), g["date"].size()
+    total, first_amount = g["amount"].sum(), g["amount"].first()
+    frequency = (visits - 1).to_numpy(dtype=float)
+    repeat_spend = (total - first_amount).to_numpy(dtype=float)
+    monetary = np.divide(repeat_spend, frequency, out=np.zeros_like(frequency), where=frequency > 0)
+    end = pd.Timestamp(observation_end) if observation_end else daily["date"].max()
+    holdout = daily[(daily["date"] > cal_end) & (daily["date"] <= end)]
+    held = holdout.groupby("customer")["date"].size().reindex(first.index, fill_value=0)
+    return Summary(
+        customers=first.index.to_numpy(),
+        frequency=frequency,
+        recency=((last - first).dt.days / scale).to_numpy(dtype=float),
+        age=((cal_end - first).dt.days / scale).to_numpy(dtype=float),
+        monetary=monetary,
+        holdout_frequency=held.to_numpy(dtype=float),
+        holdout_length=max(0.0, (end - cal_end).days / scale),
+        unit=unit.upper(),
+    )
