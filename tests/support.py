@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -9,6 +10,12 @@ from molar.ingest import ingest_paths
 from molar.ingest.mapping import load_mappings, match_file
 
 TODAY = date(2026, 10, 31)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def examples(ci: int, local: int) -> int:
+    """Hypothesis examples for a test that is costly per example: ``ci`` in CI, else ``local``."""
+    return ci if IN_CI else local
 
 CLINICS_CSV = (
     "诊所编号,诊所名称,区县,地址,纬度,经度,开业日期,牙椅数\r\n"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from molar.ingest.loader import load_file
 from molar.ingest.mapping import load_mappings
 from molar.warehouse import open_warehouse
-from support import PATIENT_HEADER, TODAY, assert_accounting
+from support import PATIENT_HEADER, TODAY, assert_accounting, examples
 
 MAPPINGS = load_mappings()
 FILE_MAPS = {
@@ -17,7 +17,8 @@ FILE_MAPS = {
     "customers.xlsx": MAPPINGS["booking"].files[0],
     "district_population.parquet": MAPPINGS["region"].files[0],
 }
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# A warehouse per example (~1 s): fewer examples than the profile, more and fixed in CI.
+FUZZ = settings(max_examples=examples(ci=50, local=15), suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def check(engine, path, name, source_rows: int | None = None):
