@@ -55,7 +55,7 @@ def model_file(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MOLAR_SENTIMENT_MODEL", raising=False)
         model = default_model()
-    return model.save(tmp_path_factory.mktemp("model") / "sentiment.joblib")
+    return model.save(tmp_path_factory.mktemp("model") / "sentiment.skops")
 
 
 LINES = ["一点都不满意", "", "医生很耐心，一点都不疼", "   ", "我想预约下周三上午", "种植牙会不会排异？有点担心"]
@@ -93,7 +93,7 @@ def test_train_on_the_clinics_own_labels_then_classify(tmp_path):
     labelled = tmp_path / "ours.csv"
     labelled.write_text("label,text\n" + "".join(f"{y},{t}\n" for y, ts in rows.items() for t in ts),
                         encoding="utf-8")
-    model = tmp_path / "ours.joblib"
+    model = tmp_path / "ours.skops"
     out = molar("sentiment", "train", "--labels", str(labelled), "--model", str(model), "--folds", "5", "--json")
     assert out.returncode == 0, out.stderr.decode()
     result = json.loads(out.stdout)
@@ -128,11 +128,18 @@ def test_classify_edge_cases_in_process(tmp_path, model_file):
     result = in_process("sentiment", "classify", str(tmp_path), "-m", str(model_file))
     assert result.exit_code == 2 and "is a folder" in flat(result.stderr)
     (tmp_path / "ok.txt").write_text("好的\n", encoding="utf-8")
-    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "none.joblib"))
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "none.skops"))
     assert result.exit_code == 2 and result.stdout == "" and "not found" in flat(result.stderr)
-    (tmp_path / "junk.joblib").write_bytes(b"junk")
-    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "junk.joblib"))
+    (tmp_path / "junk.skops").write_bytes(b"junk")
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "junk.skops"))
     assert result.exit_code == 2 and "not a Molar sentiment model" in flat(result.stderr)
+    # a pickle (what older versions wrote, or anyone can craft) is refused, never unpickled
+    import joblib
+
+    joblib.dump({"format": "molar-sentiment"}, tmp_path / "old.joblib")
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "old.joblib"))
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert "Molar reads only models it saved" in flat(result.stderr)
 
 
 def test_train_errors_in_process(tmp_path):
