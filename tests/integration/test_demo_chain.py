@@ -25,7 +25,8 @@ EXPECTED_CODE = {
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     out = tmp_path_factory.mktemp("chain")
-    config = SynthConfig(out_dir=out / "data", patients=1500, clinics=4, seed=11)
+    # seed 2: a visit on the export date whose charge the generator would pay the next day
+    config = SynthConfig(out_dir=out / "data", patients=1500, clinics=4, seed=2)
     generate(config)
     engine = open_warehouse(path=out / "molar.duckdb")
     results = ingest_paths(engine, [out / "data" / "sources"], today=config.end_date)
