@@ -18,7 +18,6 @@ history of tiers or tags); caps count this rule's own simulated messages only.
 from __future__ import annotations
 
 import copy
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -336,7 +335,3 @@ def _report(scratch: Engine, rule: Rule, since: date, until: date, end: datetime
         "until": until.isoformat(), "weeks": rows, "totals": totals,
         "after_window": {"messages_due_later": int(later or 0), "journeys_still_waiting": int(waiting or 0)},
     }
-
-
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, ensure_ascii=False, indent=2, default=str)

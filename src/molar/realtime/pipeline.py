@@ -249,9 +249,6 @@ class Pipeline:
         return {"events": len(values), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
                 "max": round(values[-1] * 1000, 2)}
 
-    def reset_latency(self) -> None:
-        self._ack_to_applied.clear()
-
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         if self._thread is not None:
