@@ -224,30 +224,21 @@ class Automation:
         return cached
 
     def _flush_last_events(self, engine: Engine) -> None:
-        rows = list(self._last_events.values())
-        for chunk in range(0, len(rows), 200):
-            part = rows[chunk:chunk + 200]
-            engine.execute(
-                "INSERT INTO ops.last_event VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
-                + " ON CONFLICT (golden_id, event_type) DO UPDATE SET event_id = excluded.event_id, "
-                "occurred_at = excluded.occurred_at, data = excluded.data "
-                "WHERE excluded.occurred_at >= ops.last_event.occurred_at",
-                [v for row in part for v in row],
-            )
+        engine.insert_rows(
+            "ops.last_event", list(self._last_events.values()),
+            "ON CONFLICT (golden_id, event_type) DO UPDATE SET event_id = excluded.event_id, "
+            "occurred_at = excluded.occurred_at, data = excluded.data "
+            "WHERE excluded.occurred_at >= ops.last_event.occurred_at")
         self._last_events = {}
 
     def _flush_streaks(self, engine: Engine, now: datetime) -> None:
-        rows = [(rule_key, golden_id, *state, now) for (rule_key, golden_id), state in self._streaks.items()
+        rows = [(rule_key, golden_id, *state[:4], now) for (rule_key, golden_id), state in self._streaks.items()
                 if state is not None and state[-1]]
-        for chunk in range(0, len(rows), 200):
-            part = rows[chunk:chunk + 200]
-            engine.execute(
-                "INSERT INTO ops.threshold_streak VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
-                + " ON CONFLICT (rule_key, golden_id) DO UPDATE SET streak_start = excluded.streak_start, "
-                "last_day = excluded.last_day, streak = excluded.streak, last_value = excluded.last_value, "
-                "updated_at = excluded.updated_at",
-                [v for row in part for v in (row[0], row[1], row[2], row[3], row[4], row[5], row[7])],
-            )
+        engine.insert_rows(
+            "ops.threshold_streak", rows,
+            "ON CONFLICT (rule_key, golden_id) DO UPDATE SET streak_start = excluded.streak_start, "
+            "last_day = excluded.last_day, streak = excluded.streak, last_value = excluded.last_value, "
+            "updated_at = excluded.updated_at")
         self._streaks = {}
 
     def _handle(self, engine: Engine, event: Event, now: datetime, enabled: dict[str, bool]) -> list[Event]:
