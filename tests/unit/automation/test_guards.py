@@ -296,3 +296,17 @@ def test_quiet_window_wraps_midnight_only_when_it_ends_before_it_starts(start, e
     assert [t for t in loud if policy.in_quiet_hours(at(t))] == []
     assert policy.next_allowed(at("23:00")) == (datetime(2026, 10, 6, 8, 0) if start == "22:00" else at("23:00"))
     assert policy.next_allowed(at("03:00")) == (datetime(2026, 10, 5, 8, 0) if start == "22:00" else at("03:00"))
+
+
+@pytest.mark.parametrize("start,end", [(None, None), ("08:00", None), (None, "08:00"), ("22:00", "22:00")])
+def test_quiet_hours_switched_off_never_defer(start, end):
+    from dataclasses import replace
+    from datetime import time
+
+    from unit.automation.autolib import POLICY
+
+    policy = replace(POLICY, quiet_start=start and time.fromisoformat(start),
+                     quiet_end=end and time.fromisoformat(end))
+    for hour in (0, 7, 8, 12, 21, 22, 23):
+        when = datetime(2026, 10, 5, hour, 30)
+        assert not policy.in_quiet_hours(when) and policy.next_allowed(when) == when, hour
