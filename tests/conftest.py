@@ -1,21 +1,28 @@
-"""Shared fixtures: a real DuckDB warehouse per test and a writer for source files."""
+"""Shared fixtures: a real DuckDB warehouse per test and a writer for source files.
+
+Hypothesis profiles: ``ci`` (chosen when ``CI=true``) draws the same examples on every run
+and more of them; ``dev`` draws new ones each run, fewer. Tests that are costly per
+example ask for their own count with ``support.examples``.
+"""
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from molar.ingest import ingest_paths
 from molar.warehouse import open_warehouse
-from support import CLINICS_CSV, DOCTORS_CSV, TODAY
+from support import CLINICS_CSV, DOCTORS_CSV, IN_CI, TODAY
 
-# Property tests are the same on every CI run (found failures are kept as @example).
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile("ci", derandomize=True, database=None, max_examples=100, deadline=None,
+                          print_blob=True, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("dev", max_examples=20, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.load_profile("ci" if IN_CI else "dev")
+
 
 
 @pytest.fixture

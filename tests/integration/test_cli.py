@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import duckdb
+
 from support import CLINICS_CSV, PATIENT_HEADER
 
 
@@ -83,3 +85,17 @@ def test_demo_end_to_end_on_a_tiny_chain(tmp_path):
     assert 0 < ingest["rows_quarantined"] < 0.1 * ingest["rows_read"]
     assert (tmp_path / "demo" / "molar.duckdb").exists()
     assert (tmp_path / "demo" / "data" / "truth" / "persons.parquet").exists()
+    # The last day was replayed live through the collector: each of that day's visits
+    # (counted from the nightly export in std) arrived as an event, none was refused.
+    live = summary["realtime"]
+    end = json.loads((tmp_path / "demo" / "data" / "manifest.json").read_text(encoding="utf-8"))["window"]["end"]
+    with duckdb.connect(str(tmp_path / "demo" / "molar.duckdb"), read_only=True) as con:
+        day_visits = {v for (v,) in con.execute(
+            "SELECT DISTINCT v.visit_id FROM std.visit v JOIN std.treatment t USING (source, visit_id) "
+            "WHERE v.visit_date = ?::DATE AND v.clinic_id IS NOT NULL AND v.department IS NOT NULL", [end]).fetchall()}
+        replayed = {e for (e,) in con.execute(
+            "SELECT event_id FROM ops.rt_event WHERE NOT derived AND event_id LIKE '%:demo-%'").fetchall()}
+        replayed_visits = {e for (e,) in con.execute(
+            "SELECT data->>'visit_id' FROM ops.rt_event WHERE type = 'visit.completed' AND NOT derived").fetchall()}
+    assert day_visits and replayed_visits == day_visits
+    assert (live["day"], live["events_rejected"], live["events_posted"]) == (end, 0, len(replayed))

@@ -25,7 +25,7 @@ def test_field_problems_quarantine_their_rows(reference, write):
     ])
     [result] = load(reference, write("patients.csv", content))
     assert result.status == "complete"
-    assert_accounting(result)
+    assert_accounting(reference, result, 8)
     by_row = {}
     for row, field, value, code in issues(reference):
         by_row.setdefault(row, set()).add((field, value, code))
@@ -60,7 +60,7 @@ def test_gbk_stray_byte_and_broken_structure(reference, write):
     broken = (patient_row("P3").replace(",张伟", ',"张伟') + patient_row("P4") + "P5,李娜\r\n").encode("gbk")
     path = write("patients.csv", PATIENT_HEADER.encode("gbk") + good + stray + broken)
     [result] = load(reference, path)
-    assert_accounting(result)
+    assert_accounting(reference, result, 5)
     assert result.rows_read == 5
     codes = {(row, code) for row, _, _, code in issues(reference)}
     assert codes == {(3, "encoding_error"), (4, "unbalanced_quote"), (6, "wrong_column_count")}
@@ -77,7 +77,7 @@ def test_negative_amounts_future_visits_and_duplicate_rows(reference, write):
         "F4,V4,P1,20270101,280元,280,现金,\r\n"
     )
     [result] = load(reference, write("charges.csv", charges))
-    assert_accounting(result)
+    assert_accounting(reference, result, 5)
     assert {(r, code) for r, _, _, code in issues(reference)} == {
         (3, "amount_negative"), (5, "duplicate_key"), (6, "date_in_future"),
     }
@@ -95,7 +95,7 @@ def test_visit_names_resolve_to_clinic_and_doctor_ids(reference, write):
         "V4,P1,2025-03-01,高新口腔门诊部,外星科,王建国,龋齿\r\n"
     )
     [result] = load(reference, write("visits.csv", visits))
-    assert_accounting(result)
+    assert_accounting(reference, result, 4)
     assert reference.rows("SELECT visit_id, clinic_id, doctor_id, department FROM std.visit ORDER BY 1") == [
         ("V1", "C01", "D001", "periodontics"), ("V2", "C02", "D003", "general"), ("V3", "C02", None, "general"),
     ]
@@ -135,7 +135,7 @@ def test_xlsx_with_merged_header_cells(reference, write, tmp_path):
     ws.write_row(3, 0, ["B2", "王芳", "12345", "女", "1990-01-01", "2024-01-05"])
     wb.close()
     [result] = load(reference, path)
-    assert_accounting(result)
+    assert_accounting(reference, result, 2)
     assert reference.rows("SELECT source_patient_key, name, mobile, sex FROM std.patient") == [
         ("B1", "张伟", "+8613812345678", "F")
     ]

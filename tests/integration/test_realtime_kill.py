@@ -23,7 +23,8 @@ from rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity, start_serve  
 
 from molar.warehouse import WarehouseError, open_warehouse  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+KILL_AFTER = 3000  # acknowledged events before the kill; posting goes on while it lands
 
 
 def _start(db: Path, port: int, log_file: Path) -> subprocess.Popen:
@@ -117,13 +118,16 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
             open_warehouse(path=db)
 
         with Load(url) as load:
-            deadline = time.monotonic() + 30
-            while len(load.acked) < 3000 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # Kill once KILL_AFTER events are acknowledged, however long that takes here;
+            # the deadline only stops a hung server from hanging the test.
+            deadline = time.monotonic() + 240
+            while len(load.acked) < KILL_AFTER:
+                assert time.monotonic() < deadline and server.poll() is None, (
+                    f"only {len(load.acked)} events acknowledged; see {log_file}")
+                time.sleep(0.02)
             os.kill(server.pid, signal.SIGKILL)
             server.wait(10)
             acked_before_kill = set(load.acked)
-        assert len(acked_before_kill) >= 3000
         assert not load.mismatched, load.mismatched[:3]
 
         server = _start(db, port, log_file)
@@ -131,7 +135,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
         with httpx.Client(base_url=url, headers={"X-API-Key": HIS_KEY}, timeout=10) as client:
             h = client.get("/v1/health").json()
             # Acknowledged events that were not applied before the kill are applied now.
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 120  # a hang guard, not a speed requirement
             while h["lag"] and time.monotonic() < deadline:
                 time.sleep(0.05)
                 h = client.get("/v1/health").json()

@@ -55,7 +55,7 @@ def model_file(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MOLAR_SENTIMENT_MODEL", raising=False)
         model = default_model()
-    return model.save(tmp_path_factory.mktemp("model") / "sentiment.joblib")
+    return model.save(tmp_path_factory.mktemp("model") / "sentiment.skops")
 
 
 LINES = ["一点都不满意", "", "医生很耐心，一点都不疼", "   ", "我想预约下周三上午", "种植牙会不会排异？有点担心"]
@@ -93,7 +93,7 @@ def test_train_on_the_clinics_own_labels_then_classify(tmp_path):
     labelled = tmp_path / "ours.csv"
     labelled.write_text("label,text\n" + "".join(f"{y},{t}\n" for y, ts in rows.items() for t in ts),
                         encoding="utf-8")
-    model = tmp_path / "ours.joblib"
+    model = tmp_path / "ours.skops"
     out = molar("sentiment", "train", "--labels", str(labelled), "--model", str(model), "--folds", "5", "--json")
     assert out.returncode == 0, out.stderr.decode()
     result = json.loads(out.stdout)
@@ -128,11 +128,18 @@ def test_classify_edge_cases_in_process(tmp_path, model_file):
     result = in_process("sentiment", "classify", str(tmp_path), "-m", str(model_file))
     assert result.exit_code == 2 and "is a folder" in flat(result.stderr)
     (tmp_path / "ok.txt").write_text("好的\n", encoding="utf-8")
-    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "none.joblib"))
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "none.skops"))
     assert result.exit_code == 2 and result.stdout == "" and "not found" in flat(result.stderr)
-    (tmp_path / "junk.joblib").write_bytes(b"junk")
-    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "junk.joblib"))
+    (tmp_path / "junk.skops").write_bytes(b"junk")
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "junk.skops"))
     assert result.exit_code == 2 and "not a Molar sentiment model" in flat(result.stderr)
+    # a pickle (what older versions wrote, or anyone can craft) is refused, never unpickled
+    import joblib
+
+    joblib.dump({"format": "molar-sentiment"}, tmp_path / "old.joblib")
+    result = in_process("sentiment", "classify", str(tmp_path / "ok.txt"), "-m", str(tmp_path / "old.joblib"))
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert "Molar reads only models it saved" in flat(result.stderr)
 
 
 def test_train_errors_in_process(tmp_path):
@@ -157,6 +164,9 @@ def test_score_and_evaluate_in_process(tmp_path, model_file):
         """INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text) VALUES
            ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '一点都不满意'),
            ('K2', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-01 11:00', '')""")
+    # K1 also arrived as a live event (like the demo's replayed day): the real-time stage scored it too
+    engine.execute("INSERT INTO profile.text_sentiment VALUES "
+                   "('K1', 'consult', 'live', 'G1', TIMESTAMP '2026-03-01 10:00', 'satisfied', 0.6, 'live')")
     engine.execute(f"COPY (SELECT * FROM (VALUES ('K1', 'complaint'), ('K2', 'neutral')) t(consult_id, sentiment)) "
                    f"TO '{tmp_path / 'consult_labels.parquet'}' (FORMAT parquet)")
     engine.close()
@@ -166,7 +176,8 @@ def test_score_and_evaluate_in_process(tmp_path, model_file):
     assert summary["texts"] == 2 and summary["by_kind"]["consult"]["complaint"] == 1
     result = in_process("sentiment", "evaluate", str(tmp_path), "-w", str(db), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["accuracy"] == 1.0
+    evaluated = json.loads(result.stdout)
+    assert (evaluated["consults"], evaluated["unmatched_truth_rows"], evaluated["accuracy"]) == (2, 0, 1.0)
 
 
 def test_classify_with_aspects_in_a_real_process(model_file):

@@ -44,12 +44,20 @@ class Live:
         self.settle()
         return r.json()
 
-    def settle(self, seconds: float = 0.6) -> None:
-        """Let the worker apply everything acknowledged and run a few ticks."""
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the worker has applied everything acknowledged and then run whole
+        ticks at the clock's current time (a tick reads the clock before it counts itself,
+        so the third tick counted after now is the first known to have started after it)."""
         runtime = self.app.state.realtime
-        ok, _ = runtime.wait_applied(30)
+        ok, _ = runtime.wait_applied(timeout)
         assert ok
-        time.sleep(seconds)
+        stats = runtime.pipeline.stats
+        target = stats["ticks"] + 3
+        deadline = time.monotonic() + timeout
+        while stats["ticks"] < target:
+            assert time.monotonic() < deadline, f"the worker ran no tick in {timeout:.0f} s"
+            time.sleep(0.01)
+        assert stats["tick_errors"] == 0, stats["last_error"]
 
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
@@ -156,15 +164,22 @@ def test_plaque_over_threshold_three_days_running_opens_a_nurse_task(live):
 
 
 def test_consent_withdrawal_stops_a_queued_message(live):
+    live.clock.set(datetime(2026, 11, 23, 21, 30))
     live.post("visit.completed", visit(["CLN"], "V-CLN-2", "periodontics"))
-    # The patient opts out of care messages on every channel before the article is due.
+    live.advance(timedelta(days=7, minutes=5))  # due inside quiet hours: decided, queued for 08:00
+    [(status, reason, next_at)] = live.rows(
+        "SELECT status, reason_code, next_attempt_at FROM ops.outbox WHERE golden_id = ?", [G1])
+    assert (status, reason, next_at) == ("queued", "quiet_hours", datetime(2026, 12, 1, 8, 0))
+    # Now the patient opts out of care messages on every channel, before the morning.
     for channel in ("sms", "wechat", "app"):
         live.post("consent.changed", {"channel": channel, "purpose": "care", "granted": False}, patient=UNION,
                   key=WECHAT_KEY)
-    live.advance(timedelta(days=8))
-    assert not live.gateway.delivered
-    outcomes = [d[1] for d in live.decisions("cleaning_oral_care_article", G1)]
-    assert "suppressed" in outcomes
+    live.clock.set(datetime(2026, 12, 1, 8, 1))
+    live.settle()
+    assert not live.gateway.requests
+    assert live.rows("SELECT status, reason_code FROM ops.outbox WHERE golden_id = ?", [G1]) == [
+        ("suppressed", "consent_withdrawn")]
+    assert live.decisions("cleaning_oral_care_article", G1)[-1][1:] == ("suppressed", "consent_withdrawn")
 
 
 def test_quiet_hours_defer_the_message_to_the_morning(live):
@@ -173,7 +188,7 @@ def test_quiet_hours_defer_the_message_to_the_morning(live):
     live.advance(timedelta(days=7, minutes=5))  # due at 21:30 a week later: inside quiet hours
     assert not live.gateway.delivered
     live.clock.set(datetime(2026, 12, 1, 8, 1))
-    live.settle(1.0)
+    live.settle()
     assert len(live.gateway.delivered) == 1
 
 
@@ -187,7 +202,7 @@ def test_a_delayed_step_survives_a_restart(tmp_path):
     clock.advance(timedelta(days=7, hours=1))
     app = _app(settings, clock)
     with ThreadServer(app) as server:
-        Live(app, server, clock, gateway).settle(1.0)
+        Live(app, server, clock, gateway).settle()
     assert len(gateway.delivered) == 1
     gateway.stop()
 

@@ -40,11 +40,7 @@ def record_decision(engine: Engine, *, now: datetime, rule_key: str, golden_id: 
 
 def flush_decisions(engine: Engine, rows: list[list[Any]]) -> None:
     """Insert buffered decisions in order, a few hundred per statement."""
-    one = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    for start in range(0, len(rows), 200):
-        part = rows[start:start + 200]
-        engine.execute(f"INSERT INTO ops.rule_decision ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * len(part)),
-                       [v for row in part for v in row])
+    engine.insert_rows(f"ops.rule_decision ({', '.join(COLUMNS)})", rows)
     rows.clear()
 
 

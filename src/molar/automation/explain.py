@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from molar.automation.catalogue import Catalogue, Rule
-from molar.automation.conditions import evaluate, show_value
+from molar.automation.conditions import evaluate
 from molar.automation.facts import FactsProvider, WarehouseFacts
 from molar.warehouse import Engine
 
@@ -236,7 +236,3 @@ def why(engine: Engine, golden_id: str, rule_key: str, catalogue: Catalogue, *, 
 
 def render_why(sentences: list[Sentence], lang: str = "en") -> str:
     return "\n".join(("• " if i else "") + s.text(lang) for i, s in enumerate(sentences))
-
-
-def describe_value(value: Any) -> str:
-    return show_value(value)

@@ -43,25 +43,23 @@ from molar.automation.catalogue import (
 from molar.automation.clock import Clock, system_clock
 from molar.automation.conditions import MISSING, Outcome, compare, describe, evaluate, resolve
 from molar.automation.decisions import flush_decisions, record_decision
+from molar.automation.dispatching import Dispatching
 from molar.automation.durations import format_duration
 from molar.automation.facts import FactsProvider, WarehouseFacts, as_provider
 from molar.automation.guards import (
-    GuardResult,
     Policy,
-    check_dispatch,
-    check_send,
     load_policy,
     record_consent,
 )
-from molar.automation.render import render
+from molar.automation.journey import Journey, short_hash
+from molar.automation.steps import JourneySteps
+from molar.automation.timers import TimersAndSchedules
 from molar.delivery.channels import Channel, LocalSink, channels_from_settings
-from molar.delivery.outbox import DispatchResult, GateDecision, OutboxMessage, dispatch, enqueue
+from molar.delivery.outbox import DispatchResult
 from molar.delivery.tasks import create_task
 from molar.model.events import Event
 from molar.warehouse import Engine
 
-SCHEDULE_BATCH = 2000
-TIMER_BATCH = 200
 MAX_DERIVED_DEPTH = 3  # derived events applied in the same call, at most this deep
 
 
@@ -73,10 +71,6 @@ def holdout_bucket(rule_key: str, golden_id: str) -> float:
 
 def is_held_out(rule: Rule, golden_id: str) -> bool:
     return rule.holdout_percent > 0 and holdout_bucket(rule.key, golden_id) < rule.holdout_percent
-
-
-def _hash(text: str, n: int = 20) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
 
 
 def _json_default(value: Any) -> Any:
@@ -103,25 +97,6 @@ def _parse_day(value: Any, fallback: date) -> date:
 
 
 @dataclass
-class Journey:
-    rule_key: str
-    golden_id: str
-    occurrence: str
-    rule_version: str
-    trigger_type: str
-    trigger_event_id: str | None
-    trigger_at: datetime
-    anchor_at: datetime
-    wait_started_at: datetime | None
-    context: dict[str, Any]
-    status: str = "running"
-    step: str | None = None
-
-    def key(self, step: str) -> str:
-        return f"{self.rule_key}|{self.golden_id}|{self.occurrence}|{step}"
-
-
-@dataclass
 class TickReport:
     timers_fired: int = 0
     scheduled: int = 0
@@ -129,7 +104,7 @@ class TickReport:
     derived: list[Event] = field(default_factory=list)
 
 
-class Automation:
+class Automation(JourneySteps, TimersAndSchedules, Dispatching):
     """Rule engine + guard policy + outbox dispatch, against any warehouse Engine."""
 
     def __init__(self, catalogue: Catalogue | None = None, policy: Policy | None = None, *,
@@ -224,30 +199,21 @@ class Automation:
         return cached
 
     def _flush_last_events(self, engine: Engine) -> None:
-        rows = list(self._last_events.values())
-        for chunk in range(0, len(rows), 200):
-            part = rows[chunk:chunk + 200]
-            engine.execute(
-                "INSERT INTO ops.last_event VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
-                + " ON CONFLICT (golden_id, event_type) DO UPDATE SET event_id = excluded.event_id, "
-                "occurred_at = excluded.occurred_at, data = excluded.data "
-                "WHERE excluded.occurred_at >= ops.last_event.occurred_at",
-                [v for row in part for v in row],
-            )
+        engine.insert_rows(
+            "ops.last_event", list(self._last_events.values()),
+            "ON CONFLICT (golden_id, event_type) DO UPDATE SET event_id = excluded.event_id, "
+            "occurred_at = excluded.occurred_at, data = excluded.data "
+            "WHERE excluded.occurred_at >= ops.last_event.occurred_at")
         self._last_events = {}
 
     def _flush_streaks(self, engine: Engine, now: datetime) -> None:
-        rows = [(rule_key, golden_id, *state, now) for (rule_key, golden_id), state in self._streaks.items()
+        rows = [(rule_key, golden_id, *state[:4], now) for (rule_key, golden_id), state in self._streaks.items()
                 if state is not None and state[-1]]
-        for chunk in range(0, len(rows), 200):
-            part = rows[chunk:chunk + 200]
-            engine.execute(
-                "INSERT INTO ops.threshold_streak VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
-                + " ON CONFLICT (rule_key, golden_id) DO UPDATE SET streak_start = excluded.streak_start, "
-                "last_day = excluded.last_day, streak = excluded.streak, last_value = excluded.last_value, "
-                "updated_at = excluded.updated_at",
-                [v for row in part for v in (row[0], row[1], row[2], row[3], row[4], row[5], row[7])],
-            )
+        engine.insert_rows(
+            "ops.threshold_streak", rows,
+            "ON CONFLICT (rule_key, golden_id) DO UPDATE SET streak_start = excluded.streak_start, "
+            "last_day = excluded.last_day, streak = excluded.streak, last_value = excluded.last_value, "
+            "updated_at = excluded.updated_at")
         self._streaks = {}
 
     def _handle(self, engine: Engine, event: Event, now: datetime, enabled: dict[str, bool]) -> list[Event]:
@@ -438,7 +404,7 @@ class Automation:
                 due = j.trigger_at + step.after_trigger if step.after_trigger else j.anchor_at + step.duration  # type: ignore[operator]
                 engine.execute(
                     "INSERT INTO ops.timer VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, NULL) ON CONFLICT DO NOTHING",
-                    ["W" + _hash(j.key(path)), j.rule_key, j.golden_id, j.occurrence, path, due,
+                    ["W" + short_hash(j.key(path)), j.rule_key, j.golden_id, j.occurrence, path, due,
                      "followup.reply" if step.until_reply else None, now],
                 )
                 j.status, j.step, j.wait_started_at = "waiting", path, now
@@ -483,260 +449,6 @@ class Automation:
         self._decide(engine, j, now, "end", "completed", None, code="completed", en="journey completed",
                      zh="旅程结束")
         return derived
-
-    def _reply(self, engine: Engine, j: Journey, now: datetime) -> dict[str, Any]:
-        since = j.wait_started_at or j.trigger_at
-        rows = engine.rows(
-            "SELECT status, received_at, data FROM ops.followup_reply WHERE golden_id = ? AND received_at >= ? "
-            "AND received_at <= ? AND (rule_key IS NULL OR rule_key = ?) AND (occurrence IS NULL OR occurrence = ?) "
-            "ORDER BY received_at DESC LIMIT 1",
-            [j.golden_id, since, now, j.rule_key, j.occurrence],
-        )
-        if not rows:
-            return {}
-        status, received_at, data = rows[0]
-        return {**json.loads(data or "{}"), "status": status, "received_at": received_at}
-
-    def _send(self, engine: Engine, rule: Rule, j: Journey, step: Send, now: datetime, facts: dict[str, Any]) -> None:
-        key = j.key(step.path)
-        reply = self._reply(engine, j, now)
-        result = check_send(engine, self.policy, facts, channel=step.channel, purpose=step.purpose, now=now,
-                            is_reply=bool(reply))
-        lang = facts.get("language") or self.policy.language
-        template = self.catalogue.templates[step.template]
-        values: dict[str, Any] = {**facts, "event": j.context.get("event", {}), "coupon": j.context.get("coupon", {}),
-                                  "reply": reply}
-        for name, value in step.variables:
-            if isinstance(value, dict):
-                found = resolve(values, value["fact"])
-                values[name] = None if found is MISSING else found
-            else:
-                values[name] = value
-        text, missing = render(template, lang, values, self.policy.template_fallbacks)
-        payload = {"template": step.template, "rule": rule.key, "rule_version": rule.version,
-                   "variables": {n: values.get(n) for n in sorted(template.variables) if n in values},
-                   "missing_variables": missing}
-        if result.ok:
-            channel = result.channel or step.channel
-            message_id, _ = enqueue(engine, idempotency_key=key, golden_id=j.golden_id, channel=channel,
-                                    purpose=step.purpose, text=text, now=now, send_at=result.send_at,
-                                    template=step.template, language=lang, payload=payload, rule_key=rule.key,
-                                    occurrence=j.occurrence, step=step.path, reason_code=result.code)
-            if result.outcome == "defer":
-                self._decide(engine, j, now, "send", "deferred", step.path, code=result.code, en=result.en,
-                             zh=result.zh, message_id=message_id,
-                             detail={**result.detail, "channel": channel, "template": step.template})
-            else:
-                self._decide(engine, j, now, "send", "queued", step.path, code="queued",
-                             en=f"{step.purpose} message '{step.template}' queued on {channel} at {now:%Y-%m-%d %H:%M}",
-                             zh=f"{step.template} 消息已进入 {channel} 发送队列（{now:%Y-%m-%d %H:%M}）",
-                             message_id=message_id, detail={**result.detail, "channel": channel,
-                                                            "template": step.template})
-            return
-        channel = result.channel or (step.channel if step.channel != "best" else "none")
-        message_id, _ = enqueue(engine, idempotency_key=key, golden_id=j.golden_id, channel=channel,
-                                purpose=step.purpose, text=text, now=now, template=step.template, language=lang,
-                                payload=payload, rule_key=rule.key, occurrence=j.occurrence, step=step.path,
-                                status="suppressed", reason_code=result.code, last_error=result.en)
-        self._decide(engine, j, now, "send", "suppressed", step.path, code=result.code, en=result.en, zh=result.zh,
-                     message_id=message_id, detail={**result.detail, "channel": channel, "template": step.template})
-
-    def _set_tag(self, engine: Engine, j: Journey, step: SetTag, now: datetime, facts: dict[str, Any]) -> list[Event]:
-        old = facts.get("tags", {}).get(step.tag)
-        value = step.value
-        num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else \
-            (1.0 if value is True else 0.0 if value is False else None)
-        engine.execute(
-            "INSERT INTO ops.automation_tag VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (golden_id, tag_key) DO UPDATE SET "
-            "value = excluded.value, value_num = excluded.value_num, set_at = excluded.set_at, rule_key = excluded.rule_key",
-            [j.golden_id, step.tag, str(value), num, now, j.rule_key],
-        )
-        facts.setdefault("tags", {})[step.tag] = num if num is not None else str(value)
-        self._decide(engine, j, now, "set_tag", "tag_set", step.path, code="tag_set",
-                     en=f"tag {step.tag} set to {value} (was {old if old is not None else 'unset'})",
-                     zh=f"标签 {step.tag} 设为 {value}（原为 {old if old is not None else '未设置'}）",
-                     detail={"tag": step.tag, "old": old, "new": value})
-        if old is not None and str(old) == str(value):
-            return []
-        return [Event(event_id="tag:" + _hash(j.key(step.path)), type="tag.changed", golden_id=j.golden_id,
-                      occurred_at=now, data={"tag_key": step.tag, "old": old, "new": value}, source="automation")]
-
-    def _coupon(self, engine: Engine, j: Journey, step: Coupon, now: datetime, facts: dict[str, Any]) -> None:
-        basis = None
-        if step.value_yuan is not None:
-            value = step.value_yuan
-        else:
-            basis = resolve(facts, step.by or "")
-            value = step.default_yuan
-            if basis is not MISSING:
-                mapped = dict(step.value_map)
-                if str(basis) in mapped:
-                    value = mapped[str(basis)]
-                else:
-                    try:
-                        number = float(basis)  # type: ignore[arg-type]
-                        value = next((v for at_least, v in step.bands if number >= at_least), step.default_yuan)
-                    except (TypeError, ValueError):
-                        pass
-        code = "C" + _hash(j.key(step.path), 12).upper()
-        expires = now + step.expires_in
-        engine.execute("INSERT INTO ops.coupon VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued') ON CONFLICT DO NOTHING",
-                       [code, j.golden_id, j.rule_key, j.occurrence, step.coupon_kind, value, now, expires])
-        j.context["coupon"] = {"code": code, "value_yuan": value, "expires_on": expires.date().isoformat(),
-                               "kind": step.coupon_kind}
-        self._save_journey(engine, j, now)
-        why_en = f" ({step.by} = {'unknown' if basis is MISSING else basis})" if step.by else ""
-        self._decide(engine, j, now, "coupon", "coupon_issued", step.path, code="coupon_issued",
-                     en=f"coupon {code} worth ¥{value:g} issued{why_en}, valid until {expires:%Y-%m-%d}",
-                     zh=f"发放优惠券 {code}，面值 {value:g} 元，有效期至 {expires:%Y-%m-%d}",
-                     detail={"coupon_id": code, "value_yuan": value, "basis": None if basis is MISSING else basis})
-
-    # ------------------------------------------------------------------ replies and timers
-
-    def _wake_on_reply(self, engine: Engine, event: Event, data: dict[str, Any], now: datetime,
-                       enabled: dict[str, bool]) -> list[Event]:
-        sql = ("SELECT timer_id, rule_key, occurrence, step FROM ops.timer WHERE golden_id = ? AND state = 'pending' "
-               "AND wake_on = 'followup.reply'")
-        params: list[Any] = [event.golden_id]
-        if data.get("rule"):
-            sql += " AND rule_key = ?"
-            params.append(str(data["rule"]))
-        if data.get("occurrence"):
-            sql += " AND occurrence = ?"
-            params.append(str(data["occurrence"]))
-        derived: list[Event] = []
-        for timer_id, rule_key, occurrence, step in engine.rows(sql + " ORDER BY due_at", params):
-            derived += self._continue(engine, timer_id, rule_key, event.golden_id, occurrence, step, now,
-                                      enabled, woken_at=event.occurred_at)
-        return derived
-
-    def _continue(self, engine: Engine, timer_id: str, rule_key: str, golden_id: str, occurrence: str, path: str,
-                  now: datetime, enabled: dict[str, bool], woken_at: datetime | None = None) -> list[Event]:
-        """Mark the timer done and continue its journey after the wait (exactly once)."""
-        state = "woken" if woken_at else "fired"
-        claimed = engine.rows("UPDATE ops.timer SET state = ?, fired_at = ? WHERE timer_id = ? AND state = 'pending' "
-                              "RETURNING due_at", [state, now, timer_id])
-        if not claimed:
-            return []
-        j = self._load_journey(engine, rule_key, golden_id, occurrence)
-        if j is None:
-            return []
-        rule = self.catalogue.rules.get(rule_key)
-        step = rule.step(path) if rule else None
-        if rule is None or not enabled.get(rule_key) or not isinstance(step, Wait):
-            code, en, zh = (
-                ("rule_removed", "stopped: the rule is no longer in the catalogue", "已停止：规则已从目录中移除")
-                if rule is None else
-                ("rule_disabled", "stopped: the rule was disabled while the journey waited", "已停止：等待期间规则被停用")
-                if not enabled.get(rule_key) else
-                ("rule_changed", "stopped: the rule was edited and this wait step no longer exists",
-                 "已停止：规则已修改，该等待步骤不存在"))
-            j.status = "stopped"
-            self._save_journey(engine, j, now)
-            self._decide(engine, j, now, "end", "stopped", path, code=code, en=en, zh=zh)
-            return []
-        due_at = claimed[0][0]
-        j.anchor_at = min(woken_at, due_at) if woken_at else due_at
-        self._decide(engine, j, now, "wait", "woken" if woken_at else "timer_fired", path,
-                     code="reply" if woken_at else "timer",
-                     en=(f"the patient replied at {woken_at:%Y-%m-%d %H:%M}; wait ended early" if woken_at
-                         else f"timer due {due_at:%Y-%m-%d %H:%M} fired"),
-                     zh=(f"患者于 {woken_at:%Y-%m-%d %H:%M} 回复，提前结束等待" if woken_at
-                         else f"计时器（{due_at:%Y-%m-%d %H:%M}）到期"))
-        j.status = "running"
-        return self._advance(engine, rule, j, step.next, now)
-
-    def fire_due_timers(self, engine: Engine, now: datetime, enabled: dict[str, bool] | None = None) -> tuple[int, list[Event]]:
-        enabled = enabled if enabled is not None else self.enabled_rules(engine)
-        due = engine.rows("SELECT timer_id, rule_key, golden_id, occurrence, step FROM ops.timer "
-                          "WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, timer_id LIMIT ?", [now, TIMER_BATCH])
-        derived: list[Event] = []
-        for timer_id, rule_key, golden_id, occurrence, step in due:
-            with engine.transaction(), self._batch(engine):
-                derived += self._continue(engine, timer_id, rule_key, golden_id, occurrence, step, now, enabled)
-        return len(due), derived
-
-    # ------------------------------------------------------------------ schedules
-
-    def run_schedules(self, engine: Engine, now: datetime, enabled: dict[str, bool] | None = None,
-                      batch: int = SCHEDULE_BATCH) -> tuple[int, list[Event]]:
-        """Daily schedule rules: at or after their time, walk the patients in batches."""
-        enabled = enabled if enabled is not None else self.enabled_rules(engine)
-        started = 0
-        derived: list[Event] = []
-        for rule in self.catalogue.schedule_rules():
-            at = rule.trigger.daily_at
-            if not enabled.get(rule.key) or at is None or now.time() < at or (rule.key, now.date()) in self._schedule_done:
-                continue
-            with engine.transaction(), self._batch(engine):
-                run = engine.rows("SELECT cursor, status FROM ops.schedule_run WHERE rule_key = ? AND run_date = ?",
-                                  [rule.key, now.date()])
-                if run and run[0][1] == "done":
-                    self._schedule_done.add((rule.key, now.date()))
-                    continue
-                cursor = run[0][0] if run else ""
-                if not run:
-                    engine.execute("INSERT INTO ops.schedule_run VALUES (?, ?, '', 'running', ?, NULL)",
-                                   [rule.key, now.date(), now])
-                ids = [g for (g,) in engine.rows("SELECT golden_id FROM identity.patient WHERE golden_id > ? "
-                                                 "ORDER BY golden_id LIMIT ?", [cursor, batch])]
-                facts = self.facts.many(engine, ids, now) if ids else {}
-                for g in ids:
-                    if evaluate(rule.trigger.audience, facts[g]).ok:
-                        started += 1
-                        derived += self.start(engine, rule, g, f"day:{now.date().isoformat()}", now, facts=facts[g])
-                done = len(ids) < batch
-                engine.execute("UPDATE ops.schedule_run SET cursor = ?, status = ?, finished_at = ? "
-                               "WHERE rule_key = ? AND run_date = ?",
-                               [ids[-1] if ids else cursor, "done" if done else "running", now if done else None,
-                                rule.key, now.date()])
-        return started, derived
-
-    # ------------------------------------------------------------------ outbox
-
-    def _gate(self, engine: Engine, message: OutboxMessage, now: datetime) -> GateDecision:
-        if message.rule_key in self.catalogue.rules and not self._enabled_now.get(message.rule_key, True):
-            result = GuardResult("suppress", message.channel, None, "rule_disabled",
-                                 "the rule was disabled before the message went out", "发送前规则已被停用")
-            self._gate_results[message.message_id] = result
-            return GateDecision("suppress", None, result.code, result.en)
-        facts = self.facts.many(engine, [message.golden_id], now)[message.golden_id]
-        result = check_dispatch(engine, self.policy, facts, channel=message.channel, purpose=message.purpose, now=now)
-        self._gate_results[message.message_id] = result
-        if result.outcome == "suppress":
-            return GateDecision("suppress", None, result.code, result.en)
-        if result.outcome == "defer":
-            return GateDecision("defer", result.send_at, result.code, result.en)
-        return GateDecision("send")
-
-    def _record_dispatch(self, engine: Engine, result: DispatchResult, now: datetime) -> None:
-        m = result.message
-        gate = self._gate_results.pop(m.message_id, None)
-        if not m.rule_key:
-            return
-        texts = {
-            "sent": (f"sent on {m.channel} at {now:%Y-%m-%d %H:%M} (attempt {result.attempts}); the gateway accepted it",
-                     f"已于 {now:%Y-%m-%d %H:%M} 通过 {m.channel} 发送（第{result.attempts}次尝试），网关已接收"),
-            "retry": (f"sending on {m.channel} failed (attempt {result.attempts}: {result.error}); retry at "
-                      f"{result.next_attempt_at:%Y-%m-%d %H:%M:%S}" if result.next_attempt_at else "",
-                      f"{m.channel} 发送失败（第{result.attempts}次：{result.error}），将于 "
-                      f"{result.next_attempt_at:%Y-%m-%d %H:%M:%S} 重试" if result.next_attempt_at else ""),
-            "failed": (f"delivery failed on {m.channel}: {result.error}", f"{m.channel} 发送失败：{result.error}"),
-        }
-        if result.outcome in ("suppressed", "deferred") and gate is not None:
-            en, zh = f"at send time: {gate.en}", f"发送时检查：{gate.zh}"
-        else:
-            en, zh = texts.get(result.outcome, (result.error or result.outcome, result.error or result.outcome))
-        record_decision(engine, now=now, rule_key=m.rule_key, golden_id=m.golden_id, occurrence=m.occurrence,
-                        step=m.step, action="send", outcome=result.outcome, code=result.code or result.outcome,
-                        en=en, zh=zh, message_id=m.message_id,
-                        detail={"channel": m.channel, "attempts": result.attempts, "error": result.error})
-
-    def dispatch(self, engine: Engine, now: datetime, enabled: dict[str, bool] | None = None) -> list[DispatchResult]:
-        """Send what is due (messages of rules disabled since they were queued are suppressed)."""
-        self._enabled_now = enabled if enabled is not None else self.enabled_rules(engine)
-        return dispatch(engine, self.channels, now, policy=self.policy.dispatch, gate=self._gate,
-                        record=self._record_dispatch, paused=self._paused_channels)
 
     # ------------------------------------------------------------------ tick
 

@@ -18,7 +18,6 @@ history of tiers or tags); caps count this rule's own simulated messages only.
 from __future__ import annotations
 
 import copy
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -51,95 +50,134 @@ def _cluster_join(alias: str, source_expr: str, key_expr: str) -> str:
             f"AND {alias}.source_patient_key = {key_expr}")
 
 
+Rows = list[tuple[str, str, datetime, dict[str, Any]]]  # (event_id, golden_id, occurred_at, data)
+
+
+def _visits(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    return [
+        (f"sim:visit:{src}:{vid}", g, datetime.combine(d, time(VISIT_HOUR)),
+         {"visit_id": vid, "clinic_id": clinic, "department": dept,
+          "items": [{"item_code": i["item_code"], "tooth": i["tooth"], "quantity": i["quantity"]}
+                    for i in (items or []) if i and i.get("item_code")]})
+        for src, vid, g, d, clinic, dept, items in engine.rows(
+            "SELECT v.source, v.visit_id, c.golden_id, v.visit_date, v.clinic_id, v.department, "
+            "list({'item_code': t.item_code, 'tooth': t.tooth, 'quantity': t.quantity} ORDER BY t.line_no) "
+            f"FROM std.visit v {_cluster_join('c', 'v.source', 'v.source_patient_key')} "
+            "LEFT JOIN std.treatment t ON t.source = v.source AND t.visit_id = v.visit_id "
+            "WHERE v.visit_date >= ?::DATE AND v.visit_date < ?::DATE GROUP BY ALL", [start, end])
+    ]
+
+
+def _appointments(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    status = {"appointment.booked": None, "appointment.cancelled": "cancelled",
+              "appointment.no_show": "no_show"}[event_type]
+    when = "coalesce(a.booked_at, a.slot_start)" if status is None else "a.slot_start"
+    where = "" if status is None else f"AND a.status = '{status}'"
+    return [
+        (f"sim:{event_type}:{src}:{aid}", g, at,
+         {"appointment_id": aid, "clinic_id": clinic, "department": dept, "slot_start": slot, "channel": ch})
+        for src, aid, g, at, clinic, dept, slot, ch in engine.rows(
+            f"SELECT a.source, a.appointment_id, c.golden_id, {when}, a.clinic_id, a.department, a.slot_start, "
+            f"a.channel FROM std.appointment a {_cluster_join('c', 'a.source', 'a.source_patient_key')} "
+            f"WHERE {when} >= ? AND {when} < ? {where}", [start, end])
+    ]
+
+
+def _sentiment_join(engine: Engine, id_column: str, kind: str) -> tuple[str, str]:
+    """(label expression, join) for the batch sentiment of a text, when it was scored."""
+    if not engine.table_exists("profile.text_sentiment"):
+        return "NULL", ""
+    return "s.label", f"LEFT JOIN profile.text_sentiment s ON s.text_id = x.{id_column} AND s.kind = '{kind}'"
+
+
+def _consults(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    label, join = _sentiment_join(engine, "consult_id", "consult")
+    return [
+        (f"sim:consult:{cid}", g, at, {"consult_id": cid, "channel": ch, "text": text, "sentiment": lab})
+        for cid, g, at, ch, text, lab in engine.rows(
+            f"SELECT x.consult_id, c.golden_id, x.occurred_at, x.channel, x.text, {label} FROM std.consult x "
+            f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "
+            "WHERE x.occurred_at >= ? AND x.occurred_at < ?", [start, end])
+    ]
+
+
+def _reviews(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    label, join = _sentiment_join(engine, "review_id", "review")
+    return [
+        (f"sim:review:{rid}", g, datetime.combine(d, time(VISIT_HOUR)),
+         {"review_id": rid, "rating": rating, "text": text, "sentiment": lab})
+        for rid, g, d, rating, text, lab in engine.rows(
+            f"SELECT x.review_id, c.golden_id, x.posted_on, x.rating, x.text, {label} FROM std.review x "
+            f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "
+            "WHERE x.posted_on >= ?::DATE AND x.posted_on < ?::DATE", [start, end])
+    ]
+
+
+def _telemetry(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    return [
+        (f"sim:telemetry:{dev}:{d}", g, datetime.combine(d, time(TELEMETRY_HOUR)),
+         {"device_id": dev, "measured_on": d.isoformat(), "plaque_index": plaque, "brushing_sessions": sessions,
+          "brushing_seconds": seconds, "pressure_alerts": alerts})
+        for dev, g, d, plaque, sessions, seconds, alerts in engine.rows(
+            "SELECT t.device_id, c.golden_id, t.measured_on, t.plaque_index, t.brushing_sessions, "
+            f"t.brushing_seconds, t.pressure_alerts FROM std.telemetry t {_cluster_join('c', chr(39) + 'wechat' + chr(39), 't.unionid')} "
+            "WHERE t.measured_on >= ?::DATE AND t.measured_on < ?::DATE", [start, end])
+    ]
+
+
+def _app_actions(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    return [
+        (f"sim:app:{eid}", g, at, {"platform": platform, "action": action, "article_id": article,
+                                   "coupon_id": coupon})
+        for eid, g, at, platform, action, article, coupon in engine.rows(
+            "SELECT e.event_id, c.golden_id, e.occurred_at, e.platform, e.event_type, e.article_id, e.coupon_id "
+            f"FROM std.event e {_cluster_join('c', chr(39) + 'wechat' + chr(39), 'e.unionid')} "
+            "WHERE e.occurred_at >= ? AND e.occurred_at < ?", [start, end])
+    ]
+
+
+def _charges(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    return [
+        (f"sim:charge:{src}:{cid}", g, datetime.combine(d, time(VISIT_HOUR)),
+         {"charge_id": cid, "amount_yuan": float(amount or 0), "visit_id": vid})
+        for src, cid, g, d, amount, vid in engine.rows(
+            "SELECT x.source, x.charge_id, c.golden_id, x.charged_on, x.amount_yuan, x.visit_id FROM std.charge x "
+            f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} "
+            "WHERE x.charged_on >= ?::DATE AND x.charged_on < ?::DATE", [start, end])
+    ]
+
+
+def _lifecycle_changes(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    if not engine.table_exists("profile.lifecycle_event"):
+        return []
+    return [
+        (f"sim:lifecycle:{eid}", g, datetime.combine(d, time(LIFECYCLE_HOUR)),
+         {"from_stage": frm, "to_stage": to, "reason": reason})
+        for eid, g, d, frm, to, reason in engine.rows(
+            "SELECT event_id, golden_id, occurred_on, from_stage, to_stage, reason FROM profile.lifecycle_event "
+            "WHERE occurred_on >= ?::DATE AND occurred_on < ?::DATE", [start, end])
+    ]
+
+
+# Where the warehouse keeps the history of each event type a rule can listen to.
+HISTORY: dict[str, Callable[[Engine, str, datetime, datetime], Rows]] = {
+    "visit.completed": _visits,
+    "appointment.booked": _appointments,
+    "appointment.cancelled": _appointments,
+    "appointment.no_show": _appointments,
+    "consult.message": _consults,
+    "review.posted": _reviews,
+    "telemetry.daily": _telemetry,
+    "app.action": _app_actions,
+    "charge.paid": _charges,
+    "lifecycle.changed": _lifecycle_changes,
+}
+
+
 def _history(engine: Engine, event_type: str, start: datetime, end: datetime) -> list[Event]:
     """Events of one type between start (inclusive) and end (exclusive), oldest first."""
-    has = engine.table_exists
-    rows: list[tuple[Any, ...]] = []
-    if event_type == "visit.completed":
-        rows = [
-            (f"sim:visit:{src}:{vid}", g, datetime.combine(d, time(VISIT_HOUR)),
-             {"visit_id": vid, "clinic_id": clinic, "department": dept,
-              "items": [{"item_code": i["item_code"], "tooth": i["tooth"], "quantity": i["quantity"]}
-                        for i in (items or []) if i and i.get("item_code")]})
-            for src, vid, g, d, clinic, dept, items in engine.rows(
-                "SELECT v.source, v.visit_id, c.golden_id, v.visit_date, v.clinic_id, v.department, "
-                "list({'item_code': t.item_code, 'tooth': t.tooth, 'quantity': t.quantity} ORDER BY t.line_no) "
-                f"FROM std.visit v {_cluster_join('c', 'v.source', 'v.source_patient_key')} "
-                "LEFT JOIN std.treatment t ON t.source = v.source AND t.visit_id = v.visit_id "
-                "WHERE v.visit_date >= ?::DATE AND v.visit_date < ?::DATE GROUP BY ALL", [start, end])
-        ]
-    elif event_type.startswith("appointment."):
-        status = {"appointment.booked": None, "appointment.cancelled": "cancelled",
-                  "appointment.no_show": "no_show"}[event_type]
-        when = "coalesce(a.booked_at, a.slot_start)" if status is None else "a.slot_start"
-        where = "" if status is None else f"AND a.status = '{status}'"
-        rows = [
-            (f"sim:{event_type}:{src}:{aid}", g, at,
-             {"appointment_id": aid, "clinic_id": clinic, "department": dept, "slot_start": slot, "channel": ch})
-            for src, aid, g, at, clinic, dept, slot, ch in engine.rows(
-                f"SELECT a.source, a.appointment_id, c.golden_id, {when}, a.clinic_id, a.department, a.slot_start, "
-                f"a.channel FROM std.appointment a {_cluster_join('c', 'a.source', 'a.source_patient_key')} "
-                f"WHERE {when} >= ? AND {when} < ? {where}", [start, end])
-        ]
-    elif event_type in ("consult.message", "review.posted"):
-        sentiment = has("profile.text_sentiment")
-        if event_type == "consult.message":
-            label = "s.label" if sentiment else "NULL"
-            join = "LEFT JOIN profile.text_sentiment s ON s.text_id = x.consult_id AND s.kind = 'consult'" if sentiment else ""
-            rows = [
-                (f"sim:consult:{cid}", g, at, {"consult_id": cid, "channel": ch, "text": text, "sentiment": lab})
-                for cid, g, at, ch, text, lab in engine.rows(
-                    f"SELECT x.consult_id, c.golden_id, x.occurred_at, x.channel, x.text, {label} FROM std.consult x "
-                    f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "
-                    "WHERE x.occurred_at >= ? AND x.occurred_at < ?", [start, end])
-            ]
-        else:
-            label = "s.label" if sentiment else "NULL"
-            join = "LEFT JOIN profile.text_sentiment s ON s.text_id = x.review_id AND s.kind = 'review'" if sentiment else ""
-            rows = [
-                (f"sim:review:{rid}", g, datetime.combine(d, time(VISIT_HOUR)),
-                 {"review_id": rid, "rating": rating, "text": text, "sentiment": lab})
-                for rid, g, d, rating, text, lab in engine.rows(
-                    f"SELECT x.review_id, c.golden_id, x.posted_on, x.rating, x.text, {label} FROM std.review x "
-                    f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "
-                    "WHERE x.posted_on >= ?::DATE AND x.posted_on < ?::DATE", [start, end])
-            ]
-    elif event_type == "telemetry.daily":
-        rows = [
-            (f"sim:telemetry:{dev}:{d}", g, datetime.combine(d, time(TELEMETRY_HOUR)),
-             {"device_id": dev, "measured_on": d.isoformat(), "plaque_index": plaque, "brushing_sessions": sessions,
-              "brushing_seconds": seconds, "pressure_alerts": alerts})
-            for dev, g, d, plaque, sessions, seconds, alerts in engine.rows(
-                "SELECT t.device_id, c.golden_id, t.measured_on, t.plaque_index, t.brushing_sessions, "
-                f"t.brushing_seconds, t.pressure_alerts FROM std.telemetry t {_cluster_join('c', chr(39) + 'wechat' + chr(39), 't.unionid')} "
-                "WHERE t.measured_on >= ?::DATE AND t.measured_on < ?::DATE", [start, end])
-        ]
-    elif event_type == "app.action":
-        rows = [
-            (f"sim:app:{eid}", g, at, {"platform": platform, "action": action, "article_id": article,
-                                       "coupon_id": coupon})
-            for eid, g, at, platform, action, article, coupon in engine.rows(
-                "SELECT e.event_id, c.golden_id, e.occurred_at, e.platform, e.event_type, e.article_id, e.coupon_id "
-                f"FROM std.event e {_cluster_join('c', chr(39) + 'wechat' + chr(39), 'e.unionid')} "
-                "WHERE e.occurred_at >= ? AND e.occurred_at < ?", [start, end])
-        ]
-    elif event_type == "charge.paid":
-        rows = [
-            (f"sim:charge:{src}:{cid}", g, datetime.combine(d, time(VISIT_HOUR)),
-             {"charge_id": cid, "amount_yuan": float(amount or 0), "visit_id": vid})
-            for src, cid, g, d, amount, vid in engine.rows(
-                "SELECT x.source, x.charge_id, c.golden_id, x.charged_on, x.amount_yuan, x.visit_id FROM std.charge x "
-                f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} "
-                "WHERE x.charged_on >= ?::DATE AND x.charged_on < ?::DATE", [start, end])
-        ]
-    elif event_type == "lifecycle.changed" and has("profile.lifecycle_event"):
-        rows = [
-            (f"sim:lifecycle:{eid}", g, datetime.combine(d, time(LIFECYCLE_HOUR)),
-             {"from_stage": frm, "to_stage": to, "reason": reason})
-            for eid, g, d, frm, to, reason in engine.rows(
-                "SELECT event_id, golden_id, occurred_on, from_stage, to_stage, reason FROM profile.lifecycle_event "
-                "WHERE occurred_on >= ?::DATE AND occurred_on < ?::DATE", [start, end])
-        ]
+    read = HISTORY.get(event_type)
+    rows = read(engine, event_type, start, end) if read else []
     return [Event(eid, event_type, g, at, data, source="simulate") for eid, g, at, data in rows if at is not None]
 
 
@@ -336,7 +374,3 @@ def _report(scratch: Engine, rule: Rule, since: date, until: date, end: datetime
         "until": until.isoformat(), "weeks": rows, "totals": totals,
         "after_window": {"messages_due_later": int(later or 0), "journeys_still_waiting": int(waiting or 0)},
     }
-
-
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, ensure_ascii=False, indent=2, default=str)

@@ -151,11 +151,6 @@ def list_messages(engine: Engine, *, status: str | None = None, golden_id: str |
     return [OutboxMessage.from_row(r) for r in rows]
 
 
-def next_due(engine: Engine) -> datetime | None:
-    """When the outbox next has something to do (None: nothing queued)."""
-    return engine.scalar("SELECT min(next_attempt_at) FROM ops.outbox WHERE status IN ('queued', 'sending')")
-
-
 def _update(engine: Engine, message_id: str, **values: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in values)
     engine.execute(f"UPDATE ops.outbox SET {sets} WHERE message_id = ?", [*values.values(), message_id])

@@ -44,6 +44,14 @@ import pyarrow as pa
 from molar.model.events import Event
 from molar.realtime import records
 from molar.realtime.connections import CursorEngine
+from molar.realtime.event_table import (
+    CHECKPOINT,
+    read_checkpoint,
+    set_checkpoint,
+    store_events,
+    store_provisional,
+    store_records,
+)
 from molar.realtime.schemas import local_now
 from molar.realtime.wal import EventLog
 from molar.warehouse import DuckDBEngine, Engine
@@ -53,41 +61,7 @@ log = logging.getLogger("molar.realtime.pipeline")
 Stage = Callable[[Engine, list[Event]], "list[Event] | None"]
 TickHook = Callable[[Engine, datetime], "Iterable[Event] | None"]
 Clock = Callable[[], datetime]
-CHECKPOINT = "pipeline"
 _PROVISIONAL = b'"provisional":true'
-_INSERT_RECORDS = """
-INSERT OR IGNORE INTO ops.rt_event BY NAME
-SELECT seq,
-       j->>'$.event_id' AS event_id,
-       j->>'$.type' AS type,
-       j->>'$.golden_id' AS golden_id,
-       coalesce((j->>'$.provisional')::BOOLEAN, false) AS provisional,
-       coalesce(j->>'$.source', 'internal') AS source,
-       (j->>'$.occurred_at')::TIMESTAMP AS occurred_at,
-       (j->>'$.received_at')::TIMESTAMP AS received_at,
-       ?::TIMESTAMP AS applied_at,
-       false AS derived,
-       coalesce(j->'$.data', '{{}}') AS data
-FROM (SELECT seq, payload::JSON AS j FROM {view})
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) = 1
-RETURNING seq
-"""
-
-_RT_EVENT_SCHEMA = pa.schema([
-    ("seq", pa.int64()),
-    ("event_id", pa.string()),
-    ("type", pa.string()),
-    ("golden_id", pa.string()),
-    ("provisional", pa.bool_()),
-    ("source", pa.string()),
-    ("occurred_at", pa.timestamp("us")),
-    ("received_at", pa.timestamp("us")),
-    ("applied_at", pa.timestamp("us")),
-    ("derived", pa.bool_()),
-    ("data", pa.string()),
-])
-
-
 @dataclass
 class IntervalJob:
     """A function the worker runs every ``every`` (e.g. the nightly profile recompute).
@@ -171,7 +145,7 @@ class Pipeline:
         self._stopping = False
         self._calls: queue.SimpleQueue[tuple[Callable[[Engine], Any], Future]] = queue.SimpleQueue()
         self._applied_cond = threading.Condition()
-        self._applied_seq = self._read_checkpoint(engine)
+        self._applied_seq = read_checkpoint(engine)
         self._job_due: dict[str, datetime] = {}
         self._pending: list[tuple[int, bytes]] = []
         self._error_log_times: dict[str, float] = {}
@@ -205,11 +179,6 @@ class Pipeline:
         self.jobs.append(job)
 
     # ------------------------------------------------------------------ state
-    @staticmethod
-    def _read_checkpoint(engine: Engine) -> int:
-        seq = engine.scalar("SELECT seq FROM ops.rt_checkpoint WHERE name = ?", [CHECKPOINT])
-        return int(seq or 0)
-
     @property
     def applied_seq(self) -> int:
         """Every log record with seq ≤ this is committed to the warehouse."""
@@ -248,9 +217,6 @@ class Pipeline:
 
         return {"events": len(values), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
                 "max": round(values[-1] * 1000, 2)}
-
-    def reset_latency(self) -> None:
-        self._ack_to_applied.clear()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -401,29 +367,13 @@ class Pipeline:
         now = self.clock()
         engine = self._engine
         with engine.transaction():
-            new_seqs = self._store_records(engine, batch, now)
+            new_seqs = store_records(engine, batch, now)
             if new_seqs and (self.stages or any(_PROVISIONAL in p for _, p in batch)):
                 decoded = [records.decode(seq, p) for seq, p in batch if seq in new_seqs]
-                self._store_provisional(engine, decoded, now)
+                store_provisional(engine, decoded, now)
                 self._run_stages(engine, [e for e, _ in decoded], last_seq, now)
-            self._set_checkpoint(engine, last_seq, now)
+            set_checkpoint(engine, last_seq, now)
         self._committed(batch, len(new_seqs))
-
-    @staticmethod
-    def _store_records(engine: DuckDBEngine, batch: list[tuple[int, bytes]], now: datetime) -> set[int]:
-        """Insert log records into ops.rt_event (JSON parsed by DuckDB, outside the GIL);
-        returns the seqs that were new. A repeated event_id keeps its first copy."""
-        table = pa.Table.from_arrays(
-            [pa.array([s for s, _ in batch], pa.int64()),
-             pa.array([p.decode("utf-8") for _, p in batch], pa.string())],
-            names=["seq", "payload"],
-        )
-        view = "_molar_rt_records"
-        engine.register(view, table)
-        try:
-            return {r[0] for r in engine.rows(_INSERT_RECORDS.format(view=view), [now])}
-        finally:
-            engine.unregister(view)
 
     def _committed(self, batch: list[tuple[int, bytes]], new: int) -> None:
         last_seq = batch[-1][0]
@@ -450,8 +400,8 @@ class Pipeline:
             event, keys = records.decode(seq, payload)
             event_id, event_type = event.event_id, event.type
             with engine.transaction():
-                if self._store(engine, [event], derived=False, seq=None, now=now):
-                    self._store_provisional(engine, [(event, keys)], now)
+                if store_events(engine, [event], derived=False, seq=None, now=now):
+                    store_provisional(engine, [(event, keys)], now)
                 self._record_failure(engine, seq, event_id, event_type, stage, exc, payload, now)
         except (ValueError, KeyError, TypeError) as bad:
             # The record itself cannot be stored (not JSON, not an event): keep it aside.
@@ -469,7 +419,7 @@ class Pipeline:
             [seq, event_id, event_type, stage, f"{type(exc).__name__}: {exc}",
              payload.decode("utf-8", "replace"), now],
         )
-        self._set_checkpoint(engine, seq, now)
+        set_checkpoint(engine, seq, now)
 
     def _run_stages(self, engine: Engine, events: list[Event], seq: int, now: datetime) -> list[Event]:
         current = list(events)
@@ -485,89 +435,10 @@ class Pipeline:
                     e if e.received_at is not None else e.with_(received_at=now)
                     for e in out
                 ]
-                stored = self._store(engine, derived, derived=True, seq=seq, now=now)
+                stored = store_events(engine, derived, derived=True, seq=seq, now=now)
                 self.stats["derived"] += len(stored)
                 current.extend(stored)
         return current
-
-    @staticmethod
-    def _store(engine: DuckDBEngine, events: list[Event], *, derived: bool, seq: int | None,
-               now: datetime) -> list[Event]:
-        """Insert events not yet in ops.rt_event; returns those that were new, in order."""
-        if not events:
-            return []
-        unique: dict[str, Event] = {}
-        for e in events:
-            if not isinstance(e, Event):
-                raise TypeError(f"a stage returned {type(e).__name__}, not an Event")
-            unique.setdefault(e.event_id, e)
-        batch = list(unique.values())
-        table = pa.Table.from_pydict({
-            "seq": [seq if (derived or e.seq is None) else e.seq for e in batch],
-            "event_id": [e.event_id for e in batch],
-            "type": [e.type for e in batch],
-            "golden_id": [e.golden_id for e in batch],
-            "provisional": [e.provisional for e in batch],
-            "source": [e.source for e in batch],
-            "occurred_at": [e.occurred_at for e in batch],
-            "received_at": [e.received_at for e in batch],
-            "applied_at": [now] * len(batch),
-            "derived": [derived] * len(batch),
-            "data": [json.dumps(e.data, ensure_ascii=False, separators=(",", ":"), default=str)
-                     for e in batch],
-        }, schema=_RT_EVENT_SCHEMA)
-        view = "_molar_rt_batch"
-        engine.register(view, table)
-        try:
-            inserted = {r[0] for r in engine.rows(
-                f"INSERT OR IGNORE INTO ops.rt_event BY NAME SELECT * FROM {view} RETURNING event_id"
-            )}
-        finally:
-            engine.unregister(view)
-        return [e for e in batch if e.event_id in inserted]
-
-    @staticmethod
-    def _store_provisional(engine: Engine, decoded: list[tuple[Event, dict | None]], now: datetime) -> None:
-        merged: dict[str, dict[str, str]] = {}
-        for event, keys in decoded:
-            if not event.provisional:
-                continue
-            row = merged.setdefault(event.golden_id, {})
-            for k, v in (keys or {}).items():
-                row.setdefault(k, v)
-        if not merged:
-            return
-        cols = ("unionid", "mobile", "source", "source_patient_key")
-        table = pa.Table.from_pydict(
-            {"provisional_id": list(merged), **{c: [k.get(c) for k in merged.values()] for c in cols}},
-            schema=pa.schema([("provisional_id", pa.string()), *((c, pa.string()) for c in cols)]),
-        )
-        view = "_molar_rt_provisional"
-        engine.register(view, table)
-        try:
-            engine.execute(
-                f"""
-                INSERT INTO ops.provisional_identity
-                    (provisional_id, unionid, mobile, source, source_patient_key, created_at)
-                SELECT provisional_id, unionid, mobile, source, source_patient_key, ?::TIMESTAMP
-                FROM {view}
-                ON CONFLICT (provisional_id) DO UPDATE SET
-                    unionid = coalesce(provisional_identity.unionid, excluded.unionid),
-                    mobile = coalesce(provisional_identity.mobile, excluded.mobile),
-                    source = coalesce(provisional_identity.source, excluded.source),
-                    source_patient_key = coalesce(provisional_identity.source_patient_key,
-                                                  excluded.source_patient_key)
-                """,
-                [now],
-            )
-        finally:
-            engine.unregister(view)
-
-    @staticmethod
-    def _set_checkpoint(engine: Engine, seq: int, now: datetime) -> None:
-        # The row exists (start() makes it); an UPDATE is cheaper than an upsert.
-        engine.execute("UPDATE ops.rt_checkpoint SET seq = ?, updated_at = ? WHERE name = ?",
-                       [seq, now, CHECKPOINT])
 
     # ------------------------------------------------------------------ ticks and jobs
     def _tick(self) -> None:
@@ -583,7 +454,7 @@ class Pipeline:
                     if out:
                         produced = [e if e.received_at is not None else e.with_(received_at=now)
                                     for e in out]
-                        new = self._store(engine, produced, derived=True, seq=self._applied_seq, now=now)
+                        new = store_events(engine, produced, derived=True, seq=self._applied_seq, now=now)
                         self.stats["derived"] += len(new)
                         self._run_stages(engine, new, self._applied_seq, now)
             except Exception as exc:  # noqa: BLE001

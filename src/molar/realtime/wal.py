@@ -160,7 +160,6 @@ class EventLog:
 
         self._queue: deque[_Request] = deque()
         self._cond = threading.Condition()
-        self._durable_cond = threading.Condition()
         self._closing = False
         self._closed = False
         self._failed: BaseException | None = None
@@ -342,9 +341,7 @@ class EventLog:
             del self._mark_seqs[:100_000], self._mark_times[:100_000]
         self._mark_seqs.append(seq - 1)
         self._mark_times.append(now)
-        with self._durable_cond:
-            self._durable_seq = seq - 1
-            self._durable_cond.notify_all()
+        self._durable_seq = seq - 1
         for listener in self._listeners:
             listener()
 
@@ -396,13 +393,6 @@ class EventLog:
         except IndexError:
             return None
 
-    def wait_durable(self, after_seq: int, timeout: float) -> int:
-        """Block until the durable seq passes ``after_seq`` or the timeout ends; returns it."""
-        with self._durable_cond:
-            if self._durable_seq <= after_seq and not self._closed:
-                self._durable_cond.wait(timeout)
-            return self._durable_seq
-
     # ------------------------------------------------------------------ reading
     def reader(self, after_seq: int = 0) -> LogReader:
         """A cursor over durable records with seq > ``after_seq``."""
@@ -441,9 +431,7 @@ class EventLog:
             self._cond.notify_all()
         self._writer.join()
         os.close(self._fd)
-        with self._durable_cond:
-            self._closed = True
-            self._durable_cond.notify_all()
+        self._closed = True
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
 

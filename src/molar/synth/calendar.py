@@ -88,12 +88,6 @@ class Calendar:
     def years_of(self, days: np.ndarray) -> np.ndarray:
         return self.year[self.idx(days)]
 
-    def months_of(self, days: np.ndarray) -> np.ndarray:
-        return self.month[self.idx(days)]
-
-    def weekdays_of(self, days: np.ndarray) -> np.ndarray:
-        return self.weekday[self.idx(days)]
-
 
 def excel_serial(days: np.ndarray, minutes: np.ndarray | None = None, seconds: np.ndarray | None = None) -> np.ndarray:
     """Excel 1900-system serial numbers for day numbers plus optional time of day."""

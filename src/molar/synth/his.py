@@ -213,7 +213,8 @@ def his_write(rng, world: World, ppl: People, life: Life, vis: Visits, ids: HisI
     charged = np.flatnonzero(amount > 0)
     c_order = charged[np.argsort(rank[charged], kind="stable")]
     k = c_order.size
-    cday = vis.day[c_order] + (rng.random(k) < 0.04)
+    # some pay the next day, but never after the export date (that would be a future charge)
+    cday = np.minimum(vis.day[c_order] + (rng.random(k) < 0.04), world.end)
     cseq = serials.daily("charge", vis.clinic[c_order], cday)
     cid = np.array(lines("SF{}{:02d}{:05d}", cal.compact[cal.idx(cday)], vis.clinic[c_order] + 1, cseq), dtype=object)
     amt = amount[c_order]

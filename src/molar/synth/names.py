@@ -176,11 +176,6 @@ def to_traditional(name: str) -> str:
     return "".join(m.get(c, c) for c in name)
 
 
-def has_traditional_form(name: str) -> bool:
-    m = _traditional_map()
-    return any(c in m for c in name)
-
-
 def homophone_variant(name: str, u: float, v: float) -> str:
     """Replace one character by a homophone; ``u`` picks the position, ``v`` the variant.
 

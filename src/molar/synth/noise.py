@@ -249,10 +249,6 @@ def set_impossible_dates(col: int):
     return apply
 
 
-def nonempty(col: int):
-    return lambda cols: np.array([bool(v) for v in cols[col]], dtype=bool)
-
-
 def plain_mobile(col: int):
     return lambda cols: np.array([isinstance(v, str) and len(v) == 11 and v.isdigit() for v in cols[col]], dtype=bool)
 

@@ -76,11 +76,30 @@ def make_people(
     mobiles: identifiers.UniqueRegistry,
     ids: identifiers.UniqueRegistry,
 ) -> People:
-    noise = world.config.noise
-    end = world.end
-    cal = world.cal
+    """``n`` people in households, drawn in a fixed order from ``rng`` (the order is part of
+    the seed's promise: every step below draws after the one before)."""
+    role, hh, n_hh, pat, head = _households(rng, n)
+    age, sex, birth, twin = _ages_and_sexes(rng, world, n, n_hh, pat, role, hh, head)
+    birth_year = world.cal.years_of(birth)
+    surname, given, name, spouse = _names(rng, n, n_hh, role, hh, head, sex, birth_year)
+    district, address, street_part = _homes(rng, world, n_hh, hh)
+    mobile, old_mobile, changed_on, contact_owner = _phones(rng, world, n, mobiles, age, role, head, spouse)
+    id_number = _id_numbers(rng, world, n, ids, age, sex, birth, birth_year, district)
+    friend = _friend_groups(rng, n, serials, age)
 
-    # ---- households -----------------------------------------------------------------
+    gidx = np.arange(first_index, first_index + n, dtype=np.int64)
+    household = serials.take("household", n_hh)[hh] - 1
+    person_id = np.array([f"P{i + 1:08d}" for i in gidx.tolist()], dtype=object)
+    return People(
+        n=n, gidx=gidx, person_id=person_id, household=household, role=role, head=head, sex=sex, birth=birth,
+        age=age, surname=surname, given=given, name=name, district=district, address=address,
+        street_part=street_part, mobile=mobile, old_mobile=old_mobile, changed_on=changed_on,
+        contact_owner=contact_owner, id_number=id_number, twin=twin, friend_group=friend,
+    )
+
+
+def _households(rng: np.random.Generator, n: int):
+    """Each person's role and household; the household pattern and head of each."""
     n_h = int(n / 2.2) + 16
     pat = rng.choice(len(_PATTERNS), size=n_h, p=_PATTERN_P)
     sizes = _SIZES[pat]
@@ -97,8 +116,12 @@ def make_people(
     pat = pat[:n_hh]
     starts = np.searchsorted(hh, np.arange(n_hh))
     head = starts[hh]
+    return role, hh, n_hh, pat, head
 
-    # ---- ages and sexes ---------------------------------------------------------------
+
+def _ages_and_sexes(rng: np.random.Generator, world: World, n: int, n_hh: int, pat, role, hh, head):
+    """Ages by household pattern and role (twins share a birth day), sexes, birth days."""
+    end = world.end
     u = rng.random(n_hh)
     head_age = np.where(
         u < 0.55, rng.uniform(20, 35, n_hh), np.where(u < 0.85, rng.uniform(35, 60, n_hh), rng.uniform(60, 86, n_hh))
@@ -129,9 +152,13 @@ def make_people(
     sex = np.where(role == ELDER, (rng.random(n) < 0.4).astype(np.int64), sex)
     birth = end - np.floor(age * 365.25).astype(np.int64)
     birth[tw] = birth[np.flatnonzero(tw) - 1]
-    birth_year = cal.years_of(birth)
+    return age, sex, birth, twin
 
-    # ---- names ------------------------------------------------------------------------
+
+def _names(rng: np.random.Generator, n: int, n_hh: int, role, hh, head, sex, birth_year):
+    """Surnames follow the family (the male partner's), given names the sex and birth year.
+    Also returns each person's household spouse index (-1: none)."""
+    head_sex = sex[head]
     sur = names.draw_surnames(rng, n)
     # the family surname is the male partner's
     is_spouse = role == SPOUSE
@@ -146,8 +173,11 @@ def make_people(
     surname = names.SURNAME_TEXT[sur]
     given = names.draw_given_names(rng, sex, birth_year)
     name = surname + given
+    return surname, given, name, sp
 
-    # ---- where they live ----------------------------------------------------------------
+
+def _homes(rng: np.random.Generator, world: World, n_hh: int, hh):
+    """One address per household, in districts weighted by population and clinic nearness."""
     pop = np.array([d.population for d in geo.DISTRICTS], dtype=np.float64)
     boost = np.ones(len(geo.DISTRICTS))
     boost[np.unique(world.clinic_district)] = 3.0
@@ -170,8 +200,13 @@ def make_people(
     dname = np.array(geo.DISTRICT_NAMES, dtype=object)
     district = h_dist[hh]
     address = dname[district] + street_part[hh]
+    return district, address, street_part[hh]
 
-    # ---- phones ---------------------------------------------------------------------------
+
+def _phones(rng: np.random.Generator, world: World, n: int, mobiles: identifiers.UniqueRegistry, age, role, head, sp):
+    """Own mobiles (some changed), and whose phone each person writes on forms."""
+    noise = world.config.noise
+    end = world.end
     p_own = np.select([age >= 75, age >= 16, age >= 13, age >= 10], [0.7, 0.99, 0.55, 0.1], 0.0)
     own = (rng.random(n) < p_own) | (role == HEAD) | (role == SPOUSE)
     mobile = np.zeros(n, dtype=np.int64)
@@ -192,8 +227,13 @@ def make_people(
     contact_owner = np.where(use_head, head, contact_owner)
     # people still without any phone fall back to the head's
     contact_owner = np.where(mobile[contact_owner] == 0, head, contact_owner)
+    return mobile, old_mobile, changed_on, contact_owner
 
-    # ---- resident ID numbers ----------------------------------------------------------
+
+def _id_numbers(rng: np.random.Generator, world: World, n: int, ids: identifiers.UniqueRegistry, age, sex, birth,
+                birth_year, district):
+    """Resident ID numbers: region by residence and age (old codes before they changed), unique."""
+    cal = world.cal
     u = rng.random(n)
     p_local = np.where(age < 18, 0.85, np.where(age > 60, 0.6, 0.5))
     local = u < p_local
@@ -226,9 +266,11 @@ def make_people(
         bi = np.flatnonzero(bad)
         bodies[bi] = draw_bodies(bi)
     ids.add(bodies)
-    id_number = identifiers.id_strings(bodies)
+    return identifiers.id_strings(bodies)
 
-    # ---- friend groups (adults 18-65) ------------------------------------------------
+
+def _friend_groups(rng: np.random.Generator, n: int, serials: Serials, age):
+    """Groups of 2-6 adults (18-65) who refer each other."""
     friend = np.full(n, -1, dtype=np.int64)
     elig = np.flatnonzero((age >= 18) & (age <= 65) & (rng.random(n) < 0.55))
     elig = rng.permutation(elig)
@@ -236,13 +278,4 @@ def make_people(
     gid = np.repeat(np.arange(gs.size), gs)[: elig.size]
     if gid.size:
         friend[elig] = serials.take("friend_group", int(gid.max()) + 1)[gid] - 1
-
-    gidx = np.arange(first_index, first_index + n, dtype=np.int64)
-    household = serials.take("household", n_hh)[hh] - 1
-    person_id = np.array([f"P{i + 1:08d}" for i in gidx.tolist()], dtype=object)
-    return People(
-        n=n, gidx=gidx, person_id=person_id, household=household, role=role, head=head, sex=sex, birth=birth,
-        age=age, surname=surname, given=given, name=name, district=district, address=address,
-        street_part=street_part[hh], mobile=mobile, old_mobile=old_mobile, changed_on=changed_on,
-        contact_owner=contact_owner, id_number=id_number, twin=twin, friend_group=friend,
-    )
+    return friend

@@ -51,6 +51,15 @@ class Engine(ABC):
     def close(self) -> None: ...
 
     # Conveniences built on the primitives above, shared by every engine.
+    def insert_rows(self, into: str, rows: Sequence[Sequence[Any]], then: str = "", per_statement: int = 200) -> None:
+        """``INSERT INTO {into} VALUES`` the rows, a few hundred per statement (far faster
+        than one statement per row); ``then`` follows each (an ``ON CONFLICT`` clause)."""
+        for start in range(0, len(rows), per_statement):
+            part = rows[start:start + per_statement]
+            one = "(" + ", ".join("?" * len(part[0])) + ")"
+            self.execute(f"INSERT INTO {into} VALUES " + ", ".join([one] * len(part)) + (f" {then}" if then else ""),
+                         [v for row in part for v in row])
+
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         result = self.rows(sql, params)
         return result[0][0] if result else None

@@ -219,3 +219,94 @@ def test_quiet_hours_window(when, expected):
     from unit.automation.autolib import POLICY
 
     assert POLICY.next_allowed(when) == expected
+
+
+def test_quiet_hours_are_checked_again_at_dispatch(warehouse, gateway):
+    """Queued in the evening, dispatched late: the outbox must not send inside quiet hours."""
+    g = ok_patient("strategic_vip_advisor")
+    add_patient(warehouse, g)
+    evening = datetime(2026, 10, 5, 20, 50)
+    a = automation(ManualClock(evening), channels=webhook_channels(gateway))
+    a.on_events(warehouse, [consent(g, evening - timedelta(days=1)),
+                            ev("tier.changed", g, evening, from_tier="growth", to_tier="strategic")])
+    [(_, _, _, status, reason, _, next_at, _)] = outbox(warehouse, g)
+    assert (status, reason, next_at) == ("queued", None, evening)  # due before quiet hours start
+    a.tick(warehouse, datetime(2026, 10, 5, 21, 30))  # the dispatcher only runs now
+    assert gateway.requests == []
+    [(_, _, _, status, _, _, next_at, _)] = outbox(warehouse, g)
+    assert (status, next_at) == ("queued", datetime(2026, 10, 6, 8, 0))
+    a.tick(warehouse, datetime(2026, 10, 6, 8, 0))
+    assert len(gateway.requests) == 1
+
+
+def test_cap_counts_messages_already_scheduled_later(warehouse):
+    """A message deferred to tomorrow morning takes the daily cap for a message decided today."""
+    from molar.automation.guards import check_send
+    from molar.delivery.outbox import enqueue
+    from unit.automation.autolib import POLICY
+
+    g = "G0000000001"
+    tomorrow = datetime(2026, 10, 6, 8, 0)
+    enqueue(warehouse, idempotency_key="k1", golden_id=g, channel="sms", purpose="care", text="hi",
+            now=datetime(2026, 10, 5, 22, 30), send_at=tomorrow)
+    facts = {"golden_id": g, "reachable": {"sms": True}}
+    result = check_send(warehouse, POLICY, facts, channel="sms", purpose="care", now=datetime(2026, 10, 5, 15, 0))
+    assert (result.outcome, result.code, result.detail["later"]) == ("suppress", "cap_daily", 1)
+    assert "1 already scheduled later" in result.en
+    # a day and more after the scheduled one, the cap has room again
+    later = check_send(warehouse, POLICY, facts, channel="sms", purpose="care", now=datetime(2026, 10, 7, 9, 0))
+    assert later.outcome == "send"
+
+
+def test_an_older_consent_change_arriving_late_does_not_overwrite_a_newer_one(warehouse):
+    g = ok_patient("strategic_vip_advisor")
+    add_patient(warehouse, g)
+    a = automation(ManualClock(T0))
+    a.on_events(warehouse, [consent(g, T0 - timedelta(days=1), granted=False, channel="sms")])
+    a.on_events(warehouse, [consent(g, T0 - timedelta(days=5), granted=True, channel="sms")])  # older, late
+    assert warehouse.rows("SELECT granted, updated_at FROM ops.consent WHERE golden_id = ?", [g]) == [
+        (False, T0 - timedelta(days=1))]
+    assert warehouse.rows("SELECT granted, applied FROM ops.consent_history WHERE golden_id = ? ORDER BY changed_at",
+                          [g]) == [(True, False), (False, True)]
+    a.on_events(warehouse, [ev("tier.changed", g, T0, from_tier="growth", to_tier="strategic")])
+    [(_, _, _, status, reason, *_)] = outbox(warehouse, g)
+    assert (status, reason) == ("suppressed", "consent_withdrawn")
+    # a newer change still applies
+    a.on_events(warehouse, [consent(g, T0 - timedelta(hours=1), granted=True, channel="sms")])
+    assert warehouse.scalar("SELECT granted FROM ops.consent WHERE golden_id = ?", [g]) is True
+
+
+@pytest.mark.parametrize("start,end,quiet,loud", [
+    ("22:00", "08:00", ["22:00", "23:59", "00:00", "03:00", "07:59"], ["08:00", "12:00", "21:59"]),
+    ("12:30", "14:00", ["12:30", "13:59"], ["12:29", "14:00", "00:00", "23:00"]),
+])
+def test_quiet_window_wraps_midnight_only_when_it_ends_before_it_starts(start, end, quiet, loud):
+    from dataclasses import replace
+    from datetime import time
+
+    from unit.automation.autolib import POLICY
+
+    policy = replace(POLICY, quiet_start=time.fromisoformat(start), quiet_end=time.fromisoformat(end))
+    day = datetime(2026, 10, 5)
+
+    def at(hhmm: str) -> datetime:
+        return datetime.combine(day, time.fromisoformat(hhmm))
+
+    assert [t for t in quiet if not policy.in_quiet_hours(at(t))] == []
+    assert [t for t in loud if policy.in_quiet_hours(at(t))] == []
+    assert policy.next_allowed(at("23:00")) == (datetime(2026, 10, 6, 8, 0) if start == "22:00" else at("23:00"))
+    assert policy.next_allowed(at("03:00")) == (datetime(2026, 10, 5, 8, 0) if start == "22:00" else at("03:00"))
+
+
+@pytest.mark.parametrize("start,end", [(None, None), ("08:00", None), (None, "08:00"), ("22:00", "22:00")])
+def test_quiet_hours_switched_off_never_defer(start, end):
+    from dataclasses import replace
+    from datetime import time
+
+    from unit.automation.autolib import POLICY
+
+    policy = replace(POLICY, quiet_start=start and time.fromisoformat(start),
+                     quiet_end=end and time.fromisoformat(end))
+    for hour in (0, 7, 8, 12, 21, 22, 23):
+        when = datetime(2026, 10, 5, hour, 30)
+        assert not policy.in_quiet_hours(when) and policy.next_allowed(when) == when, hour

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
+from pathlib import Path
 
 import joblib
 import pytest
+import skops.io
 
 from molar.model.codes import SENTIMENTS
 from molar.profile.sentiment import (
@@ -22,7 +24,7 @@ from molar.profile.sentiment import (
 )
 from molar.profile.sentiment.aspects import ASPECTS, aspects, complaint_aspects
 from molar.profile.sentiment.evaluate import HELDOUT_FILE, evaluate_heldout, load_heldout
-from molar.profile.sentiment.model import jieba_words_negated, weighted_clauses
+from molar.profile.sentiment.model import MODEL_TYPES, jieba_words_negated, weighted_clauses
 
 BLIND_FILE = HELDOUT_FILE.with_name("blind.tsv")
 # Plain complaints that an earlier model labelled satisfied.
@@ -147,26 +149,56 @@ def test_probabilities_and_traditional_full_width_input(model):
 
 
 def test_save_load_round_trip(model, tmp_path):
-    path = model.save(tmp_path / "m.joblib")
+    path = model.save(tmp_path / "m.skops")
     loaded = SentimentModel.load(path)
     sentences = [s for ss in UNSEEN.values() for s in ss] + ["", "好的"]
     assert loaded.version == model.version and len(model.version) == 12
     assert loaded.predict_proba(sentences) == model.predict_proba(sentences)
 
 
+class Planted:
+    """What a hostile model file would carry: code that runs when the file is loaded."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+    def __setstate__(self, state):
+        Path(state["marker"]).touch()
+
+
+def test_load_refuses_a_pickle_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+    joblib.dump({"format": "molar-sentiment", "pipeline": Planted(str(marker))}, tmp_path / "evil.joblib")
+    with pytest.raises(ModelFormatError, match="not a Molar sentiment model .*Molar reads only models it saved"):
+        SentimentModel.load(tmp_path / "evil.joblib")
+    assert not marker.exists()
+
+
+def test_load_refuses_a_tampered_model_without_building_it(model, tmp_path):
+    marker = tmp_path / "ran"
+    payload = {"format": "molar-sentiment", "format_version": 2, "pipeline": Planted(str(marker))}
+    skops.io.dump(payload, tmp_path / "tampered.skops")
+    with pytest.raises(ModelFormatError, match="holds types Molar never writes .*Planted"):
+        SentimentModel.load(tmp_path / "tampered.skops")
+    assert not marker.exists()
+
+
 def test_load_refuses_other_formats(model, tmp_path):
-    path = model.save(tmp_path / "m.joblib")
-    payload = joblib.load(path)
+    path = model.save(tmp_path / "m.skops")
+    payload = skops.io.load(path, trusted=sorted(MODEL_TYPES))
     payload["format_version"] = 999
-    joblib.dump(payload, tmp_path / "old.joblib")
+    skops.io.dump(payload, tmp_path / "old.skops")
     with pytest.raises(ModelFormatError, match="format 999"):
-        SentimentModel.load(tmp_path / "old.joblib")
-    (tmp_path / "junk.joblib").write_bytes(b"not a model")
+        SentimentModel.load(tmp_path / "old.skops")
+    (tmp_path / "junk.skops").write_bytes(b"not a model")
     with pytest.raises(ModelFormatError, match="not a Molar sentiment model"):
-        SentimentModel.load(tmp_path / "junk.joblib")
-    joblib.dump({"something": "else"}, tmp_path / "other.joblib")
+        SentimentModel.load(tmp_path / "junk.skops")
+    skops.io.dump({"something": "else"}, tmp_path / "other.skops")
     with pytest.raises(ModelFormatError, match="not a Molar sentiment model"):
-        SentimentModel.load(tmp_path / "other.joblib")
+        SentimentModel.load(tmp_path / "other.skops")
 
 
 def test_version_depends_on_data_and_config():

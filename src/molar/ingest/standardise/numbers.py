@@ -141,6 +141,7 @@ class IntegerStandardiser(Standardiser):
 # ----------------------------------------------------------------------------- decimal
 
 DECIMAL_PATTERN = rf"^[-+]?(?:{_GROUPED}(?:\.[0-9]*)?|\.[0-9]+)(?:e[-+]?[0-9]+)?$"
+EXPONENT_PAST_9999 = r"e([-+]?)0*[1-9][0-9]{4,}$"
 
 
 @dataclass
@@ -164,7 +165,13 @@ class DecimalStandardiser(Standardiser):
 
     def rules(self, t: str, raw: str) -> Rules:
         n = f"lower({_numeric_text(raw)})"
-        value = sql.try_cast(f"replace({n}, ',', '')", self.output_type)
+        text = f"replace({n}, ',', '')"
+        if self.scale is not None:
+            # DuckDB reads DECIMAL exponents as 16-bit numbers: 0e33000 would fail. Beyond
+            # ±9999 the exponent alone decides (zero stays zero, tiny rounds to zero, huge
+            # is out of range) for any mantissa under 9,000 digits, so cap it there.
+            text = sql.re_rewrite(text, EXPONENT_PAST_9999, "e{1}9999")
+        value = sql.try_cast(text, self.output_type)
         checks = [(f"NOT {sql.re_matches(n, DECIMAL_PATTERN)}", "not_numeric")]
         if self.scale is None:
             checks.append((f"{value} IS NULL OR abs({value}) > {_MAX_DOUBLE}", "out_of_range"))

@@ -18,10 +18,41 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, NamedTuple
 
-from molar.ingest.standardise.base import DEFAULT_NULL_TOKENS
-from molar.ingest.standardise.coded import SEX_NOT_STATED, SEX_VALUES
-from molar.ingest.standardise.mobile import WELL_FORMED_PREFIXES
-from molar.ingest.standardise.names import DEFAULT_PLACEHOLDERS, NAME_KEEP
+# The oracle's own copies of the tables the standardisers use: a reference that imported
+# them from the code it checks would agree with any mistake made in them.
+
+# Strings that mean "no value" in exports.
+DEFAULT_NULL_TOKENS = ("null", "none", "nan", "n/a", "#n/a", "\\n", "-", "--", "/")
+
+# GB/T 2261.1 sex codes and the spellings seen in exports.
+SEX_VALUES = {
+    "男": "M", "男性": "M", "男士": "M", "m": "M", "male": "M", "man": "M", "1": "M",
+    "女": "F", "女性": "F", "女士": "F", "f": "F", "female": "F", "woman": "F", "2": "F",
+}
+SEX_NOT_STATED = ("0", "9", "未知", "不详", "未说明", "u", "unknown")
+
+# Three-digit prefixes of mainland mobile numbers allocated to subscribers (MIIT numbering
+# plan, 2024), written out one by one.
+CHINA_MOBILE_PREFIXES = (
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139",
+    "145", "146", "147", "148", "149",
+    "150", "151", "152", "153", "155", "156", "157", "158", "159",
+    "162", "165", "166", "167",
+    "170", "171", "172", "173", "174", "175", "176", "177", "178",
+    "180", "181", "182", "183", "184", "185", "186", "187", "188", "189",
+    "190", "191", "192", "193", "195", "196", "197", "198", "199",
+)
+
+# Prefixes whose digits are kept (for matching) whether allocated or not: 130–199.
+WELL_FORMED_PREFIXES = tuple(str(n) for n in range(130, 200))
+
+# Names that stand for "no real name", and traditional characters that are also used as
+# simplified ones in names (zhconv would change them).
+DEFAULT_PLACEHOLDERS = (
+    "无", "无名", "无名氏", "未知", "不详", "匿名", "测试", "某某", "患者", "病人", "客户", "顾客",
+    "先生", "女士", "小姐", "test", "unknown", "na", "xx", "xxx",
+)
+NAME_KEEP = "於乾甦昇陞锺璿徵"
 
 # The ``date`` / ``timestamp`` defaults, restated.
 DEFAULT_FORMATS = ("ymd", "chinese", "compact")

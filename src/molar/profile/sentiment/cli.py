@@ -19,7 +19,7 @@ sentiment_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_MODEL_FILE = "molar-sentiment.joblib"
+DEFAULT_MODEL_FILE = "molar-sentiment.skops"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Model file (default: $MOLAR_SENTIMENT_MODEL if set).")]

@@ -10,6 +10,7 @@ from typing import Any
 from molar.model.codes import SENTIMENTS
 from molar.profile.sentiment.aspects import ASPECTS, complaint_aspects
 from molar.profile.sentiment.model import SentimentModel
+from molar.profile.sentiment.score import LIVE_SOURCE
 from molar.warehouse import Engine
 
 HELDOUT_FILE = Path(__file__).parent / "heldout" / "heldout.tsv"
@@ -34,7 +35,9 @@ def _label_metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:
 def evaluate_on_truth(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix (rows: truth, columns:
     predicted) of the consult labels in profile.text_sentiment against
-    ``truth_dir/consult_labels.parquet`` (consult_id, sentiment), joined on consult_id."""
+    ``truth_dir/consult_labels.parquet`` (consult_id, sentiment), joined on consult_id.
+    Only the batch scores count: the real-time stage's rows for the same consults (source
+    'live', e.g. the demo's replayed day) would count those consults twice."""
     path = Path(truth_dir) / "consult_labels.parquet"
     if not path.is_file():
         raise ValueError(f"{path} not found; give the truth folder of a synthetic chain "
@@ -44,9 +47,9 @@ def evaluate_on_truth(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
         """
         SELECT t.sentiment, s.label
         FROM read_parquet(?) t
-        JOIN profile.text_sentiment s ON s.kind = 'consult' AND s.text_id = t.consult_id
+        JOIN profile.text_sentiment s ON s.kind = 'consult' AND s.text_id = t.consult_id AND s.source <> ?
         """,
-        [str(path)],
+        [str(path), LIVE_SOURCE],
     )
     if not pairs:
         raise ValueError("no consult in profile.text_sentiment matches the truth file; "

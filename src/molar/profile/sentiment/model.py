@@ -63,7 +63,15 @@ import numpy as np
 from molar.model.codes import SENTIMENTS
 
 FORMAT = "molar-sentiment"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a skops archive (1 was a pickle, which could run code when loaded)
+# Beyond scikit-learn's own types, the only ones a saved model may name.
+MODEL_TYPES = frozenset({
+    "molar.profile.sentiment.model.normalise_all",
+    "molar.profile.sentiment.model.jieba_words",
+    "molar.profile.sentiment.model.jieba_words_negated",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+})
 CORPUS_DIR = Path(__file__).parent / "corpus"
 EMPTY_LABEL = "neutral"
 
@@ -410,8 +418,8 @@ class SentimentModel:
         return labels, confidences
 
     def save(self, path: str | Path) -> Path:
-        import joblib
         import sklearn
+        import skops.io
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -426,29 +434,41 @@ class SentimentModel:
             "pipeline": self.pipeline,
         }
         tmp = path.with_name(path.name + ".tmp")
-        joblib.dump(payload, tmp, compress=3)
+        skops.io.dump(payload, tmp)
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> SentimentModel:
-        import joblib
+        """Read a model Molar saved. The file is a skops archive, which is read without
+        running code from it: any type beyond scikit-learn's own and :data:`MODEL_TYPES` is
+        refused before anything is built."""
+        import skops.io
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"sentiment model {path} not found")
+        retrain = f"retrain it with `molar sentiment train --model {path}`"
         try:
-            payload = joblib.load(path)
-        except Exception as exc:  # pickle/zlib/EOF errors all mean the same thing here
+            foreign = sorted(set(skops.io.get_untrusted_types(file=path)) - MODEL_TYPES)
+        except Exception as exc:  # not a zip, no schema, bad JSON: not a file Molar wrote
             raise ModelFormatError(
-                f"{path} is not a Molar sentiment model (cannot be read: {exc})") from exc
+                f"{path} is not a Molar sentiment model (Molar reads only models it saved; {retrain})") from exc
+        if foreign:
+            raise ModelFormatError(
+                f"{path} is not a Molar sentiment model: it holds types Molar never writes "
+                f"({', '.join(foreign[:3])}), so it is not loaded; {retrain}")
+        try:
+            payload = skops.io.load(path, trusted=sorted(MODEL_TYPES))
+        except Exception as exc:  # damaged archive
+            raise ModelFormatError(f"{path} is damaged (cannot be read: {exc}); {retrain}") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ModelFormatError(f"{path} is not a Molar sentiment model")
+            raise ModelFormatError(f"{path} is not a Molar sentiment model; {retrain}")
         found = payload.get("format_version")
         if found != FORMAT_VERSION:
             raise ModelFormatError(
                 f"{path} was written in sentiment model format {found}, this Molar reads format "
-                f"{FORMAT_VERSION}; retrain it with `molar sentiment train --model {path}`"
+                f"{FORMAT_VERSION}; {retrain}"
             )
         cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()}
         return cls(
