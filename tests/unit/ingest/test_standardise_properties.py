@@ -105,7 +105,12 @@ def written_dates(draw, with_time: bool):
     time = None
     if with_time and draw(st.booleans()):
         time = dt.time(draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59)))
-        sep = draw(st.sampled_from([" ", "  ", ""] if style.startswith("chinese") else [" ", "T", "  "]))
+        if style.startswith("chinese"):
+            # no separator only after 日/号: "2000年1月1" + "10:00" would read as the 11th
+            seps = [" ", "  ", ""] if not text[-1].isdigit() else [" ", "  "]
+        else:
+            seps = [" ", "T", "  "]
+        sep = draw(st.sampled_from(seps))
         hh = f"{time.hour:02d}" if draw(st.booleans()) else str(time.hour)
         if draw(st.booleans()):
             text += f"{sep}{hh}:{time.minute:02d}:{time.second:02d}" + draw(st.sampled_from(["", ".5", ".123456"]))
