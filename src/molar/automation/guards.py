@@ -20,6 +20,7 @@ from molar.automation.catalogue import CHANNELS, PURPOSES, _parse_time
 from molar.automation.durations import DurationError, format_duration, parse_duration
 from molar.automation.yamlio import CatalogueError, check_keys, fail, line_of, load_yaml
 from molar.delivery.outbox import DispatchPolicy
+from molar.privacy.consent import consent_for
 from molar.warehouse import Engine
 
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
@@ -218,44 +219,6 @@ def _day(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- consent
-
-def consent_for(engine: Engine, policy: Policy, golden_id: str, channel: str, purpose: str,
-                reachable: bool) -> tuple[bool, dict[str, Any]]:
-    """Is the patient's consent for channel × purpose granted? With where that came from."""
-    row = engine.rows(
-        "SELECT granted, updated_at, source FROM ops.consent WHERE golden_id = ? AND channel = ? AND purpose = ?",
-        [golden_id, channel, purpose],
-    )
-    if row:
-        granted, updated_at, source = row[0]
-        return bool(granted), {"from": "record", "updated_at": updated_at, "source": source}
-    default = policy.consent_default.get(purpose, "denied")
-    granted = default == "granted" or (default == "reachable" and reachable)
-    return granted, {"from": "default", "default": default}
-
-
-def record_consent(engine: Engine, *, golden_id: str, channel: str, purpose: str, granted: bool,
-                   changed_at: datetime, source: str | None, event_id: str) -> bool:
-    """Apply a consent change unless a newer one is recorded; returns whether it applied."""
-    current = engine.rows(
-        "SELECT updated_at FROM ops.consent WHERE golden_id = ? AND channel = ? AND purpose = ?",
-        [golden_id, channel, purpose],
-    )
-    applies = not current or current[0][0] <= changed_at
-    if applies:
-        engine.execute(
-            "INSERT INTO ops.consent (golden_id, channel, purpose, granted, updated_at, source, event_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (golden_id, channel, purpose) DO UPDATE SET "
-            "granted = excluded.granted, updated_at = excluded.updated_at, source = excluded.source, "
-            "event_id = excluded.event_id",
-            [golden_id, channel, purpose, granted, changed_at, source, event_id],
-        )
-    engine.execute(
-        "INSERT INTO ops.consent_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [event_id, golden_id, channel, purpose, granted, changed_at, source, applies],
-    )
-    return applies
-
 
 def _consent_refusal(channel: str, purpose: str, info: dict[str, Any]) -> tuple[str, str, str]:
     if info.get("from") == "record":

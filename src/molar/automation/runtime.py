@@ -46,11 +46,7 @@ from molar.automation.decisions import flush_decisions, record_decision
 from molar.automation.dispatching import Dispatching
 from molar.automation.durations import format_duration
 from molar.automation.facts import FactsProvider, WarehouseFacts, as_provider
-from molar.automation.guards import (
-    Policy,
-    load_policy,
-    record_consent,
-)
+from molar.automation.guards import Policy, load_policy
 from molar.automation.journey import Journey, short_hash
 from molar.automation.steps import JourneySteps
 from molar.automation.timers import TimersAndSchedules
@@ -58,6 +54,7 @@ from molar.delivery.channels import Channel, LocalSink, channels_from_settings
 from molar.delivery.outbox import DispatchResult
 from molar.delivery.tasks import create_task
 from molar.model.events import Event
+from molar.privacy.consent import record_consent
 from molar.warehouse import Engine
 
 MAX_DERIVED_DEPTH = 3  # derived events applied in the same call, at most this deep

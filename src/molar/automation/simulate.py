@@ -199,9 +199,11 @@ def _scratch(source: Engine, golden_ids: list[str] | None) -> DuckDBEngine:
           "CASE WHEN wechat_openid IS NOT NULL THEN 'masked' END AS wechat_openid, home_clinic_id, member_count, "
           f"sources, updated_at FROM identity.patient{ids_filter}", params)
     _copy(source, scratch, "std.clinic", "SELECT clinic_id, name, district FROM std.clinic")
-    for table in ("profile.tag_value", "profile.tier", "profile.lifecycle", "profile.value_score", "ops.consent",
+    for table in ("profile.tag_value", "profile.tier", "profile.lifecycle", "profile.value_score",
                   "ops.automation_tag"):
         _copy(source, scratch, table, f"SELECT * FROM {table}{ids_filter}", params)
+    subjects = "" if golden_ids is None else " WHERE subject IN (SELECT unnest(?::VARCHAR[]))"
+    _copy(source, scratch, "privacy.consent_event", f"SELECT * FROM privacy.consent_event{subjects}", params)
     # App reachability: patients seen in the app (history or live events).
     app_users = source.rows(
         "SELECT DISTINCT c.golden_id FROM std.event e JOIN identity.cluster c ON c.source = 'wechat' "

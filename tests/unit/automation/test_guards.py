@@ -9,6 +9,7 @@ from molar.automation import ManualClock, StaticFacts, holdout_bucket, is_held_o
 from molar.automation.catalogue import RULES_DIR
 from molar.delivery.channels import WebhookChannel
 from molar.delivery.tasks import resolve_task
+from molar.privacy.consent import current, history
 from unit.automation.autolib import (
     CATALOGUE,
     add_patient,
@@ -264,16 +265,16 @@ def test_an_older_consent_change_arriving_late_does_not_overwrite_a_newer_one(wa
     a = automation(ManualClock(T0))
     a.on_events(warehouse, [consent(g, T0 - timedelta(days=1), granted=False, channel="sms")])
     a.on_events(warehouse, [consent(g, T0 - timedelta(days=5), granted=True, channel="sms")])  # older, late
-    assert warehouse.rows("SELECT granted, updated_at FROM ops.consent WHERE golden_id = ?", [g]) == [
-        (False, T0 - timedelta(days=1))]
-    assert warehouse.rows("SELECT granted, applied FROM ops.consent_history WHERE golden_id = ? ORDER BY changed_at",
-                          [g]) == [(True, False), (False, True)]
+    in_force = current(warehouse, g, "marketing", "sms")
+    assert (in_force.granted, in_force.occurred_at) == (False, T0 - timedelta(days=1))
+    assert [(h["granted"], h["occurred_at"]) for h in history(warehouse, g)] == [
+        (True, T0 - timedelta(days=5)), (False, T0 - timedelta(days=1))]   # both kept, the newer in force
     a.on_events(warehouse, [ev("tier.changed", g, T0, from_tier="growth", to_tier="strategic")])
     [(_, _, _, status, reason, *_)] = outbox(warehouse, g)
     assert (status, reason) == ("suppressed", "consent_withdrawn")
     # a newer change still applies
     a.on_events(warehouse, [consent(g, T0 - timedelta(hours=1), granted=True, channel="sms")])
-    assert warehouse.scalar("SELECT granted FROM ops.consent WHERE golden_id = ?", [g]) is True
+    assert current(warehouse, g, "marketing", "sms").granted is True
 
 
 @pytest.mark.parametrize("start,end,quiet,loud", [

@@ -3,12 +3,10 @@ automation guard it replaces."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta
 
 import pytest
 
-from molar.automation import guards
 from molar.privacy import consent, keys
 from molar.privacy.crypto import FieldCipher
 from molar.warehouse import DuckDBEngine
@@ -112,30 +110,6 @@ def test_evidence_is_stored_encrypted(cluster):
     assert "TD" not in stored and stored.startswith("v1.")
     assert consent.history(cluster, "G1", cipher)[0]["evidence"] == "短信回复 TD"
     assert "evidence" not in consent.history(cluster, "G1")[0]
-
-
-def test_drop_in_for_the_automation_guard(warehouse):
-    """The same consent.changed events through the guard's own functions (ops.consent) and
-    through the registry give the same answer, the same 'applied' flags and the same info."""
-    policy = guards.Policy()
-    changes = [("G1", "sms", "marketing", True, 1), ("G1", "sms", "marketing", False, 3),
-               ("G1", "sms", "marketing", True, 2), ("G1", "app", "care", False, 1),
-               ("G2", "wechat", "marketing", True, 4), ("G1", "app", "care", True, 1)]
-    for i, (golden, channel, purpose, granted, h) in enumerate(changes):
-        kw = dict(golden_id=golden, channel=channel, purpose=purpose, granted=granted, changed_at=hours(h),
-                  source="wechat", event_id=f"ev{i}")
-        old = guards.record_consent(warehouse, **kw)
-        new = consent.record_consent(warehouse, **kw)
-        if (golden, channel, purpose, h) != ("G1", "app", "care", 1) or granted is False:
-            assert old == new, kw   # equal-time grant after a refusal: the registry keeps the refusal
-    for golden, channel, purpose, reachable in itertools.product(("G1", "G2", "G3"), ("sms", "wechat", "app"),
-                                                                 ("care", "marketing"), (True, False)):
-        if (golden, channel, purpose) == ("G1", "app", "care"):
-            continue
-        old = guards.consent_for(warehouse, policy, golden, channel, purpose, reachable)
-        assert consent.consent_for(warehouse, policy, golden, channel, purpose, reachable) == old
-    # the tie: the guard let the later-arriving grant win; the registry keeps the refusal
-    assert consent.consent_for(warehouse, policy, "G1", "app", "care", True)[0] is False
 
 
 def test_migration_carries_over_the_existing_consent_history(tmp_path):
