@@ -57,7 +57,7 @@ from molar.automation.render import render
 from molar.delivery.channels import Channel, LocalSink, channels_from_settings
 from molar.delivery.outbox import DispatchResult, GateDecision, OutboxMessage, dispatch, enqueue
 from molar.delivery.tasks import create_task
-from molar.model.events import Event
+from molar.model.events import Event, impersonal
 from molar.warehouse import Engine
 
 SCHEDULE_BATCH = 2000
@@ -251,7 +251,7 @@ class Automation:
         self._streaks = {}
 
     def _handle(self, engine: Engine, event: Event, now: datetime, enabled: dict[str, bool]) -> list[Event]:
-        data = dict(event.data or {})
+        data = impersonal(event.data)   # rules, journeys and replies never see or keep free text
         kind = event.type
         if kind in ("consent.changed", "consult.message", "review.posted", "followup.reply"):
             self._facts_cache.pop(event.golden_id, None)
@@ -364,7 +364,7 @@ class Automation:
         trigger_at = event.occurred_at if event else now
         context: dict[str, Any] = {"event": {}}
         if event is not None:
-            context["event"] = {**dict(event.data or {}), "type": event.type, "event_id": event.event_id,
+            context["event"] = {**impersonal(event.data), "type": event.type, "event_id": event.event_id,
                                 "occurred_at": event.occurred_at}
         j = Journey(rule.key, golden_id, occurrence, rule.version, event.type if event else "schedule",
                     event.event_id if event else None, trigger_at, trigger_at, None, context)

@@ -12,12 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from molar.model.events import PERSONAL_DATA_FIELDS
 from molar.privacy.accounts import Principal
 from molar.privacy.policy import Policy, load_policy
 
-# Event data fields that hold personal data, and the policy field whose level they follow.
-PERSONAL_DATA_FIELDS = {"text": "free_text", "reason": "free_text", "diagnosis": "free_text",
-                        "referrer_unionid": "wechat"}
 DataFields = Callable[[str], frozenset[str]]
 
 
