@@ -26,7 +26,7 @@ from molar.automation.conditions import (
 )
 from molar.automation.durations import DurationError, format_duration, parse_duration
 from molar.automation.yamlio import CatalogueError, check_keys, fail, line_of, load_yaml, suggest
-from molar.model.events import EVENT_TYPES
+from molar.model.events import EVENT_TYPES, PERSONAL_DATA_FIELDS
 
 RULES_DIR = Path(__file__).with_name("rules")
 
@@ -412,6 +412,9 @@ class _StepParser:
                     root = str(value["fact"]).split(".")[0]
                     if root not in TEMPLATE_ROOTS:
                         raise fail(p, vline, f"vars {name}: unknown fact {value['fact']!r}{suggest(root, TEMPLATE_ROOTS)}")
+                    if _personal(str(value["fact"])):
+                        raise fail(p, vline, f"vars {name}: {value['fact']!r} can carry personal data and is never "
+                                   "kept for rules; use a field without it")
                     value = {"fact": str(value["fact"])}
                 parsed_vars.append((_key(p, name, vline, "variable"), value))
             step = Send(path, sline, following, channel=channel, template=str(spec["template"]),
@@ -536,6 +539,12 @@ def _parse_templates(path: Path, node: Any) -> dict[str, Template]:
     return out
 
 
+def _personal(path: str) -> bool:
+    """An event data field that can carry personal data (rules never see it: see ``impersonal``)."""
+    parts = path.split(".")
+    return parts[0] == "event" and len(parts) > 1 and parts[1] in PERSONAL_DATA_FIELDS
+
+
 def _check_send(path: Path, rule: Rule, send: Send, templates: dict[str, Template]) -> None:
     template = templates.get(send.template)
     if template is None:
@@ -548,6 +557,9 @@ def _check_send(path: Path, rule: Rule, send: Send, templates: dict[str, Templat
         root = variable.split(".")[0]
         if variable in declared:
             continue
+        if _personal(variable):
+            raise fail(path, send.line, f"rule {rule.key}: template {template.key} quotes {{{variable}}}, which can "
+                       "carry personal data (the outbox keeps the text); remove it from the template")
         if root not in TEMPLATE_ROOTS:
             raise fail(path, send.line, f"rule {rule.key}: template {template.key} uses {{{variable}}}, which is "
                        f"neither in this step's vars nor a fact ({', '.join(TEMPLATE_ROOTS)}); add it under vars:")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from molar.privacy.cli import cli_access
+from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console, progress_bar
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
@@ -265,8 +266,15 @@ def outbox_list_command(
 
     if status and status not in STATUSES:
         raise fail(f"--status {status!r}: one of {', '.join(STATUSES)}")
+    from molar.privacy.masking import View
+
     with open_engine(settings_from(warehouse)) as engine:
-        messages = list_messages(engine, status=status, golden_id=patient, limit=limit)
+        principal = cli_principal(engine, "outbox", "read", bootstrap=True)
+        view = View(principal)
+        messages = [replace(m, rendered_text=view("free_text", m.rendered_text), last_error=view("free_text", m.last_error))
+                    for m in list_messages(engine, status=status, golden_id=patient, limit=limit)]
+        cli_access(engine, "outbox", "read", command="molar outbox list", patient=patient, fields=view.shown,
+                   detail={"masked": sorted(view.masked), "messages": len(messages)}, principal=principal)
     if as_json:
         _dump({"messages": [m.as_dict() for m in messages]})
         return
@@ -318,6 +326,7 @@ def tasks_list_command(
 
     with open_engine(settings_from(warehouse)) as engine:
         tasks = list_tasks(engine, status=status, golden_id=patient, limit=limit)
+        cli_access(engine, "task", "read", command="molar tasks list", patient=patient, detail={"tasks": len(tasks)})
     if as_json:
         _dump({"tasks": [t.as_dict() for t in tasks]})
         return
@@ -343,8 +352,9 @@ def tasks_done_command(
 
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        principal = cli_principal(engine, "task", "change", bootstrap=True)
         try:
-            task = resolve_task(engine, task_id, now=_now(settings), by=by, note=note)
+            task = resolve_task(engine, task_id, now=_now(settings), by=by or principal.name, note=note)
         except TaskError as exc:
             raise fail(str(exc)) from exc
     if as_json:

@@ -53,7 +53,7 @@ from molar.automation.timers import TimersAndSchedules
 from molar.delivery.channels import Channel, LocalSink, channels_from_settings
 from molar.delivery.outbox import DispatchResult
 from molar.delivery.tasks import create_task
-from molar.model.events import Event
+from molar.model.events import Event, impersonal
 from molar.privacy.consent import record_consent
 from molar.warehouse import Engine
 
@@ -214,7 +214,7 @@ class Automation(JourneySteps, TimersAndSchedules, Dispatching):
         self._streaks = {}
 
     def _handle(self, engine: Engine, event: Event, now: datetime, enabled: dict[str, bool]) -> list[Event]:
-        data = dict(event.data or {})
+        data = impersonal(event.data)   # rules, journeys and replies never see or keep free text
         kind = event.type
         if kind in ("consent.changed", "consult.message", "review.posted", "followup.reply"):
             self._facts_cache.pop(event.golden_id, None)
@@ -327,7 +327,7 @@ class Automation(JourneySteps, TimersAndSchedules, Dispatching):
         trigger_at = event.occurred_at if event else now
         context: dict[str, Any] = {"event": {}}
         if event is not None:
-            context["event"] = {**dict(event.data or {}), "type": event.type, "event_id": event.event_id,
+            context["event"] = {**impersonal(event.data), "type": event.type, "event_id": event.event_id,
                                 "occurred_at": event.occurred_at}
         j = Journey(rule.key, golden_id, occurrence, rule.version, event.type if event else "schedule",
                     event.event_id if event else None, trigger_at, trigger_at, None, context)

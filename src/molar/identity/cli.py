@@ -108,12 +108,18 @@ def explain_command(
 ) -> None:
     """Show a golden ID's records and, for each pair, the match weight of every comparison."""
     from molar.identity.explain import ExplainError, explain, render
+    from molar.privacy.cli import cli_access, cli_principal
+    from molar.privacy.masking import mask_identity_explanation
 
     with open_engine(settings_from(warehouse)) as engine:
+        principal = cli_principal(engine, "patient", "read", bootstrap=True)
         try:
             data = explain(engine, golden_id)
         except ExplainError as exc:
             raise fail(str(exc)) from exc
+        data, view = mask_identity_explanation(data, principal)
+        cli_access(engine, "patient", "read", command="molar identity explain", patient=golden_id,
+                   fields=view.shown, detail={"masked": sorted(view.masked)}, principal=principal)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
@@ -122,18 +128,22 @@ def explain_command(
 
 def _override(kind: str, refs: list[str], reason: str | None, by: str | None, warehouse: Path | None,
               as_json: bool) -> None:
-    from molar.identity.overrides import OverrideError, add_override
+    from molar.identity.overrides import OverrideError, add_override, golden_ids_of
+    from molar.privacy.cli import cli_access, cli_principal
 
     with open_engine(settings_from(warehouse)) as engine:
+        principal = cli_principal(engine, "override", "change", bootstrap=True)
         try:
-            result = add_override(engine, kind, refs, reason=reason, created_by=by)
+            with engine.transaction():  # the audit row only with the change
+                result = add_override(engine, kind, refs, reason=reason, created_by=by or principal.name)
+                before = result["golden_ids_before"]
+                result["golden_ids_now"] = golden_ids_of(engine, result["records"])
+                cli_access(engine, "override", "change", command=f"molar identity {kind}", principal=principal,
+                           patient=before[0] if len(before) == 1 else None,
+                           detail={"override": result["override_id"], "kind": kind, "records": len(result["records"]),
+                                   "before": before, "after": result["golden_ids_now"]})
         except OverrideError as exc:
             raise fail(str(exc)) from exc
-        after = engine.rows(
-            f"SELECT DISTINCT golden_id FROM identity.cluster WHERE unique_id IN ({', '.join('?' * len(result['records']))}) ORDER BY 1",
-            result["records"],
-        )
-    result["golden_ids_now"] = [g for (g,) in after]
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:
@@ -173,9 +183,16 @@ def split_command(
 def overrides_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """List manual merges and splits."""
     from molar.identity.overrides import list_overrides
+    from molar.privacy.cli import cli_access, cli_principal
+    from molar.privacy.masking import View
 
     with open_engine(settings_from(warehouse)) as engine:
-        rows = list_overrides(engine)
+        principal = cli_principal(engine, "override", "read", bootstrap=True)
+        view = View(principal)
+        rows = [{**r, "unique_ids": [view("source_key", u) or "****" for u in r["unique_ids"]],
+                 "reason": view("free_text", r["reason"])} for r in list_overrides(engine)]
+        cli_access(engine, "override", "read", command="molar identity overrides", principal=principal,
+                   fields=view.shown, detail={"masked": sorted(view.masked), "overrides": len(rows)})
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return

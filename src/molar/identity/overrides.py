@@ -60,16 +60,27 @@ def add_override(engine: Engine, kind: str, refs: Sequence[str], *, reason: str 
                 raise OverrideError(
                     f"those are all the records of {g}; name only the records to take out of it"
                 )
+    before = golden_ids_of(engine, ids)
     now = now or datetime.now()
     override_id = f"O{now:%Y%m%d%H%M%S%f}-{uuid.uuid4().hex[:6]}"
     engine.execute(
         "INSERT INTO identity.override VALUES (?, ?, ?, ?, ?, ?)",
         [override_id, kind, ids, reason, created_by, now],
     )
-    result: dict[str, Any] = {"override_id": override_id, "kind": kind, "records": ids}
+    result: dict[str, Any] = {"override_id": override_id, "kind": kind, "records": ids,
+                              "golden_ids_before": before}
     if apply:
         result["ids"] = recluster(engine, now=now)
     return result
+
+
+def golden_ids_of(engine: Engine, unique_ids: Sequence[str]) -> list[str]:
+    """The golden IDs that hold these records now."""
+    if not unique_ids:
+        return []
+    return [g for (g,) in engine.rows(
+        f"SELECT DISTINCT golden_id FROM identity.cluster WHERE unique_id IN ({', '.join('?' * len(unique_ids))}) "
+        "ORDER BY 1", list(unique_ids))]
 
 
 def recluster(engine: Engine, *, now: datetime | None = None) -> dict[str, Any]:

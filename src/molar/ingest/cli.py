@@ -14,6 +14,7 @@ from molar.ingest.loader import LoadResult
 from molar.ingest.mapping import MAPPINGS_DIR, MappingError, load_mappings
 from molar.ingest.run import ingest_paths
 from molar.ingest.unload import find_loads, unload
+from molar.privacy.cli import cli_access
 from molar.privacy.rights import apply_suppression
 from molar.ui.console import console, progress_bar
 from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
@@ -146,6 +147,7 @@ def quarantine_list(
 ) -> None:
     """Quarantined rows (or, with --warnings, doubts about loaded rows) grouped by file and reason."""
     with open_engine(settings_from(warehouse)) as engine:
+        cli_access(engine, "quarantine", "read", command="molar quarantine list")
         rows = quarantine.summary(engine, lang, "warning" if warnings else "error")
     table = Table(title="Warnings on loaded rows" if warnings else "Quarantine")
     for col in ("source", "file", "table", "reason", "rows", "example"):
@@ -166,6 +168,8 @@ def quarantine_show(
 ) -> None:
     """Individual quarantined rows (or warnings): file, row number, field, value and reason."""
     with open_engine(settings_from(warehouse)) as engine:
+        cli_access(engine, "quarantine", "read", command="molar quarantine show",
+                   detail={"file": file, "reason": code, "limit": limit})
         rows = quarantine.details(
             engine, file=file, code=code, limit=limit, lang=lang, severity="warning" if warnings else "error"
         )
@@ -184,6 +188,7 @@ def quarantine_export(
 ) -> None:
     """Write quarantined rows as they were received, plus the reasons, ready to fix and reload."""
     with open_engine(settings_from(warehouse)) as engine:
+        cli_access(engine, "quarantine", "read", command="molar quarantine export")
         written = quarantine.export(engine, out)
     for path, n in written:
         console.print(f"{n:,} rows → {path}")

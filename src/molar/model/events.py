@@ -44,6 +44,17 @@ DERIVED_EVENT_TYPES: dict[str, tuple[str, ...]] = {
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {**INBOUND_EVENT_TYPES, **DERIVED_EVENT_TYPES}
 
+# Event data fields that can carry personal data (free text names people and phones), and
+# the personal field of the access policy whose level they follow when shown.
+PERSONAL_DATA_FIELDS: dict[str, str] = {"text": "free_text", "reason": "free_text", "diagnosis": "free_text",
+                                        "referrer_unionid": "wechat"}
+
+
+def impersonal(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Event data without its personal fields: what derived layers (journeys, decisions,
+    replies) may keep and quote."""
+    return {k: v for k, v in (data or {}).items() if k not in PERSONAL_DATA_FIELDS}
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

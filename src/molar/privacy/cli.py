@@ -95,9 +95,11 @@ def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title:
 
 
 def cli_access(engine: Engine, resource: str, action: str, *, command: str, patient: str | None = None,
-               fields: Any = (), detail: dict[str, Any] | None = None) -> Principal:
-    """Check the caller of a CLI command against the policy and audit the read or change."""
-    principal = cli_principal(engine, resource, action, bootstrap=True)
+               fields: Any = (), detail: dict[str, Any] | None = None,
+               principal: Principal | None = None) -> Principal:
+    """Check the caller of a CLI command against the policy (unless ``principal`` was
+    already checked for this action) and audit the read or change."""
+    principal = principal or cli_principal(engine, resource, action, bootstrap=True)
     audit.record(engine, actor=principal.name, role=principal.role, action=f"{resource}.{action}",
                  resource=command, purpose=command, patient=patient, fields=fields, detail=detail)
     return principal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from datetime import datetime
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from molar.privacy import consent, crypto, keys, rights
 from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console
 from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
@@ -107,8 +107,11 @@ def consent_show(patient: PatientArg, at: AtOpt = None, evidence: Annotated[bool
     """What the patient allowed, per purpose and channel, and every statement behind it."""
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        principal = cli_principal(engine, "consent", "read", bootstrap=True)
         golden_id = _patient(engine, patient)
         rows = consent.overview(engine, golden_id, _when(at))
+        cli_access(engine, "consent", "read", command="molar consent show", patient=golden_id,
+                   fields=["free_text"] if evidence else (), principal=principal)
         events = consent.history(engine, golden_id, _cipher(engine, settings) if evidence else None)
     if as_json:
         typer.echo(json.dumps({"patient": golden_id, "consent": rows, "history": events},
@@ -134,13 +137,14 @@ def consent_set(
     """Record what the patient said about one purpose and channel."""
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        by = cli_principal(engine, "consent", "change", bootstrap=True)
         subject = _patient(engine, patient)
         try:
             event_id = consent.record(
                 engine, subject=subject, purpose=purpose, channel=channel, granted=grant,
                 occurred_at=_when(at) or datetime.now(), source=source or "cli", evidence=evidence,
                 cipher=_cipher(engine, settings) if evidence is not None else None,
-                actor=getpass.getuser(), role="cli")
+                actor=by.name, role=by.role)
         except consent.ConsentError as exc:
             raise fail(str(exc)) from exc
     console.print(f"recorded {event_id}: {purpose} on {channel} {'granted' if grant else 'refused'} for {subject}")
@@ -151,11 +155,12 @@ def consent_refuse_marketing(patient: PatientArg, source: SourceOpt = None, evid
     """Refuse personalised marketing on every channel, from now on (PIPL Art. 24)."""
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        by = cli_principal(engine, "consent", "change", bootstrap=True)
         subject = _patient(engine, patient)
         event_id = consent.refuse_marketing(
             engine, subject, source=source or "cli", evidence=evidence,
             cipher=_cipher(engine, settings) if evidence is not None else None,
-            actor=getpass.getuser(), role="cli")
+            actor=by.name, role=by.role)
     console.print(f"recorded {event_id}: no marketing on any channel for {subject} / 已拒绝所有渠道的营销消息")
 
 
@@ -167,9 +172,10 @@ def export(
     """Everything held about a patient, machine-readable (PIPL Art. 45)."""
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
+        by = cli_principal(engine, "patient", "export", bootstrap=True)
         try:
             data = rights.export_patient(engine, patient.strip(), cipher=_cipher(engine, settings),
-                                         actor=getpass.getuser(), role="cli")
+                                         actor=by.name, role=by.role)
         except rights.RightsError as exc:
             raise fail(str(exc)) from exc
     try:
@@ -192,10 +198,11 @@ def erase(
     if not yes and not typer.confirm(f"erase {patient} everywhere? This cannot be undone / 确认永久删除该患者？"):
         raise typer.Exit(code=1)
     with open_engine(settings) as engine:
+        by = cli_principal(engine, "patient", "erase", bootstrap=True)
         indexer = BlindIndexer.from_keyring(_keyring(engine, settings))
         try:
             result = rights.erase_patient(engine, patient.strip(), indexer, keep_aggregates=keep_aggregates,
-                                          requested_by=getpass.getuser())
+                                          requested_by=by.name)
         except rights.RightsError as exc:
             raise fail(str(exc)) from exc
     rows = sum(result["rows_removed"].values())

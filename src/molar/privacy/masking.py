@@ -12,12 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from molar.model.events import PERSONAL_DATA_FIELDS
 from molar.privacy.accounts import Principal
 from molar.privacy.policy import Policy, load_policy
 
-# Event data fields that hold personal data, and the policy field whose level they follow.
-PERSONAL_DATA_FIELDS = {"text": "free_text", "reason": "free_text", "diagnosis": "free_text",
-                        "referrer_unionid": "wechat"}
 DataFields = Callable[[str], frozenset[str]]
 
 
@@ -201,3 +199,45 @@ def mask_explanation(info: dict[str, Any], principal: Principal,
     """``molar profile show``: tag inputs at the principal's field levels."""
     view = View(principal, policy)
     return {**info, "tags": [{**t, "inputs": _evidence(view, t["inputs"])} for t in info.get("tags", [])]}, view
+
+
+# `molar identity explain`: member columns and comparison names → the personal field they show.
+IDENTITY_FIELDS = {"name": "name", "mobile": "mobile", "birth_date": "birth_date", "id_number": "id_number",
+                   "district": "district", "wechat_unionid": "wechat", "address": "address"}
+
+
+def mask_identity_explanation(data: dict[str, Any], principal: Principal,
+                              policy: Policy | None = None) -> tuple[dict[str, Any], View]:
+    """``molar identity explain`` at the principal's field levels. Unless the role sees
+    source keys in full, records are renamed ``source#n`` (the same in members, pairs and
+    overrides) so pairs stay readable without the keys."""
+    view = View(principal, policy)
+    full_keys = view.level("source_key") == "full"
+    if full_keys:
+        view.shown.add("source_key")
+    else:
+        view.masked.add("source_key")
+    rename = {m["unique_id"]: m["unique_id"] if full_keys else f"{m['source']}#{i}"
+              for i, m in enumerate(data["members"], 1)}
+
+    def rid(unique_id: str) -> str:
+        return rename.get(unique_id, unique_id if full_keys else unique_id.split(":", 1)[0] + "#?")
+
+    def field(column: str, value: Any) -> Any:
+        personal = IDENTITY_FIELDS.get(column)
+        return value if personal is None else view(personal, value)
+
+    members = [
+        {**{k: field(k, v) for k, v in m.items()}, "unique_id": rid(m["unique_id"]),
+         "source_patient_key": m["source_patient_key"] if full_keys else None}
+        for m in data["members"]
+    ]
+    pairs = [
+        {**p, "unique_id_l": rid(p["unique_id_l"]), "unique_id_r": rid(p["unique_id_r"]),
+         "comparisons": [{**c, "left": field(c["comparison"], c["left"]),
+                          "right": field(c["comparison"], c["right"])} for c in p["comparisons"]]}
+        for p in data["pairs"]
+    ]
+    overrides = [{**o, "unique_ids": [rid(u) for u in o["unique_ids"]],
+                  "reason": view("free_text", o["reason"])} for o in data["overrides"]]
+    return {**data, "members": members, "pairs": pairs, "overrides": overrides}, view

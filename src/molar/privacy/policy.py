@@ -46,6 +46,7 @@ class Policy:
     fields: tuple[str, ...]
     roles: dict[str, Role]
     public: frozenset[str]                     # "METHOD /path" open without a credential
+    commands: dict[str, tuple[str, str] | None]  # CLI command -> (resource, action), None: no personal data
 
     def check(self, role: str, resource: str, action: str) -> Verdict:
         if (resource, action) not in self.actions:
@@ -79,7 +80,7 @@ def _list(value: Any, where: str) -> list[str]:
 def parse_policy(raw: Any, where: str = POLICY_FILE.name) -> Policy:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping with resources, public, fields and roles")
-    unknown = set(raw) - {"resources", "public", "fields", "roles"}
+    unknown = set(raw) - {"resources", "public", "fields", "roles", "commands"}
     if unknown:
         raise PolicyError(f"{where}: unknown sections {sorted(unknown)}")
     actions = frozenset(
@@ -117,7 +118,23 @@ def parse_policy(raw: Any, where: str = POLICY_FILE.name) -> Policy:
             raise PolicyError(f"{at}: may send events but lists no event_types")
         roles[name] = Role(name, frozenset(allow), dict(levels), frozenset(types), bool(spec.get("source_system")))
     public = frozenset(_list(raw.get("public") or [], f"{where}: public"))
-    return Policy(actions, fields, roles, public)
+    return Policy(actions, fields, roles, public, _commands(raw.get("commands") or {}, actions, where))
+
+
+def _commands(raw: Any, actions: frozenset[tuple[str, str]], where: str) -> dict[str, tuple[str, str] | None]:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: commands must map a command (e.g. 'identity explain') to resource.action or none")
+    out: dict[str, tuple[str, str] | None] = {}
+    for command, spec in raw.items():
+        if spec == "none":
+            out[command] = None
+            continue
+        resource, _, action = str(spec).partition(".")
+        if (resource, action) not in actions:
+            raise PolicyError(f"{where}: commands.{command}: {spec!r} is not declared under resources; "
+                              "write resource.action or none")
+        out[command] = (resource, action)
+    return out
 
 
 @cache

@@ -118,7 +118,7 @@ def show_command(
             raise fail(str(exc)) from exc
         info, view = mask_explanation(info, principal)
         cli_access(engine, "patient", "read", command="molar profile show", patient=info["golden_id"],
-                   fields=view.shown, detail={"masked": sorted(view.masked)})
+                   fields=view.shown, detail={"masked": sorted(view.masked)}, principal=principal)
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
         return

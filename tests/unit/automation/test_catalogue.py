@@ -101,6 +101,19 @@ def test_template_variables_must_be_known(tmp_path):
         load_catalogue(tmp_path)
 
 
+def test_templates_and_vars_never_quote_personal_event_fields(tmp_path):
+    (tmp_path / "demo.yaml").write_text(GOOD.replace("type: visit.completed", "type: consult.message"), encoding="utf-8")
+    (tmp_path / "templates.yaml").write_text("templates:\n  t1: {zh: '您说：{event.text}', en: '{event.text}'}\n",
+                                             encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"demo.yaml:9: .*quotes \{event.text\}, which can carry personal data"):
+        load_catalogue(tmp_path)
+    (tmp_path / "templates.yaml").write_text("templates:\n  t1: {zh: '{said}', en: '{said}'}\n", encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text(GOOD.replace("template: t1}", "template: t1, vars: {said: {fact: event.text}}}"),
+                                        encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"vars said: 'event.text' can carry personal data"):
+        load_catalogue(tmp_path)
+
+
 def test_policy_mistakes(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text("quiet_hours: {start: '25:00', end: '08:00'}\n", encoding="utf-8")

@@ -81,7 +81,35 @@ def test_age_band_edges_birthday_on_as_of(warehouse):
     for age, band, band_before in AGE_EDGES:
         assert tags.value(chain[f"turns{age}"], "age_band") == band, age
         assert tags.value(chain[f"almost{age}"], "age_band") == band_before, age
-    assert tags.evidence(chain["turns30"], "age_band") == {"birth_date": "1996-10-31", "age": 30}
+    assert tags.evidence(chain["turns30"], "age_band") == {"age": 30}
+
+
+def text_cells(engine, schema: str) -> list[tuple[str, str, str]]:
+    """(table, column, value) of every text, JSON or list cell of every base table in ``schema``."""
+    cells = []
+    for table, column in engine.rows(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_schema, table_name) "
+            "WHERE c.table_schema = ? AND t.table_type = 'BASE TABLE' "
+            "AND (c.data_type IN ('VARCHAR', 'JSON') OR c.data_type LIKE '%[]' OR c.data_type LIKE 'STRUCT%' "
+            "OR c.data_type LIKE 'MAP%')", [schema]):
+        cells += [(table, column, v) for (v,) in engine.rows(
+            f'SELECT CAST("{column}" AS VARCHAR) FROM {schema}."{table}" WHERE "{column}" IS NOT NULL')]
+    return cells
+
+
+def test_no_tag_evidence_carries_the_birth_date(warehouse):
+    # a patient with something for every dimension, born on a date no other input holds
+    born = date(1987, 3, 14)
+    rich = Patient("born", birth=born, visits=[Visit(ago(400), ["EXM"]), Visit(ago(30), ["CLN", "FIL"])],
+                   charges=[Charge(ago(30), 800.0), Charge(ago(400), 300.0)],
+                   bookings=[Booking(at(ago(35)), "online"), Booking(at(ago(405)), "phone")])
+    Chain([rich, Patient("other", birth=date(1990, 5, 20))]).build(warehouse)
+    run_profile(warehouse)
+    cells = text_cells(warehouse, "profile")
+    assert any(t == "tag_value" and c == "evidence" for t, c, _ in cells)      # the scan reads evidence
+    spellings = ("1987-03-14", "19870314", "1987/03/14", "1987-3-14", "1987年3月14日", "1987年03月14日")
+    assert [(t, c, v) for t, c, v in cells if any(s in v for s in spellings)] == []
 
 
 def test_sex_and_district_come_from_the_golden_record(warehouse):
