@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,16 @@ from support import CLINICS_CSV, DOCTORS_CSV, TODAY
 # Property tests are the same on every CI run (found failures are kept as @example).
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()   # fixed: tests never write a key file
+
+
+@pytest.fixture(autouse=True)
+def master_key(monkeypatch) -> str:
+    """Every test runs with one fixed master key (a test that needs none deletes the variable)."""
+    monkeypatch.setenv("MOLAR_MASTER_KEY", TEST_MASTER_KEY)
+    return TEST_MASTER_KEY
 
 
 @pytest.fixture
