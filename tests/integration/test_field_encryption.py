@@ -3,7 +3,7 @@ and read back only through molar.privacy.fields."""
 
 from __future__ import annotations
 
-from molar.privacy import fields
+from molar.privacy import crypto, fields, keys
 from support import PATIENT_HEADER, id_number, load
 
 # Planted values: searched for as plaintext below, so none may come from the code under test.
@@ -38,3 +38,18 @@ def test_encrypted_columns_read_back_and_blind_indexes_match_equal_numbers(refer
     bi = dict(reference.rows("SELECT source_patient_key, mobile_bi FROM std.patient"))
     assert bi["P1"] == bi["P2"] != bi["P3"] and bi["P1"] is not None   # same number, two spellings
     assert reference.rows("SELECT id_number_bi IS NOT NULL FROM std.patient ORDER BY 1") == [(False,), (False,), (True,)]
+
+
+def test_reencrypt_moves_patient_tokens_to_a_new_data_key(reference, write, master_key):
+    load(reference, _patients(write))
+    master = keys.parse_master_key(master_key)
+    before = reference.rows("SELECT mobile FROM std.patient ORDER BY source_patient_key")
+    with reference.transaction():
+        reference.execute("UPDATE privacy.data_key SET retired_at = now() WHERE kind = 'data'")
+        new_key = keys.add_data_key(reference, master)
+    moved = crypto.reencrypt(reference, crypto.FieldCipher(keys.open_keyring(reference, master)))
+    assert moved["std.patient.mobile"] == 3 and moved["std.patient.name"] == 3
+    after = reference.rows("SELECT mobile FROM std.patient ORDER BY source_patient_key")
+    assert all(t.startswith(f"v1.{new_key}.") for (t,) in after) and after != before
+    plain = fields.read_patients(reference, "name, mobile", "ORDER BY source_patient_key").to_pylist()
+    assert plain[0] == {"name": NAME, "mobile": "+86" + MOBILE}

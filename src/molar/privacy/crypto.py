@@ -161,7 +161,7 @@ def reencrypt(engine: Engine, cipher: FieldCipher, columns: Sequence[EncryptedCo
                 engine.execute("CREATE OR REPLACE TEMP TABLE _reencrypt (k VARCHAR, t VARCHAR)")
                 engine.append("_reencrypt", update)
                 engine.execute(f"UPDATE {col.table} SET {col.column} = r.t FROM _reencrypt r "
-                               f"WHERE CAST(({col.record_key}) AS VARCHAR) = r.k")
+                               f"WHERE CAST({col.table}.{col.record_key} AS VARCHAR) = r.k")
                 engine.execute("DROP TABLE _reencrypt")
             moved[name] += rows.num_rows
     return moved
