@@ -7,6 +7,7 @@ example ask for their own count with ``support.examples``.
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +24,16 @@ settings.register_profile("ci", derandomize=True, database=None, max_examples=10
 settings.register_profile("dev", max_examples=20, deadline=None, suppress_health_check=_SLOW_IS_FINE)
 settings.load_profile("ci" if IN_CI else "dev")
 
+
+
+TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()   # fixed: tests never write a key file
+
+
+@pytest.fixture(autouse=True)
+def master_key(monkeypatch) -> str:
+    """Every test runs with one fixed master key (a test that needs none deletes the variable)."""
+    monkeypatch.setenv("MOLAR_MASTER_KEY", TEST_MASTER_KEY)
+    return TEST_MASTER_KEY
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from molar.ingest import ingest_paths
 from molar.ingest.mapping import load_mappings, match_file
+from molar.privacy import fields
 
 TODAY = date(2026, 10, 31)
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -35,6 +36,12 @@ def id_number(prefix17: str) -> str:
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     total = sum(int(c) * w for c, w in zip(prefix17, weights, strict=True))
     return prefix17 + "10X98765432"[total % 11]
+
+
+def patient_rows(engine, columns: str, where: str = "") -> list[tuple]:
+    """Rows of std.patient as ingest stored them, personal columns decrypted."""
+    table = fields.read_patients(engine, columns, where)
+    return list(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
 
 
 def load(engine, *paths: Path, **kwargs):

@@ -8,7 +8,7 @@ import typer
 
 from molar import __version__
 from molar.ui.console import console
-from molar.ui.options import WarehouseOpt, open_engine, settings_from
+from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
 
 app = typer.Typer(
     name="molar",
@@ -30,10 +30,21 @@ def _main(
 @app.command()
 def init(warehouse: WarehouseOpt = None) -> None:
     """Create the warehouse file, or bring its schema up to date."""
+    from molar.privacy import keys
+
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
         version = engine.scalar("SELECT max(version) FROM main.schema_version")
+        try:
+            ring = keys.open_keyring_from(settings, engine)
+        except keys.KeyConfigError as exc:
+            raise fail(str(exc)) from exc
     console.print(f"warehouse [bold]{settings.warehouse_path}[/] ready (schema version {version})")
+    if settings.master_key:
+        console.print(f"master key {ring.master_id} from MOLAR_MASTER_KEY / molar.toml")
+    else:
+        console.print(f"master key {ring.master_id} in {keys.key_file(settings.warehouse_path)} (laptop default: "
+                      "keep a copy; in production set MOLAR_MASTER_KEY) / 主密钥保存在数据仓库旁的密钥文件中")
 
 
 def _register() -> None:

@@ -58,6 +58,8 @@ def test_set_show_and_refuse_marketing(db, monkeypatch):
 
 
 def test_plain_errors(db):
+    with open_warehouse(path=db) as engine:   # encrypted data exists, but neither a key nor a key file
+        keys.add_data_key(engine, keys.parse_master_key(keys.new_master_key()))
     for args, words in ((("consent", "show", "nobody"), "unknown patient"),
                         (("consent", "refuse-marketing", "his:NOPE"), "unknown patient"),
                         (("consent", "set", "G0000000001", "--purpose", "ads"), "purpose 'ads'"),

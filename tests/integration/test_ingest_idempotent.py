@@ -4,6 +4,7 @@ import pytest
 
 from molar.ingest.loader import load_file
 from molar.ingest.mapping import load_mappings
+from molar.privacy import fields
 from support import PATIENT_HEADER, load
 
 
@@ -27,7 +28,8 @@ def test_overlapping_reexport_replaces_instead_of_duplicating(reference, write):
     [second] = load(reference, write("patients_2.csv", rows(("P2", "13700000000"), ("P3", "13600000000"))))
     target = second.targets[0]
     assert (target.rows_inserted, target.rows_replaced) == (1, 1)
-    assert reference.rows("SELECT source_patient_key, mobile FROM std.patient ORDER BY 1") == [
+    stored = fields.read_patients(reference, "source_patient_key, mobile", "ORDER BY 1").to_pylist()
+    assert [(r["source_patient_key"], r["mobile"]) for r in stored] == [
         ("P1", "+8613812345678"), ("P2", "+8613700000000"), ("P3", "+8613600000000"),
     ]
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from molar.ingest import MappingError, load_mappings
-from support import PATIENT_HEADER, id_number, issues, load
+from support import PATIENT_HEADER, id_number, issues, load, patient_rows
 
 GOOD_ID = id_number("51010419850315002")
 
@@ -48,7 +48,7 @@ def test_a_bad_id_number_drops_the_value_not_the_person(reference, write, tmp_pa
     mappings = load_mappings([mapping_dir(tmp_path, PATIENTS_YAML)])
     path = write("people.csv", PATIENT_HEADER + patient_row("P1", idn=bad_checksum) + patient_row("P2", birth="1985-02-30"))
     [result] = load(reference, path, mappings=mappings)
-    assert reference.rows("SELECT source_patient_key, id_number FROM std.patient WHERE source = 'x'") == [("P1", None)]
+    assert patient_rows(reference, "source_patient_key, id_number", "WHERE source = 'x'") == [("P1", None)]
     assert issues(reference, "warning") == [(2, "身份证号", bad_checksum, "id_bad_checksum")]
     assert issues(reference, "error") == [(3, "出生日期", "1985-02-30", "date_invalid")]
     zh, en = reference.rows("SELECT reason_zh, reason_en FROM quarantine.issue WHERE severity = 'warning'")[0]
@@ -66,9 +66,7 @@ def test_excel_damage_is_named_and_only_a_damaged_key_rejects_the_row(reference,
         patient_row("2.00005E+5"),
     ])
     [result] = load(reference, write("patients.csv", PATIENT_HEADER + rows))
-    assert reference.rows(
-        "SELECT source_patient_key, id_number, mobile, birth_date FROM std.patient ORDER BY 1"
-    ) == [
+    assert patient_rows(reference, "source_patient_key, id_number, mobile, birth_date", "ORDER BY 1") == [
         ("P1", None, "+8613812345678", date(1985, 3, 15)),
         ("P2", None, "+8613812345678", date(1985, 3, 15)),
         ("P3", GOOD_ID, None, date(1985, 3, 15)),

@@ -72,3 +72,37 @@ def test_rotate_then_reencrypt(tmp_path, monkeypatch):
     assert moved != token and moved.split(".")[1] == ring.active["data"] != token.split(".")[1]
     assert retired == 1
     assert FieldCipher(ring).decrypt(moved, "privacy.consent_event", "evidence", "e1") == "表单 #9"
+
+
+def test_init_creates_a_private_key_file_and_reuses_it(tmp_path):
+    db = tmp_path / "w.duckdb"
+    first = runner.invoke(app, ["init", "-w", str(db)])
+    assert first.exit_code == 0, first.output
+    key_file = tmp_path / "w.duckdb.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    master = keys.parse_master_key(key_file.read_text())
+    assert keys.fingerprint(master) in first.output and str(key_file) in first.output
+    token = _warehouse_with_evidence(db, master)   # data keys now wrapped by the file's key
+    again = runner.invoke(app, ["init", "-w", str(db)])
+    assert again.exit_code == 0, again.output
+    assert keys.parse_master_key(key_file.read_text()) == master
+    with open_warehouse(path=db) as engine:
+        cipher = FieldCipher(keys.open_keyring_from(None, engine))
+        assert cipher.decrypt(token, "privacy.consent_event", "evidence", "e1") == "表单 #9"
+
+
+def test_a_lost_key_file_is_a_clear_error_not_a_new_key(tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert runner.invoke(app, ["init", "-w", str(db)]).exit_code == 0
+    (tmp_path / "w.duckdb.key").unlink()
+    out = runner.invoke(app, ["init", "-w", str(db)])
+    assert out.exit_code == 2 and "no key file" in out.output and "Traceback" not in out.output
+    assert not (tmp_path / "w.duckdb.key").exists()
+
+
+def test_a_configured_key_wins_over_the_key_file(tmp_path, monkeypatch):
+    master = keys.new_master_key()
+    monkeypatch.setenv("MOLAR_MASTER_KEY", master)
+    out = runner.invoke(app, ["init", "-w", str(tmp_path / "w.duckdb")])
+    assert out.exit_code == 0 and keys.fingerprint(keys.parse_master_key(master)) in out.output
+    assert not (tmp_path / "w.duckdb.key").exists()

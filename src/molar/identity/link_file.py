@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from molar.ingest.standardise import get_standardiser
+from molar.privacy import fields, keys
 from molar.warehouse import DuckDBEngine, migrate
 
 COLUMNS: tuple[str, ...] = (
@@ -121,7 +122,8 @@ def link_file(in_csv: str | Path, out_csv: str | Path, *, progress=None, today: 
                 f"{in_csv}: record_id must be unique within a source; repeated: "
                 + ", ".join(f"{s}:{k} ×{n}" for s, k, n in dupes)
             )
-        engine.execute(f"INSERT INTO std.patient BY NAME {_standardise_sql(today or date.today())}")
+        plain = engine.arrow(_standardise_sql(today or date.today()))
+        engine.append(fields.PATIENT, fields.seal_patients(plain, keys.open_keyring_from(None, engine)))
         summary = resolve(engine, progress=progress, threads=threads)
         rows = engine.rows(
             f"""SELECT p.record_id, c.golden_id FROM _people p

@@ -35,6 +35,7 @@ from molar.identity import cluster, golden, patient
 from molar.identity.features import LINK_COLUMNS, birth_close_sql, build_link_input
 from molar.identity.linker import LinkResult, link, prob_to_weight
 from molar.identity.model import LinkModel, patient_model
+from molar.privacy.fields import close_patients, open_patients
 from molar.privacy.rights import apply_suppression
 from molar.warehouse import Engine
 
@@ -238,7 +239,10 @@ def resolve(
     apply_suppression(engine)   # erased people never get a golden ID again (molar.privacy.rights)
     say("building link input")
     engine.execute("INSERT INTO identity.run (run_id, started_at) VALUES (?, ?)", [run_id, now])
-    records = build_link_input(engine, seconds)
+    try:   # personal columns are decrypted into a TEMP table for this step only
+        records = build_link_input(engine, seconds, source_table=open_patients(engine))
+    finally:
+        close_patients(engine)
     seconds["features"] = time.perf_counter() - t0
     summary: dict[str, Any] = {"run_id": run_id, "records": records, "threshold_weight": threshold}
     result: LinkResult | None = None

@@ -19,6 +19,7 @@ from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
 from molar.ingest.problems import IGNORABLE, problem_catalogue
 from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
 from molar.ingest.unload import unload
+from molar.privacy import fields, keys
 from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
@@ -413,7 +414,7 @@ def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> 
         engine.execute(f"DELETE FROM std.{contract.name} WHERE ({key}) IN {good}")
     cols = ", ".join(contract.column_names)
     if table_map.rollup is None:
-        select = f"SELECT {cols}, ?, {ROW_NUMBER} FROM {staged} WHERE NOT _is_error"
+        select = f"SELECT {cols}, ? AS _load_id, {ROW_NUMBER} AS _row_number FROM {staged} WHERE NOT _is_error"
     else:
         how = table_map.rollup
         values = [
@@ -422,9 +423,13 @@ def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> 
             else f"arg_min({c}, {ROW_NUMBER}) FILTER (WHERE {c} IS NOT NULL)"
             for c in contract.column_names
         ]
-        select = (f"SELECT {', '.join(values)}, ?, min({ROW_NUMBER}) FROM {staged} WHERE NOT _is_error "
-                  f"GROUP BY {key}")
-    engine.execute(f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) {select}", [load_id])
+        select = (f"SELECT {', '.join(values)}, ? AS _load_id, min({ROW_NUMBER}) AS _row_number FROM {staged} "
+                  f"WHERE NOT _is_error GROUP BY {key}")
+    if f"std.{contract.name}" == fields.PATIENT:   # personal columns are written encrypted only
+        engine.append(fields.PATIENT, fields.seal_patients(engine.arrow(select, [load_id]),
+                                                           keys.open_keyring_from(None, engine)))
+    else:
+        engine.execute(f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) {select}", [load_id])
     written = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE _load_id = ?", [load_id])
     return replaced, written
 

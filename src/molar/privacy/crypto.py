@@ -135,6 +135,8 @@ class EncryptedColumn:
 # Every column written encrypted today; `rotate-key --reencrypt` walks this list.
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("privacy.consent_event", "evidence", "event_id"),
+    *(EncryptedColumn("std.patient", c, "source || ':' || source_patient_key")
+      for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid", "nickname")),
 )
 
 

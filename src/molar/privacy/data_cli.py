@@ -79,16 +79,13 @@ def rotate_key(
     """
     settings = settings_from(warehouse)
     try:
-        old = keys.master_key_from(settings)
-    except keys.KeyConfigError as exc:
-        raise fail(str(exc)) from exc
-    try:
         new = keys.parse_master_key(os.environ.get(NEW_KEY_ENV), NEW_KEY_ENV)
     except keys.KeyConfigError as exc:
         raise fail(f"new master key: {exc}. Create it with `molar privacy keygen`, store it safely, then "
                    f"set it as {NEW_KEY_ENV} / 轮换前请先生成并保存新主密钥，设置为 {NEW_KEY_ENV}") from exc
     with open_engine(settings) as engine:
         _keyring(engine, settings)   # checks the old key fits before anything changes
+        old = keys.master_key_for(engine, settings)
         rewrapped = keys.rewrap(engine, old, new)
         console.print(f"{rewrapped} data keys re-wrapped under master key {keys.fingerprint(new)}; "
                       "set MOLAR_MASTER_KEY to the new key now / 已用新主密钥重新封装数据密钥，请立即更新 MOLAR_MASTER_KEY")

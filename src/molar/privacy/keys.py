@@ -1,7 +1,10 @@
 """Envelope encryption keys: one master key outside the warehouse, data keys inside it.
 
 The master key (32 random bytes, base64) comes from ``MOLAR_MASTER_KEY`` or
-``master_key`` in ``molar.toml`` and never touches the warehouse. Data keys are random
+``master_key`` in ``molar.toml`` and never touches the warehouse. Without either, a
+laptop default: a key file beside the warehouse (``molar.duckdb.key``, mode 0600),
+created when a new warehouse first needs a key; an in-memory warehouse gets a key that
+lives as long as the process. Data keys are random
 AES-256 keys stored in ``privacy.data_key`` wrapped (AES-GCM) by the master key, each
 with the fingerprint of the master key that wrapped it. Rotating the master key re-wraps
 the data keys only (no data is rewritten); a new data key for new data is a second,
@@ -22,11 +25,12 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from molar.config import Settings
+from molar.config import Settings, load_settings
 from molar.warehouse import Engine
 
 KEY_BYTES = 32
@@ -60,6 +64,36 @@ def parse_master_key(text: str | None, where: str = "MOLAR_MASTER_KEY") -> bytes
 def master_key_from(settings: Settings) -> bytes:
     """The configured master key (environment over molar.toml, see molar.config)."""
     return parse_master_key(settings.master_key)
+
+
+_PROCESS_KEY = secrets.token_bytes(KEY_BYTES)   # for in-memory warehouses, which die with the process
+
+
+def key_file(warehouse_path: str | Path) -> Path:
+    """The laptop default's key file of a warehouse file: beside it, ``<name>.key``."""
+    return Path(f"{warehouse_path}.key")
+
+
+def master_key_for(engine: Engine, settings: Settings | None = None) -> bytes:
+    """The master key of ``engine``: configured (env or molar.toml), else the key file beside
+    the warehouse, created (0600) only while the warehouse holds no data key yet."""
+    settings = settings or load_settings()
+    if settings.master_key:
+        return master_key_from(settings)
+    path = getattr(engine, "path", ":memory:")
+    if path == ":memory:":
+        return _PROCESS_KEY
+    file = key_file(path)
+    if file.exists():
+        return parse_master_key(file.read_text(encoding="ascii"), str(file))
+    if engine.scalar("SELECT count(*) FROM privacy.data_key"):
+        raise KeyConfigError(f"the warehouse {path} has encrypted data but no master key is configured and "
+                             f"there is no key file {file}: set MOLAR_MASTER_KEY to the key it was created with "
+                             "/ 未配置主密钥，且数据仓库旁没有密钥文件")
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(new_master_key() + "\n")
+    return parse_master_key(file.read_text(encoding="ascii"), str(file))
 
 
 def fingerprint(master: bytes) -> str:
@@ -144,9 +178,9 @@ def open_keyring(engine: Engine, master: bytes) -> Keyring:
     return Keyring(mine, keys, kinds, active)
 
 
-def open_keyring_from(settings: Settings, engine: Engine) -> Keyring:
-    """The keyring of ``engine`` opened with the master key configured in ``settings``."""
-    return open_keyring(engine, master_key_from(settings))
+def open_keyring_from(settings: Settings | None, engine: Engine) -> Keyring:
+    """The keyring of ``engine`` opened with its master key (see :func:`master_key_for`)."""
+    return open_keyring(engine, master_key_for(engine, settings))
 
 
 def rewrap(engine: Engine, old_master: bytes, new_master: bytes) -> int:

@@ -31,7 +31,7 @@ import pyarrow as pa
 from molar.config import load_settings
 from molar.ingest.mapping import load_mappings
 from molar.model import CONTRACTS
-from molar.privacy import consent, keys
+from molar.privacy import consent, fields, keys
 from molar.privacy.audit import record as _audit
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.crypto import FieldCipher
@@ -79,13 +79,13 @@ def _load_person(engine: Engine, golden_id: str) -> None:
     _fill(engine, "_p_records", records)
     _fill(engine, "_p_uids", [(f"{s}:{k}",) for s, k in records])
     # WeChat records are keyed by their unionid (as in realtime.identity_index)
-    unionids = engine.rows(
-        "SELECT wechat_unionid FROM std.patient WHERE (source, source_patient_key) IN "
-        "(SELECT source, source_patient_key FROM _p_records) AND wechat_unionid IS NOT NULL "
-        "UNION SELECT source_patient_key FROM _p_records WHERE source = 'wechat' "
+    own = fields.read_patients(engine, "wechat_unionid", "WHERE (source, source_patient_key) IN "
+                               "(SELECT source, source_patient_key FROM _p_records) AND wechat_unionid IS NOT NULL")
+    unionids = {(u,) for u in own["wechat_unionid"].to_pylist()} | set(engine.rows(
+        "SELECT source_patient_key FROM _p_records WHERE source = 'wechat' "
         "UNION SELECT unionid FROM ops.provisional_identity WHERE provisional_id IN (SELECT id FROM _p_ids) "
-        "AND unionid IS NOT NULL")
-    _fill(engine, "_p_unionids", unionids)
+        "AND unionid IS NOT NULL"))
+    _fill(engine, "_p_unionids", sorted(unionids))
 
 
 def _tables(engine: Engine, schemas: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
@@ -233,6 +233,9 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
                                  f"AND NOT coalesce(({condition}), false)").to_pylist()
         if rows:
             out[table] = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+    if "std.patient" in out:   # the person's own record, decrypted (its tokens mean nothing to them)
+        out["std.patient"] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_patients(
+            engine, "*", f"WHERE {conditions['std.patient']}").to_pylist()]
     for row in out.get("privacy.consent_event", []):
         token = row.pop("evidence")
         if token is not None and cipher is not None:
@@ -247,8 +250,8 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
 
 def _suppression_rows(engine: Engine, indexer: BlindIndexer) -> list[tuple[str, str]]:
     """Blind indexes of every identifier of the person in ``_p_records`` / ``_p_unionids``."""
-    people = engine.arrow(
-        "SELECT source, source_patient_key, id_number, wechat_unionid, mobile, name FROM std.patient "
+    people = fields.read_patients(
+        engine, "id_number, wechat_unionid, mobile, name",
         "WHERE (source, source_patient_key) IN (SELECT source, source_patient_key FROM _p_records)")
     records = engine.arrow("SELECT source, source_patient_key FROM _p_records")
     unionids = engine.arrow("SELECT unionid FROM _p_unionids")["unionid"]
@@ -361,8 +364,8 @@ def suppressed_records(engine: Engine, indexer: BlindIndexer | None = None,
             if value is not None and (kind, value) in suppression:
                 found.setdefault(pair, suppression[(kind, value)])
 
-    people = engine.arrow(f"SELECT source, source_patient_key, id_number, wechat_unionid, mobile, name "
-                          f"FROM std.patient {where}")
+    people = fields.read_patients(engine, "source, source_patient_key, id_number, wechat_unionid, mobile, name",
+                                  where)
     pairs = list(zip(people["source"].to_pylist(), people["source_patient_key"].to_pylist(), strict=True))
     match(pairs, "id_number", indexer.column("id_number", people["id_number"]))
     match(pairs, "unionid", indexer.column("unionid", people["wechat_unionid"]))
@@ -382,7 +385,7 @@ def _suppressed_unionids(engine: Engine, indexer: BlindIndexer,
     values: set[str] = set()
     for table, cols in _tables(engine, ["std"]).items():
         for col in ("unionid", "wechat_unionid"):
-            if col in cols:
+            if col in cols and table != fields.PATIENT:   # its records are matched by suppressed_records
                 values |= {r[0] for r in engine.rows(
                     f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL AND {_UNCHECKED}")}
     ordered = sorted(values)

@@ -1,0 +1,70 @@
+"""Personal columns of the std layer: sealed at ingest, opened only where a step needs them.
+
+``std.patient`` keeps its personal columns as :mod:`molar.privacy.crypto` tokens bound to
+the record (``source:source_patient_key``) and gains blind indexes (``mobile_bi``,
+``id_number_bi``, ``unionid_bi``) for lookups by equality. Derived, non-identifying
+columns (birth date, sex, district, registration) stay plaintext.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from molar.privacy import keys
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import ENCRYPTED_COLUMNS, FieldCipher
+from molar.warehouse import Engine
+
+PATIENT = "std.patient"
+PATIENT_SEALED = tuple(c.column for c in ENCRYPTED_COLUMNS if c.table == PATIENT)
+# blind-index column -> (kind, plaintext column)
+PATIENT_INDEXES = {"mobile_bi": ("mobile", "mobile"), "id_number_bi": ("id_number", "id_number"),
+                   "unionid_bi": ("unionid", "wechat_unionid")}
+PLAIN_PATIENT = "_std_patient_plain"   # TEMP table: lives in the connection, never in the file
+
+
+def _record_keys(table: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(table["source"], table["source_patient_key"], ":")
+
+
+def seal_patients(table: pa.Table, keyring: keys.Keyring) -> pa.Table:
+    """``table`` (shaped like std.patient, plaintext) with its personal columns encrypted
+    and its blind-index columns filled."""
+    cipher, indexer = FieldCipher(keyring), BlindIndexer.from_keyring(keyring)
+    record_keys = _record_keys(table)
+    for name, (kind, column) in PATIENT_INDEXES.items():
+        if column in table.column_names:
+            table = table.append_column(name, pa.array(indexer.column(kind, table[column]), pa.string()))
+    for column in PATIENT_SEALED:
+        if column in table.column_names:
+            i = table.column_names.index(column)
+            table = table.set_column(i, column, cipher.encrypt_arrow(table[column], PATIENT, column, record_keys))
+    return table
+
+
+def read_patients(engine: Engine, columns: str = "*", where: str = "", params: list | None = None,
+                  keyring: keys.Keyring | None = None) -> pa.Table:
+    """``SELECT source, source_patient_key, <columns> FROM std.patient <where>`` with the
+    personal columns decrypted (the only way to read them)."""
+    table = engine.arrow(f"SELECT source AS _s, source_patient_key AS _k, {columns} FROM {PATIENT} {where}", params)
+    record_keys = pc.binary_join_element_wise(table["_s"], table["_k"], ":")
+    sealed = [c for c in PATIENT_SEALED if c in table.column_names]
+    if sealed and table.num_rows:
+        cipher = FieldCipher(keyring or keys.open_keyring_from(None, engine))
+        for column in sealed:
+            i = table.column_names.index(column)
+            table = table.set_column(i, column, cipher.decrypt_arrow(table[column], PATIENT, column, record_keys))
+    return table.drop_columns(["_s", "_k"])
+
+
+def open_patients(engine: Engine, keyring: keys.Keyring | None = None) -> str:
+    """Decrypt std.patient into the TEMP table :data:`PLAIN_PATIENT` (same columns) and return
+    its name; :func:`close_patients` drops it."""
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {PLAIN_PATIENT} AS SELECT * FROM {PATIENT} LIMIT 0")
+    engine.append(PLAIN_PATIENT, read_patients(engine, keyring=keyring))
+    return PLAIN_PATIENT
+
+
+def close_patients(engine: Engine) -> None:
+    engine.execute(f"DROP TABLE IF EXISTS {PLAIN_PATIENT}")
