@@ -165,7 +165,8 @@ def test_score_and_evaluate_in_process(tmp_path, model_file):
            ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '一点都不满意'),
            ('K2', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-01 11:00', '')""")
     # K1 also arrived as a live event (like the demo's replayed day): the real-time stage scored it too
-    engine.execute("INSERT INTO profile.text_sentiment VALUES "
+    engine.execute("INSERT INTO profile.text_sentiment (text_id, kind, source, source_patient_key, occurred_at, "
+                   "label, confidence, model_version) VALUES "
                    "('K1', 'consult', 'live', 'G1', TIMESTAMP '2026-03-01 10:00', 'satisfied', 0.6, 'live')")
     engine.execute(f"COPY (SELECT * FROM (VALUES ('K1', 'complaint'), ('K2', 'neutral')) t(consult_id, sentiment)) "
                    f"TO '{tmp_path / 'consult_labels.parquet'}' (FORMAT parquet)")
