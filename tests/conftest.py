@@ -29,11 +29,13 @@ settings.load_profile("ci" if IN_CI else "dev")
 TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()   # fixed: tests never write a key file
 
 
-@pytest.fixture(autouse=True)
-def master_key(monkeypatch) -> str:
-    """Every test runs with one fixed master key (a test that needs none deletes the variable)."""
-    monkeypatch.setenv("MOLAR_MASTER_KEY", TEST_MASTER_KEY)
-    return TEST_MASTER_KEY
+@pytest.fixture(autouse=True, scope="session")
+def master_key() -> str:
+    """Every test, and every module-scoped fixture, runs with one fixed master key (a test
+    that needs none deletes the variable with its own monkeypatch)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOLAR_MASTER_KEY", TEST_MASTER_KEY)
+        yield TEST_MASTER_KEY
 
 
 @pytest.fixture

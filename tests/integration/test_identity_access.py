@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from molar.identity import resolve
 from molar.identity.cli import register
-from molar.privacy import audit
+from molar.privacy import audit, fields, keys
 from molar.privacy.accounts import add_user
 from molar.warehouse import open_warehouse
 
@@ -51,8 +51,9 @@ def test_explain_and_overrides_follow_the_policy(tmp_path):
     engine = open_warehouse(path=db)
     rows = [dict(zip(COLUMNS, (s, k, n, sex, date.fromisoformat(b) if b else None, m, None, d, None, None, None,
                                date(2025, 1, 1), "C01"), strict=True)) for s, k, n, sex, b, m, d in RECORDS]
-    engine.append("std.patient", pa.Table.from_pylist(rows, schema=pa.schema(
-        [(c, pa.date32() if c in ("birth_date", "registered_on") else pa.string()) for c in COLUMNS])))
+    plain = pa.Table.from_pylist(rows, schema=pa.schema(
+        [(c, pa.date32() if c in ("birth_date", "registered_on") else pa.string()) for c in COLUMNS]))
+    engine.append("std.patient", fields.seal_patients(plain, keys.open_keyring_from(None, engine)))  # as ingest writes it
     resolve(engine)
     golden_id = engine.scalar("SELECT golden_id FROM identity.cluster WHERE unique_id = 'his:HX701'")
     assert engine.scalar("SELECT count(DISTINCT golden_id) FROM identity.cluster") == 1

@@ -22,6 +22,7 @@ from python_calamine import CalamineWorkbook
 from foreign.exports.build import build
 from molar.ingest import ingest_paths, load_mappings
 from molar.ingest.suggest import suggest_file
+from molar.privacy import fields
 from molar.warehouse import open_warehouse
 
 MAPPING_DIR = Path(__file__).with_name("foreign_mapping")
@@ -70,7 +71,9 @@ def _text(value) -> str | None:
 
 
 def _std_rows(engine, table: str, load_id: str) -> dict[int, dict]:
-    t = engine.arrow(f"SELECT * FROM std.{table} WHERE _load_id = ?", [load_id]).to_pylist()
+    where = "WHERE _load_id = ?"
+    t = (fields.read_patients(engine, "*", where, [load_id]) if table == "patient"   # decrypted
+         else engine.arrow(f"SELECT * FROM std.{table} {where}", [load_id])).to_pylist()
     return {r["_row_number"]: {k: _text(v) for k, v in r.items()} for r in t}
 
 

@@ -417,10 +417,10 @@ def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> 
         select = f"SELECT {cols}, ? AS _load_id, {ROW_NUMBER} AS _row_number FROM {staged} WHERE NOT _is_error"
     else:
         how = table_map.rollup
-        values = [
+        values = [  # named, because the patient path appends by column name
             c if c in contract.key
-            else f"sum({c})" if how.get(c) == "sum"
-            else f"arg_min({c}, {ROW_NUMBER}) FILTER (WHERE {c} IS NOT NULL)"
+            else f"sum({c}) AS {c}" if how.get(c) == "sum"
+            else f"arg_min({c}, {ROW_NUMBER}) FILTER (WHERE {c} IS NOT NULL) AS {c}"
             for c in contract.column_names
         ]
         select = (f"SELECT {', '.join(values)}, ? AS _load_id, min({ROW_NUMBER}) AS _row_number FROM {staged} "
