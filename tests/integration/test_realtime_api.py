@@ -204,7 +204,9 @@ def test_duplicate_event_id_is_processed_once(client, server):
     acc = r.json()["accepted"]
     assert [a.get("duplicate", False) for a in acc] == [False, True, True]
     assert acc[0]["seq"] == acc[1]["seq"] and acc[2]["seq"] == seq
-    # Forget the collector's memory (as after a restart): the stored event still answers.
+    # Forget the collector's memory (as after a restart, which replays the log first): the
+    # stored event still answers.
+    assert server.runtime.wait_applied(5)[0]
     server.runtime.collector._recent.clear()
     assert post(client, body).json()["accepted"][0] == {
         "event_id": "dup-1", "seq": seq, "patient_id": "G0000000001", "duplicate": True}
