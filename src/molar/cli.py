@@ -8,7 +8,7 @@ import typer
 
 from molar import __version__
 from molar.ui.console import console
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import WarehouseOpt, failing_on, open_engine, settings_from
 
 app = typer.Typer(
     name="molar",
@@ -35,10 +35,8 @@ def init(warehouse: WarehouseOpt = None) -> None:
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
         version = engine.scalar("SELECT max(version) FROM main.schema_version")
-        try:
+        with failing_on(keys.KeyConfigError):
             ring = keys.open_keyring_from(settings, engine)
-        except keys.KeyConfigError as exc:
-            raise fail(str(exc)) from exc
     console.print(f"warehouse [bold]{settings.warehouse_path}[/] ready (schema version {version})")
     if settings.master_key:
         console.print(f"master key {ring.master_id} from MOLAR_MASTER_KEY / molar.toml")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from datetime import date
@@ -13,7 +12,7 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console, progress_bar
-from molar.ui.options import fail, open_engine, settings_from
+from molar.ui.options import fail, open_engine, print_json, settings_from
 
 
 def _source_table(manifest: dict) -> Table:
@@ -122,7 +121,7 @@ def demo(
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if as_json:
-        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        print_json(summary)
     else:
         console.print(
             f"[bold green]done[/] in {sum(timings.values()):.1f}s "

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,16 @@ from rich.table import Table
 
 from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console, progress_bar
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+    warehouse_engine,
+)
 
 rules_app = typer.Typer(help="Rules and journeys: list, validate, enable/disable, why, simulate.",
                         no_args_is_help=True)
@@ -22,32 +30,23 @@ outbox_app = typer.Typer(help="Outbox: messages queued, sent, failed or suppress
 tasks_app = typer.Typer(help="Staff tasks opened by journeys (nurse follow-up, VIP advisor, service recovery).",
                         no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Language of explanations: en or zh.")]
-
-
-def _dump(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 def _catalogue(settings: Any, directory: Path | None = None) -> Any:
     from molar.automation.catalogue import load_catalogue
     from molar.automation.yamlio import CatalogueError
 
-    try:
+    with failing_on(CatalogueError):
         return load_catalogue(directory or getattr(settings, "rules_dir", None))
-    except CatalogueError as exc:
-        raise fail(str(exc)) from exc
 
 
 def _policy(settings: Any, path: Path | None = None) -> Any:
     from molar.automation.guards import load_policy
     from molar.automation.yamlio import CatalogueError
 
-    try:
+    with failing_on(CatalogueError):
         return load_policy(path or getattr(settings, "automation_policy", None))
-    except CatalogueError as exc:
-        raise fail(str(exc)) from exc
 
 
 def _now(settings: Any) -> Any:
@@ -66,7 +65,7 @@ def list_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> No
     with open_engine(settings) as engine:
         rules = list_rules(engine, catalogue)
     if as_json:
-        _dump({"rules": rules})
+        print_json({"rules": rules})
         return
     table = Table(title=f"Rules ({catalogue.directory})")
     for col in ("rule", "purpose", "trigger", "holdout", "enabled", "active", "version"):
@@ -93,7 +92,7 @@ def validate_command(
     summary = {"directory": str(catalogue.directory), "rules": sorted(catalogue.rules),
                "templates": sorted(catalogue.templates), "policy": str(policy_obj.path)}
     if as_json:
-        _dump(summary)
+        print_json(summary)
     else:
         console.print(f"[bold green]ok[/] {len(catalogue.rules)} rules, {len(catalogue.templates)} templates in "
                       f"{catalogue.directory}; policy {policy_obj.path}")
@@ -113,7 +112,7 @@ def _toggle(key: str, enabled: bool, warehouse: Path | None, by: str | None, as_
         except KeyError as exc:
             raise fail(str(exc.args[0])) from exc
     if as_json:
-        _dump(row)
+        print_json(row)
     else:
         console.print(f"rule [bold]{key}[/] {'enabled' if enabled else 'disabled'}"
                       + ("" if enabled else "; running journeys stop at their next step"))
@@ -153,13 +152,11 @@ def why_command(
     policy = _policy(settings)
     with open_engine(settings) as engine:
         cli_access(engine, "decision", "read", command="molar rules why", patient=patient, detail={"rule": rule})
-        try:
+        with failing_on(ExplainError):
             sentences = why(engine, patient, rule, catalogue, now=_now(settings),
                             facts=WarehouseFacts(policy.complaint_window, policy.complaint_resolved_by))
-        except ExplainError as exc:
-            raise fail(str(exc)) from exc
     if as_json:
-        _dump({"patient": patient, "rule": rule, "sentences": [s.as_dict() for s in sentences]})
+        print_json({"patient": patient, "rule": rule, "sentences": [s.as_dict() for s in sentences]})
     else:
         console.print(render_why(sentences, "zh" if lang == "zh" else "en"), markup=False, highlight=False)
 
@@ -176,11 +173,11 @@ def decisions_command(
     """A patient's rule decisions, newest first."""
     from molar.automation.decisions import decisions_for
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_access(engine, "decision", "read", command="molar rules decisions", patient=patient, detail={"rule": rule})
         rows = decisions_for(engine, patient, rule, limit)
     if as_json:
-        _dump({"patient": patient, "decisions": rows})
+        print_json({"patient": patient, "decisions": rows})
         return
     table = Table(title=f"Decisions for {patient}")
     for col in ("at", "rule", "step", "outcome", "reason"):
@@ -219,13 +216,11 @@ def simulate_command(
     assert start is not None
     with open_engine(settings) as engine, progress_bar() as bar:
         task = bar.add_task(f"simulate {rule}", total=None)
-        try:
+        with failing_on(SimulateError):
             report = simulate(engine, rule, start, end, catalogue=catalogue, policy=policy,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-        except SimulateError as exc:
-            raise fail(str(exc)) from exc
     if as_json:
-        _dump(report)
+        print_json(report)
         return
     table = Table(title=f"Simulation of {rule} · {report['since']} … {report['until']} · "
                         f"{report['events_replayed']:,} events replayed")
@@ -268,7 +263,7 @@ def outbox_list_command(
         raise fail(f"--status {status!r}: one of {', '.join(STATUSES)}")
     from molar.privacy.masking import View
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "outbox", "read", bootstrap=True)
         view = View(principal)
         messages = [replace(m, rendered_text=view("free_text", m.rendered_text), last_error=view("free_text", m.last_error))
@@ -276,7 +271,7 @@ def outbox_list_command(
         cli_access(engine, "outbox", "read", command="molar outbox list", patient=patient, fields=view.shown,
                    detail={"masked": sorted(view.masked), "messages": len(messages)}, principal=principal)
     if as_json:
-        _dump({"messages": [m.as_dict() for m in messages]})
+        print_json({"messages": [m.as_dict() for m in messages]})
         return
     table = Table(title="Outbox (newest first; --json for every field)")
     for col in ("patient", "rule", "channel", "status", "tries", "when", "reason"):
@@ -297,17 +292,15 @@ def outbox_dispatch_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = F
     from molar.automation.runtime import Automation
 
     settings = settings_from(warehouse)
-    try:
+    with failing_on(ValueError):
         automation = Automation.from_settings(settings, catalogue=_catalogue(settings), policy=_policy(settings))
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
     with open_engine(settings) as engine:
         results = automation.dispatch(engine, automation.clock())
     summary: dict[str, int] = {}
     for r in results:
         summary[r.outcome] = summary.get(r.outcome, 0) + 1
     if as_json:
-        _dump({"dispatched": len(results), "outcomes": summary})
+        print_json({"dispatched": len(results), "outcomes": summary})
     else:
         console.print(f"{len(results)} messages handled: " + (", ".join(f"{k} {v}" for k, v in summary.items()) or "none due"))
 
@@ -324,11 +317,11 @@ def tasks_list_command(
     """Staff tasks, soonest due first."""
     from molar.delivery.tasks import list_tasks
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         tasks = list_tasks(engine, status=status, golden_id=patient, limit=limit)
         cli_access(engine, "task", "read", command="molar tasks list", patient=patient, detail={"tasks": len(tasks)})
     if as_json:
-        _dump({"tasks": [t.as_dict() for t in tasks]})
+        print_json({"tasks": [t.as_dict() for t in tasks]})
         return
     table = Table(title="Staff tasks")
     for col in ("task", "kind", "patient", "role", "title", "due", "status"):
@@ -353,12 +346,10 @@ def tasks_done_command(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
         principal = cli_principal(engine, "task", "change", bootstrap=True)
-        try:
+        with failing_on(TaskError):
             task = resolve_task(engine, task_id, now=_now(settings), by=by or principal.name, note=note)
-        except TaskError as exc:
-            raise fail(str(exc)) from exc
     if as_json:
-        _dump(task.as_dict())
+        print_json(task.as_dict())
     else:
         console.print(f"task {task.task_id} ({task.kind}) done at {task.resolved_at:%Y-%m-%d %H:%M}")
 

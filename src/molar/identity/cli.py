@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,13 +9,21 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console, err_console, progress_bar
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+    warehouse_engine,
+)
 
 identity_app = typer.Typer(
     help="Identity resolution: one patient, one stable golden ID.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
 
 def _print_summary(summary: dict) -> None:
@@ -95,7 +102,7 @@ def resolve_command(
             raise fail(_failed("identity resolve", exc, "golden IDs of the previous run are unchanged")) from exc
     _print_warnings(summary)
     if as_json:
-        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        print_json(summary)
     else:
         _print_summary(summary)
 
@@ -111,17 +118,15 @@ def explain_command(
     from molar.privacy.cli import cli_access, cli_principal
     from molar.privacy.masking import mask_identity_explanation
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "patient", "read", bootstrap=True)
-        try:
+        with failing_on(ExplainError):
             data = explain(engine, golden_id)
-        except ExplainError as exc:
-            raise fail(str(exc)) from exc
         data, view = mask_identity_explanation(data, principal)
         cli_access(engine, "patient", "read", command="molar identity explain", patient=golden_id,
                    fields=view.shown, detail={"masked": sorted(view.masked)}, principal=principal)
     if as_json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        print_json(data)
     else:
         console.print(render(data), markup=False, highlight=False)
 
@@ -131,21 +136,18 @@ def _override(kind: str, refs: list[str], reason: str | None, by: str | None, wa
     from molar.identity.overrides import OverrideError, add_override, golden_ids_of
     from molar.privacy.cli import cli_access, cli_principal
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "override", "change", bootstrap=True)
-        try:
-            with engine.transaction():  # the audit row only with the change
-                result = add_override(engine, kind, refs, reason=reason, created_by=by or principal.name)
-                before = result["golden_ids_before"]
-                result["golden_ids_now"] = golden_ids_of(engine, result["records"])
-                cli_access(engine, "override", "change", command=f"molar identity {kind}", principal=principal,
-                           patient=before[0] if len(before) == 1 else None,
-                           detail={"override": result["override_id"], "kind": kind, "records": len(result["records"]),
-                                   "before": before, "after": result["golden_ids_now"]})
-        except OverrideError as exc:
-            raise fail(str(exc)) from exc
+        with failing_on(OverrideError), engine.transaction():  # the audit row only with the change
+            result = add_override(engine, kind, refs, reason=reason, created_by=by or principal.name)
+            before = result["golden_ids_before"]
+            result["golden_ids_now"] = golden_ids_of(engine, result["records"])
+            cli_access(engine, "override", "change", command=f"molar identity {kind}", principal=principal,
+                       patient=before[0] if len(before) == 1 else None,
+                       detail={"override": result["override_id"], "kind": kind, "records": len(result["records"]),
+                               "before": before, "after": result["golden_ids_now"]})
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        print_json(result)
     else:
         console.print(f"{kind} {result['override_id']} recorded for {len(result['records'])} records; "
                       f"they are now {', '.join(result['golden_ids_now'])}")
@@ -186,7 +188,7 @@ def overrides_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) 
     from molar.privacy.cli import cli_access, cli_principal
     from molar.privacy.masking import View
 
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "override", "read", bootstrap=True)
         view = View(principal)
         rows = [{**r, "unique_ids": [view("source_key", u) or "****" for u in r["unique_ids"]],
@@ -194,7 +196,7 @@ def overrides_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) 
         cli_access(engine, "override", "read", command="molar identity overrides", principal=principal,
                    fields=view.shown, detail={"masked": sorted(view.masked), "overrides": len(rows)})
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        print_json(rows)
         return
     table = Table(title="Identity overrides")
     for col in ("override", "kind", "records", "reason", "by", "at"):
@@ -222,7 +224,7 @@ def link_file_command(
         raise fail(_failed(f"identity link-file {people}", exc, f"{out} was not written")) from exc
     _print_warnings(result["resolve"])
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        print_json(result)
     else:
         console.print(f"{result['records']:,} records → {result['golden_ids']:,} people · wrote {out}")
 
@@ -236,13 +238,10 @@ def evaluate_command(
     """Score the current golden IDs against synthetic ground truth (pairwise, B-cubed, hard cases)."""
     from molar.identity.evaluate import evaluate
 
-    with open_engine(settings_from(warehouse)) as engine:
-        try:
-            result = evaluate(engine, truth)
-        except FileNotFoundError as exc:
-            raise fail(str(exc)) from exc
+    with warehouse_engine(warehouse) as engine, failing_on(FileNotFoundError):
+        result = evaluate(engine, truth)
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        print_json(result)
         return
     table = Table(title=f"Identity vs ground truth ({result['records_with_truth']:,} records, {result['people']:,} people)")
     for col in ("records", "measure", "precision", "recall", "F1"):

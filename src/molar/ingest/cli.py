@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,16 @@ from molar.ingest.unload import find_loads, unload
 from molar.privacy.cli import cli_access
 from molar.privacy.rights import apply_suppression
 from molar.ui.console import console, progress_bar
-from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    AsOfOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+    warehouse_engine,
+)
 
 quarantine_app = typer.Typer(help="Inspect and export rows that could not be loaded.", no_args_is_help=True)
 
@@ -35,10 +43,8 @@ def run_ingest(
     engine, paths: list[Path], today, source: str | None = None, force: bool = False, show_progress: bool = True,
     mapping_dirs: list[Path] | None = None,
 ) -> list[LoadResult]:
-    try:
+    with failing_on(MappingError):
         mappings = load_mappings(mapping_dirs)
-    except MappingError as exc:
-        raise fail(str(exc)) from exc
     with progress_bar() as progress:
         overall = progress.add_task("ingest", total=None)
 
@@ -47,15 +53,13 @@ def run_ingest(
             progress.reset(overall, total=None)
             return lambda rows: progress.advance(overall, rows)
 
-        try:
+        with failing_on(ValueError):
             results = ingest_paths(
                 engine, paths, today=today, source=source, mappings=mappings,
                 on_file=on_file if show_progress else None, force=force,
             )
             apply_suppression(engine)   # erased people stay erased when old exports are loaded again
             return results
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
 
 
 def summary_table(results: list[LoadResult]) -> Table:
@@ -121,7 +125,7 @@ def ingest(
     if as_json:
         payload = totals(results)
         payload["files"] = [r.to_dict() for r in results]
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+        print_json(payload)
     else:
         console.print(summary_table(results))
         t = totals(results)
@@ -146,7 +150,7 @@ def quarantine_list(
     warnings: WarningsOpt = False,
 ) -> None:
     """Quarantined rows (or, with --warnings, doubts about loaded rows) grouped by file and reason."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_access(engine, "quarantine", "read", command="molar quarantine list")
         rows = quarantine.summary(engine, lang, "warning" if warnings else "error")
     table = Table(title="Warnings on loaded rows" if warnings else "Quarantine")
@@ -167,7 +171,7 @@ def quarantine_show(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Individual quarantined rows (or warnings): file, row number, field, value and reason."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_access(engine, "quarantine", "read", command="molar quarantine show",
                    detail={"file": file, "reason": code, "limit": limit})
         rows = quarantine.details(
@@ -187,7 +191,7 @@ def quarantine_export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write quarantined rows as they were received, plus the reasons, ready to fix and reload."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_access(engine, "quarantine", "read", command="molar quarantine export")
         written = quarantine.export(engine, out)
     for path, n in written:
@@ -203,11 +207,9 @@ def unload_command(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Remove loaded files from the warehouse (raw, std and quarantine rows)."""
-    with open_engine(settings_from(warehouse)) as engine:
-        try:
+    with warehouse_engine(warehouse) as engine:
+        with failing_on(ValueError):
             load_ids = find_loads(engine, file=file, source=source, load_id=load_id)
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
         if not load_ids:
             raise fail("no complete load matches; see ops.load or `molar quarantine list` for what was loaded")
         with engine.transaction():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +10,18 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console
-from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    AsOfOpt,
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+)
 
 clv_app = typer.Typer(help="Lifetime value: BG/NBD visits and dropout, Gamma-Gamma spend.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
 
 def _date(text: str, option: str) -> date:
@@ -45,16 +52,14 @@ def clv_fit(
     from molar.predict.clv.report import holdout_report
 
     end = _date(calibration_end, "--calibration-end")
-    try:
+    with failing_on(ClvInputError):
         summary = summarise(read_transactions(transactions, customer, when, amount), end, unit)
         bgnbd = BetaGeoModel().fit(summary.frequency, summary.recency, summary.age)
         spend = GammaGammaModel().fit(summary.frequency, summary.monetary)
-    except ClvInputError as exc:
-        raise fail(str(exc)) from exc
     result = {"bgnbd": bgnbd.as_dict(), "gamma_gamma": spend.as_dict(), "customers": bgnbd.customers_,
               "repeat_customers": spend.customers_, "unit": summary.unit, "holdout": holdout_report(bgnbd, summary)}
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        print_json(result)
         return
     b, g = result["bgnbd"], result["gamma_gamma"]
     console.print(f"BG/NBD on {result['customers']:,} customers: r={b['r']:.4f} α={b['alpha']:.4f} "
@@ -86,7 +91,7 @@ def clv_score(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: Js
         except ClvInputError as exc:
             raise fail(f"{exc}; nothing was changed") from exc
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        print_json(result)
         return
     console.print(f"[bold green]clv[/] as of {result['as_of']}: {result['patients']:,} patients scored "
                   f"into profile.clv (model {result['model_id']})")
@@ -103,13 +108,10 @@ def churn_evaluate(warehouse: WarehouseOpt = None, horizon: HorizonOpt = 180, as
     from molar.predict.churn.model import ChurnConfig, ChurnTrainingError
 
     settings = settings_from(warehouse)
-    with open_engine(settings) as engine:
-        try:
-            result = evaluate_churn(engine, ChurnConfig(horizon_days=horizon))
-        except ChurnTrainingError as exc:
-            raise fail(str(exc)) from exc
+    with open_engine(settings) as engine, failing_on(ChurnTrainingError):
+        result = evaluate_churn(engine, ChurnConfig(horizon_days=horizon))
     if as_json:
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        print_json(result)
         return
     base = result["baselines"]
     table = Table(title=f"Churn (no visit in {horizon} days) on the test window {' → '.join(result['test_window'])}")
@@ -147,7 +149,7 @@ def churn_score(
         except (ChurnTrainingError, ChurnModelError) as exc:
             raise fail(f"{exc}; the stored scores were not changed") from exc
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        print_json(result)
         return
     b = result["bands"]
     console.print(f"[bold green]churn[/] as of {result['as_of']}: {result['patients']:,} patients scored "

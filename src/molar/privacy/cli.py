@@ -12,7 +12,6 @@ row.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from typing import Annotated, Any
 
@@ -35,7 +34,14 @@ from molar.privacy.accounts import (
 )
 from molar.privacy.policy import PolicyError, load_policy
 from molar.ui.console import console, err_console
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    print_json,
+    warehouse_engine,
+)
 from molar.warehouse import Engine
 
 users_app = typer.Typer(help="Staff accounts: add, change role, list.", no_args_is_help=True)
@@ -45,7 +51,6 @@ audit_app = typer.Typer(help="The audit log of personal-data reads and changes: 
 
 RoleOpt = Annotated[str, typer.Option("--role", help="A role of the access policy, e.g. front_desk, his, auditor.")]
 ClinicOpt = Annotated[list[str] | None, typer.Option("--clinic", help="Limit to this clinic (repeatable).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
 
 _now = audit.clinic_now
@@ -75,15 +80,13 @@ def cli_principal(engine: Engine, resource: str, action: str, *, bootstrap: bool
 
 
 def _run(fn) -> Any:
-    try:
+    with failing_on(AccountError, PolicyError):
         return fn()
-    except (AccountError, PolicyError) as exc:
-        raise fail(str(exc)) from exc
 
 
 def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        print_json(rows)
         return
     table = Table(title=title)
     for c in columns:
@@ -108,7 +111,7 @@ def cli_access(engine: Engine, resource: str, action: str, *, command: str, pati
 @users_app.command("add")
 def users_add(username: str, role: RoleOpt, clinic: ClinicOpt = None, warehouse: WarehouseOpt = None) -> None:
     """Add a staff user; asks for the password twice (or reads MOLAR_NEW_PASSWORD)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         by = cli_principal(engine, "account", "manage", bootstrap=True)
         password = os.environ.get("MOLAR_NEW_PASSWORD") or typer.prompt(
             f"password for {username}", hide_input=True, confirmation_prompt=True)
@@ -120,7 +123,7 @@ def users_add(username: str, role: RoleOpt, clinic: ClinicOpt = None, warehouse:
 @users_app.command("set-role")
 def users_set_role(username: str, role: RoleOpt, clinic: ClinicOpt = None, warehouse: WarehouseOpt = None) -> None:
     """Change a user's role (and clinics); ends the user's open sessions."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         by = cli_principal(engine, "account", "manage")
         _run(lambda: set_role(engine, username, role, clinics=clinic, now=_now(), by=by.name, by_role=by.role))
     console.print(f"{username} now has the role {role}")
@@ -129,7 +132,7 @@ def users_set_role(username: str, role: RoleOpt, clinic: ClinicOpt = None, wareh
 @users_app.command("list")
 def users_list(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """Staff users, their roles and clinics (never passwords)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_principal(engine, "account", "manage")
         rows = list_users(engine)
     _print(rows, ["username", "role", "clinics", "disabled", "created_at"], as_json, "Users")
@@ -140,7 +143,7 @@ def tokens_create(name: str, role: RoleOpt, source: Annotated[str | None, typer.
         "--source", help="Source system stamped on its events (default: the role).")] = None,
         clinic: ClinicOpt = None, warehouse: WarehouseOpt = None) -> None:
     """Create an API token for a system; prints it once (only its digest is kept)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         by = cli_principal(engine, "account", "manage", bootstrap=True)
         token = _run(lambda: create_token(engine, name, role, source=source, clinics=clinic, now=_now(),
                                           by=by.name, by_role=by.role))
@@ -151,7 +154,7 @@ def tokens_create(name: str, role: RoleOpt, source: Annotated[str | None, typer.
 @tokens_app.command("list")
 def tokens_list(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """API tokens (names, roles; never the tokens)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_principal(engine, "account", "manage")
         rows = list_tokens(engine)
     _print(rows, ["name", "role", "source", "clinics", "created_at", "revoked_at"], as_json, "API tokens")
@@ -160,7 +163,7 @@ def tokens_list(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> Non
 @tokens_app.command("revoke")
 def tokens_revoke(name: str, warehouse: WarehouseOpt = None) -> None:
     """Revoke an API token (a running server stops accepting it within 5 seconds)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         by = cli_principal(engine, "account", "manage")
         _run(lambda: revoke_token(engine, name, now=_now(), by=by.name, by_role=by.role))
     console.print(f"revoked {name}")
@@ -175,7 +178,7 @@ def audit_list(
     warehouse: WarehouseOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Audit rows, newest first (auditors only)."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_principal(engine, "audit", "read")
         rows = audit.list_entries(engine, patient=patient, actor=actor, action=action, limit=limit)
     _print(rows, ["seq", "recorded_at", "actor", "role", "action", "resource", "patient", "fields", "purpose"],
@@ -185,7 +188,7 @@ def audit_list(
 @audit_app.command("verify")
 def audit_verify(warehouse: WarehouseOpt = None) -> None:
     """Recompute the hash chain; exit 1 and name the first bad row if it was tampered with."""
-    with open_engine(settings_from(warehouse)) as engine:
+    with warehouse_engine(warehouse) as engine:
         cli_principal(engine, "audit", "read")
         result = audit.verify(engine)
     if not result.ok:

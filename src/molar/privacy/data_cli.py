@@ -16,7 +16,15 @@ from molar.privacy import consent, crypto, keys, rights
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+)
 
 NEW_KEY_ENV = "MOLAR_NEW_MASTER_KEY"
 CLINIC_TZ = ZoneInfo("Asia/Shanghai")
@@ -24,14 +32,11 @@ PatientArg = Annotated[str, typer.Argument(help="Golden ID (G…) or source reco
 AtOpt = Annotated[str | None, typer.Option("--at", help="When the patient said it / as of (YYYY-MM-DD[ HH:MM]); default now.")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Who or which system recorded it (front desk, app …).")]
 EvidenceOpt = Annotated[str | None, typer.Option("--evidence", help="Form number, message text … (stored encrypted).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _keyring(engine, settings) -> keys.Keyring:
-    try:
+    with failing_on(keys.KeyConfigError):
         return keys.open_keyring_from(settings, engine)
-    except keys.KeyConfigError as exc:
-        raise fail(str(exc)) from exc
 
 
 def _cipher(engine, settings) -> crypto.FieldCipher:
@@ -111,8 +116,7 @@ def consent_show(patient: PatientArg, at: AtOpt = None, evidence: Annotated[bool
                    fields=["free_text"] if evidence else (), principal=principal)
         events = consent.history(engine, golden_id, _cipher(engine, settings) if evidence else None)
     if as_json:
-        typer.echo(json.dumps({"patient": golden_id, "consent": rows, "history": events},
-                              ensure_ascii=False, indent=2, default=str))
+        print_json({"patient": golden_id, "consent": rows, "history": events})
         return
     table = Table(title=f"consent of {golden_id} / 授权")
     for col in ("purpose", "channel", "answer", "since", "source"):
@@ -136,14 +140,12 @@ def consent_set(
     with open_engine(settings) as engine:
         by = cli_principal(engine, "consent", "change", bootstrap=True)
         subject = _patient(engine, patient)
-        try:
+        with failing_on(consent.ConsentError):
             event_id = consent.record(
                 engine, subject=subject, purpose=purpose, channel=channel, granted=grant,
                 occurred_at=_when(at) or datetime.now(), source=source or "cli", evidence=evidence,
                 cipher=_cipher(engine, settings) if evidence is not None else None,
                 actor=by.name, role=by.role)
-        except consent.ConsentError as exc:
-            raise fail(str(exc)) from exc
     console.print(f"recorded {event_id}: {purpose} on {channel} {'granted' if grant else 'refused'} for {subject}")
 
 
@@ -170,11 +172,9 @@ def export(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
         by = cli_principal(engine, "patient", "export", bootstrap=True)
-        try:
+        with failing_on(rights.RightsError):
             data = rights.export_patient(engine, patient.strip(), cipher=_cipher(engine, settings),
                                          actor=by.name, role=by.role)
-        except rights.RightsError as exc:
-            raise fail(str(exc)) from exc
     try:
         out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     except OSError as exc:
@@ -197,11 +197,9 @@ def erase(
     with open_engine(settings) as engine:
         by = cli_principal(engine, "patient", "erase", bootstrap=True)
         indexer = BlindIndexer.from_keyring(_keyring(engine, settings))
-        try:
+        with failing_on(rights.RightsError):
             result = rights.erase_patient(engine, patient.strip(), indexer, keep_aggregates=keep_aggregates,
                                           requested_by=by.name)
-        except rights.RightsError as exc:
-            raise fail(str(exc)) from exc
     rows = sum(result["rows_removed"].values())
     console.print(f"{patient} erased ({result['erasure_id']}): {rows:,} rows in {len(result['rows_removed'])} tables; "
                   f"{result['suppressed_identifiers']} identifiers on the suppression list / 已删除")

@@ -11,13 +11,21 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console, progress_bar
-from molar.ui.options import AsOfOpt, WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    AsOfOpt,
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+)
 
 profile_app = typer.Typer(
     help="The living patient profile: tags, sentiment, RFM-Health, value tiers, lifecycle.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
 
 def run_profile(engine, as_of: date, *, tier_method: str = "kmeans", sentiment: bool = True,
@@ -32,13 +40,11 @@ def run_profile(engine, as_of: date, *, tier_method: str = "kmeans", sentiment: 
         def on_progress(what: str) -> None:
             progress.update(task, description=f"profile: {what}")
 
-        try:
+        with failing_on(CatalogueError, TagError, ValueError):
             return compute_profile(
                 engine, as_of, tier_method=tier_method, sentiment=sentiment, tags_dir=tags_dir,
                 progress=None if quiet else on_progress,
             )
-        except (CatalogueError, TagError, ValueError) as exc:
-            raise fail(str(exc)) from exc
 
 
 def _share_table(title: str, label: str, names: tuple[str, ...], counts: dict[str, int], total: int) -> Table:
@@ -87,7 +93,7 @@ def run_command(
         summary = run_profile(engine, settings.today, tier_method=method, sentiment=not no_sentiment,
                               tags_dir=tags_dir, quiet=as_json)
         if as_json:
-            typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+            print_json(summary)
             return
         for table in summary_tables(engine, summary):
             console.print(table)
@@ -112,15 +118,13 @@ def show_command(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine:
         principal = cli_principal(engine, "patient", "read", bootstrap=True)
-        try:
+        with failing_on(UnknownPatient):
             info = explain_patient(engine, golden_id)
-        except UnknownPatient as exc:
-            raise fail(str(exc)) from exc
         info, view = mask_explanation(info, principal)
         cli_access(engine, "patient", "read", command="molar profile show", patient=info["golden_id"],
                    fields=view.shown, detail={"masked": sorted(view.masked)}, principal=principal)
     if as_json:
-        typer.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        print_json(info)
         return
     if info["asked_for"]:
         console.print(f"{info['asked_for']} was merged into [bold]{info['golden_id']}[/]")
@@ -201,12 +205,12 @@ def tiers_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> N
         )
     rules = json.loads(rules_json or "{}")
     if as_json:
-        typer.echo(json.dumps({
+        print_json({
             "run_id": run_id, "method": method, "tree_accuracy": accuracy, "centroids": json.loads(centroids),
             "tiers": {t: {"patients": n, "median_days_since_visit": r, "median_visits_per_year": f,
                           "median_spend_24m": m, "mean_value_score": v, "rules": rules.get(t, [])}
                       for t, n, r, f, m, v in stats},
-        }, ensure_ascii=False, indent=2, default=float))
+        }, default=float)
         return
     from molar.profile.tiers import TIERS
 
@@ -238,14 +242,12 @@ def tags_command(
     """List (and validate) the tag catalogue."""
     from molar.profile.catalogue import CatalogueError, load_catalogue
 
-    try:
+    with failing_on(CatalogueError):
         tags = load_catalogue(tags_dir)
-    except CatalogueError as exc:
-        raise fail(str(exc)) from exc
     if as_json:
-        typer.echo(json.dumps([{k: getattr(t, k) for k in ("key", "dimension", "name_en", "name_zh", "value_type",
-                                                           "refresh", "values", "unit", "description_en", "defined_in")}
-                               for t in tags], ensure_ascii=False, indent=2))
+        print_json([{k: getattr(t, k) for k in ("key", "dimension", "name_en", "name_zh", "value_type",
+                                                "refresh", "values", "unit", "description_en", "defined_in")}
+                    for t in tags])
         return
     table = Table(title=f"Tag catalogue ({len(tags)} tags)")
     for col in ("dimension", "key", "name", "type", "refresh", "definition"):
@@ -270,13 +272,10 @@ def evaluate_command(
         cutoffs = [date.fromisoformat(c) for c in (cutoff or [settings.today.isoformat()])]
     except ValueError as exc:
         raise fail(f"--cutoff must be a date written YYYY-MM-DD ({exc})") from exc
-    with open_engine(settings) as engine:
-        try:
-            result = evaluate_lifecycle(engine, truth, cutoffs)
-        except FileNotFoundError as exc:
-            raise fail(str(exc)) from exc
+    with open_engine(settings) as engine, failing_on(FileNotFoundError):
+        result = evaluate_lifecycle(engine, truth, cutoffs)
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        print_json(result)
         return
     for when, data in result["cutoffs"].items():
         table = Table(title=f"Lifecycle stage on {when} by true churn status")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from molar.ui.console import err_console
-from molar.ui.options import WarehouseOpt, fail, settings_from
+from molar.ui.options import WarehouseOpt, failing_on, settings_from
 
 
 def serve_command(
@@ -30,11 +30,9 @@ def serve_command(
     from molar.warehouse import WarehouseError
 
     settings = settings_from(warehouse)
-    try:
+    with failing_on(ConfigError, WarehouseError, LogError):
         app = build_app(settings)
         app.state.realtime.start()
-    except (ConfigError, WarehouseError, LogError) as exc:
-        raise fail(str(exc)) from exc
     runtime = app.state.realtime
     tokens = runtime.engine.scalar("SELECT count(*) FROM ops.access_token WHERE revoked_at IS NULL")
     if not len(runtime.keys) and not tokens:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from molar.ui.console import console, progress_bar
-from molar.ui.options import fail
+from molar.ui.options import fail, failing_on
 
 synth_app = typer.Typer(help="Synthetic dental chain with ground truth (the demo data).", no_args_is_help=True)
 
@@ -17,10 +17,8 @@ synth_app = typer.Typer(help="Synthetic dental chain with ground truth (the demo
 def generate_with_progress(out: Path, patients: int, clinics: int, seed: int, end_date: date) -> dict:
     from molar.synth import SynthConfig, generate
 
-    try:
+    with failing_on(ValueError):
         config = SynthConfig(out_dir=out, patients=patients, clinics=clinics, seed=seed, end_date=end_date)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +19,7 @@ WarehouseOpt = Annotated[
     Path | None,
     typer.Option("--warehouse", "-w", help="Warehouse file (default: molar.duckdb, or MOLAR_WAREHOUSE)."),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="Treat this date (YYYY-MM-DD) as today, e.g. to load historical exports."),
@@ -46,3 +50,24 @@ def open_engine(settings: Settings) -> Engine:
         return open_warehouse(settings)
     except WarehouseError as exc:
         raise fail(str(exc)) from exc
+
+
+@contextmanager
+def warehouse_engine(warehouse: Path | None, as_of: str | None = None) -> Iterator[Engine]:
+    """The warehouse a command names (or the default), opened; bad config or file end in one message."""
+    with open_engine(settings_from(warehouse, as_of)) as engine:
+        yield engine
+
+
+@contextmanager
+def failing_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn the expected errors of a step into one plain message and exit code 2."""
+    try:
+        yield
+    except errors as exc:
+        raise fail(str(exc)) from exc
+
+
+def print_json(data: Any, default: Callable[[Any], Any] = str) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=default))
+

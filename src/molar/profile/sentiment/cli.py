@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,7 +11,16 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console, err_console, progress_bar
-from molar.ui.options import WarehouseOpt, fail, open_engine, settings_from
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+    warehouse_engine,
+)
 
 sentiment_app = typer.Typer(
     help="Sentiment of consult messages and reviews: satisfied, doubt, complaint, neutral.",
@@ -20,7 +28,6 @@ sentiment_app = typer.Typer(
 )
 
 DEFAULT_MODEL_FILE = "molar-sentiment.skops"
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Model file (default: $MOLAR_SENTIMENT_MODEL if set).")]
 
@@ -46,15 +53,11 @@ def _load_model(path: Path | None):
     if path is not None:
         if not path.is_file():
             raise fail(f"model file {path} not found; create it with `molar sentiment train --model {path}`")
-        try:
+        with failing_on(ModelFormatError):
             return SentimentModel.load(path)
-        except ModelFormatError as exc:
-            raise fail(str(exc)) from exc
     err_console.print("no model file given: training on the shipped corpus …", style="dim")
-    try:
+    with failing_on(ValueError):
         return train(*load_corpus())
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
@@ -91,7 +94,7 @@ def train_command(
 
     if add_to_corpus and labels is None:
         raise fail("--add-to-corpus needs --labels FILE")
-    try:
+    with failing_on(ValueError):
         if labels is None:
             texts, ys = load_corpus()
         else:
@@ -99,8 +102,6 @@ def train_command(
             if add_to_corpus:
                 base_texts, base_ys = load_corpus()
                 texts, ys = base_texts + texts, base_ys + ys
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
     target = model or _env_model() or Path(DEFAULT_MODEL_FILE)
     metrics = None
     if folds:
@@ -116,10 +117,8 @@ def train_command(
             with progress_bar() as bar:
                 bar.add_task(f"{usable}-fold cross-validation", total=None)
                 metrics = cross_validate(texts, ys, folds=usable)
-    try:
+    with failing_on(ValueError):
         trained = train(texts, ys)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
     try:
         trained.save(target)
     except OSError as exc:
@@ -132,7 +131,7 @@ def train_command(
         "cross_validation": metrics,
     }
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        print_json(result)
         return
     if metrics:
         console.print(_metrics_table(metrics, f"{metrics['folds']}-fold cross-validation, {len(texts):,} examples"))
@@ -217,7 +216,7 @@ def score_command(warehouse: WarehouseOpt = None, model: ModelOpt = None, as_jso
         summary = score_texts(engine, classifier,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
-        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        print_json(summary)
     else:
         console.print(_counts_table(summary))
         console.print(f"{summary['texts']:,} texts in {summary['seconds']} s")
@@ -232,13 +231,10 @@ def evaluate_command(
     """Compare the scored consult labels with a synthetic chain's ground truth."""
     from molar.profile.sentiment.evaluate import evaluate_on_truth
 
-    with open_engine(settings_from(warehouse)) as engine:
-        try:
-            result = evaluate_on_truth(engine, truth)
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
+    with warehouse_engine(warehouse) as engine, failing_on(ValueError):
+        result = evaluate_on_truth(engine, truth)
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        print_json(result)
         return
     console.print(_metrics_table(result, f"Consult sentiment vs ground truth ({result['consults']:,} consults)"))
     console.print(_confusion_table(result))
@@ -262,7 +258,7 @@ def heldout_command(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
 
     result = evaluate_heldout(_load_model(model))
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        print_json(result)
         return
     console.print(_metrics_table(result, f"Held-out split ({result['messages']:,} messages)"))
     console.print(_confusion_table(result))
