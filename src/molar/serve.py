@@ -4,8 +4,9 @@ This is the composition root (like `molar demo`): it sits above the layers and c
 them in the flow's order — the collector (`molar.realtime`) accepts events, the profile
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
-A nightly job recomputes the whole profile and hands its lifecycle and tier changes to the
-automation engine.
+A nightly job rescores churn risk with the latest stored model (when one was trained),
+recomputes the whole profile and hands the crossings into the high churn-risk band and the
+lifecycle and tier changes to the automation engine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def build_server(
     """The app `molar serve` runs. ``clock`` returns clinic local time (naive)."""
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
+    from molar.predict.churn.score import latest_model_id, score_churn
+    from molar.predict.churn.store import crossings
     from molar.profile.live import LiveProfile
     from molar.profile.run import compute_profile, run_events
     from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
@@ -45,8 +48,15 @@ def build_server(
     live = LiveProfile(today=lambda: now().date(), classify=classify)
 
     def recompute_profile(engine) -> dict:
-        summary = compute_profile(engine, now().date())
+        today = now().date()
+        churn = None
+        if model_id := latest_model_id(engine):  # rescore with the stored model; training stays a command
+            churn = score_churn(engine, today, model_id=model_id)
+        summary = compute_profile(engine, today)
         events = run_events(engine, summary["run_id"])
+        if churn:
+            scored_at = datetime.fromisoformat(churn["scored_at"])
+            events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
         with engine.transaction():
             automation.on_events(engine, events)
         log.info("profile recomputed: %s patients, %s stage/tier changes", summary["patients"], len(events))

@@ -8,13 +8,14 @@ instead (nightly refresh without retraining).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import pyarrow as pa
 
 from molar.predict.churn.evaluate import fit_on_layout, layout
 from molar.predict.churn.features import churn_features
 from molar.predict.churn.model import ChurnConfig, ChurnModel, ChurnModelError, band
+from molar.predict.churn.store import store_scores
 from molar.warehouse import Engine
 
 
@@ -23,6 +24,11 @@ def load_model(engine: Engine, model_id: str) -> ChurnModel:
     if not rows:
         raise ChurnModelError(f"no saved churn model {model_id!r}; `molar churn score` without --model trains one")
     return ChurnModel.from_record(json.loads(rows[0][0])["model"])
+
+
+def latest_model_id(engine: Engine) -> str | None:
+    rows = engine.rows("SELECT model_id FROM profile.predict_model WHERE kind = 'churn' ORDER BY created_at DESC LIMIT 1")
+    return rows[0][0] if rows else None
 
 
 def score_churn(engine: Engine, as_of: date, config: ChurnConfig | None = None, model_id: str | None = None) -> dict:
@@ -47,12 +53,12 @@ def score_churn(engine: Engine, as_of: date, config: ChurnConfig | None = None, 
         "as_of": pa.array([as_of] * n, pa.date32()),
         "model_id": [model_id] * n,
     })
+    scored_at = datetime.combine(as_of, time())
     bands = {b: int((table["band"].to_numpy(zero_copy_only=False) == b).sum()) for b in ("high", "medium", "low")}
     with engine.transaction():
-        engine.execute("DELETE FROM profile.churn_risk")
-        engine.append("profile.churn_risk", table)
+        crossings = store_scores(engine, table, scored_at, everyone=True)
         if trained:
             engine.execute("INSERT INTO profile.predict_model VALUES (?, 'churn', ?, ?, ?)",
                            [model_id, as_of, datetime.now(), json.dumps(trained, ensure_ascii=False)])
     return {"model_id": model_id, "as_of": as_of.isoformat(), "patients": n, "bands": bands,
-            "horizon_days": model.config.horizon_days}
+            "horizon_days": model.config.horizon_days, "crossed_into_high": len(crossings), "scored_at": scored_at.isoformat()}
