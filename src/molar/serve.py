@@ -1,7 +1,8 @@
 """`molar serve`: the real-time server with every stage wired in.
 
 This is the composition root (like `molar demo`): it sits above the layers and connects
-them in the flow's order — the collector (`molar.realtime`) accepts events, the profile
+them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
+payment rescores the patient's churn risk (`molar.predict.churn.live`), the profile
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
@@ -34,6 +35,7 @@ def build_server(
     """The app `molar serve` runs. ``clock`` returns clinic local time (naive)."""
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
+    from molar.predict.churn.live import LiveChurn
     from molar.predict.churn.score import latest_model_id, score_churn
     from molar.predict.churn.store import crossings
     from molar.profile.live import LiveProfile
@@ -64,7 +66,7 @@ def build_server(
 
     return create_app(
         settings,
-        stages=[live, automation.on_events],
+        stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(
             catalogue=automation.catalogue, clock=now, guard=permit, responses=AUTH_ERRORS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 
+import pandas as pd
 import pyarrow as pa
 
 from molar.predict.churn.evaluate import fit_on_layout, layout
@@ -24,6 +25,22 @@ def load_model(engine: Engine, model_id: str) -> ChurnModel:
     if not rows:
         raise ChurnModelError(f"no saved churn model {model_id!r}; `molar churn score` without --model trains one")
     return ChurnModel.from_record(json.loads(rows[0][0])["model"])
+
+
+def score_table(model: ChurnModel, model_id: str, frame: pd.DataFrame, as_of: date) -> pa.Table:
+    """Risk, band and reasons of the patients in ``frame`` (``churn_features``), as stored."""
+    risk = model.predict(frame)
+    reasons = model.reasons(frame)
+    n = len(frame)
+    return pa.table({
+        "golden_id": pa.array(frame["golden_id"].astype(str).tolist(), pa.string()),
+        "risk": risk.round(4),
+        "band": pa.array([band(r) for r in risk], pa.string()),
+        "horizon_days": pa.array([model.config.horizon_days] * n, pa.int32()),
+        "reasons": pa.array([json.dumps(r, ensure_ascii=False) for r in reasons], pa.string()),
+        "as_of": pa.array([as_of] * n, pa.date32()),
+        "model_id": pa.array([model_id] * n, pa.string()),
+    })
 
 
 def latest_model_id(engine: Engine) -> str | None:
@@ -41,18 +58,8 @@ def score_churn(engine: Engine, as_of: date, config: ChurnConfig | None = None, 
         model_id = f"CHURN{datetime.now():%Y%m%d%H%M%S%f}"
         trained = {"model": model.to_record(), "cutoffs": plan.as_dict(), "train_rows": len(train)}
     frame = churn_features(engine, as_of)
-    risk = model.predict(frame)
-    reasons = model.reasons(frame)
+    table = score_table(model, model_id, frame, as_of)
     n = len(frame)
-    table = pa.table({
-        "golden_id": frame["golden_id"].astype(str),
-        "risk": risk.round(4),
-        "band": [band(r) for r in risk],
-        "horizon_days": pa.array([model.config.horizon_days] * n, pa.int32()),
-        "reasons": [json.dumps(r, ensure_ascii=False) for r in reasons],
-        "as_of": pa.array([as_of] * n, pa.date32()),
-        "model_id": [model_id] * n,
-    })
     scored_at = datetime.combine(as_of, time())
     bands = {b: int((table["band"].to_numpy(zero_copy_only=False) == b).sum()) for b in ("high", "medium", "low")}
     with engine.transaction():
