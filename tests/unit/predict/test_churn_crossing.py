@@ -12,6 +12,7 @@ import pytest
 
 from molar.automation import ManualClock, load_catalogue, load_policy
 from molar.automation.runtime import Automation
+from molar.automation.simulate import simulate
 from molar.delivery.channels import LocalSink
 from molar.predict.churn.store import crossings, store_scores
 from unit.automation.autolib import add_patient, tasks
@@ -93,3 +94,16 @@ def test_a_crossing_event_carries_the_risk_before_and_after(engine_and_rules):
                             causes={"G1": "E9"}) == []
     assert engine.rows("SELECT from_band, to_band, cause_event_id FROM profile.churn_risk_change "
                        "ORDER BY to_risk") == [("medium", "high", None), ("high", "high", "E9")]
+
+
+def test_rules_simulate_replays_the_stored_crossings(engine_and_rules):
+    engine, auto, _ = engine_and_rules
+    add_patient(engine, "G1")
+    for k, (risk, band) in enumerate([(0.5, "medium"), (0.8, "high"), (0.85, "high")]):
+        day = DAY0 + timedelta(days=k)
+        with engine.transaction():
+            store_scores(engine, nightly({"G1": risk}, {"G1": band}, day), datetime.combine(day, time(1)), everyone=True)
+    report = simulate(engine, "churn_watch", DAY0, DAY0 + timedelta(days=3), catalogue=auto.catalogue)
+    assert report["events_replayed"] == 1
+    assert (report["totals"]["started"], report["totals"]["tasks"]) == (1, 1)
+    assert engine.count("ops.task") == 0  # the warehouse is only read
