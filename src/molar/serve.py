@@ -14,13 +14,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from fastapi import FastAPI
 
 from molar.config import Settings
 
 log = logging.getLogger("molar.serve")
+
+
+def nightly(engine, automation, today: date) -> dict:
+    """The nightly job: rescore churn risk with the latest stored model (training stays
+    `molar churn score`), recompute the profile, and hand the crossings into the high
+    churn-risk band and the lifecycle and tier changes to the automation engine."""
+    from molar.predict.churn.score import latest_model_id, score_churn
+    from molar.predict.churn.store import crossings
+    from molar.profile.run import compute_profile, run_events
+
+    churn = score_churn(engine, today, model_id=model_id) if (model_id := latest_model_id(engine)) else None
+    summary = compute_profile(engine, today)
+    events = run_events(engine, summary["run_id"])
+    if churn:
+        scored_at = datetime.fromisoformat(churn["scored_at"])
+        events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
+    with engine.transaction():
+        automation.on_events(engine, events)
+    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes",
+             summary["patients"], len(events))
+    return summary
 
 
 def build_server(
@@ -36,10 +57,7 @@ def build_server(
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
     from molar.predict.churn.live import LiveChurn
-    from molar.predict.churn.score import latest_model_id, score_churn
-    from molar.predict.churn.store import crossings
     from molar.profile.live import LiveProfile
-    from molar.profile.run import compute_profile, run_events
     from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
@@ -50,19 +68,7 @@ def build_server(
     live = LiveProfile(today=lambda: now().date(), classify=classify)
 
     def recompute_profile(engine) -> dict:
-        today = now().date()
-        churn = None
-        if model_id := latest_model_id(engine):  # rescore with the stored model; training stays a command
-            churn = score_churn(engine, today, model_id=model_id)
-        summary = compute_profile(engine, today)
-        events = run_events(engine, summary["run_id"])
-        if churn:
-            scored_at = datetime.fromisoformat(churn["scored_at"])
-            events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
-        with engine.transaction():
-            automation.on_events(engine, events)
-        log.info("profile recomputed: %s patients, %s stage/tier changes", summary["patients"], len(events))
-        return summary
+        return nightly(engine, automation, now().date())
 
     return create_app(
         settings,

@@ -1,21 +1,27 @@
 """Churn risk refreshed on events: a live visit rescores the patient with the stored model,
-lowers a high risk, and logs and keeps the change; other events rescore nobody."""
+lowers a high risk, and logs and keeps the change; other events rescore nobody. And the
+nightly job of `molar serve`: rescoring, then one journey per crossing into high."""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from molar.automation import ManualClock, load_catalogue
+from molar.automation.runtime import Automation
 from molar.model.events import Event
 from molar.predict.churn.features import NAMES
 from molar.predict.churn.live import LiveChurn
 from molar.predict.churn.model import ChurnConfig, ChurnModel
 from molar.predict.churn.score import score_churn
 from molar.realtime.event_table import store_events
+from molar.serve import nightly
 from unit.profile.crafted import AS_OF, Chain, Patient, Visit, ago, at, fresh_warehouse
 
 
@@ -80,3 +86,24 @@ def test_without_a_stored_model_nothing_is_rescored(warehouse):
         store_events(warehouse, events, derived=False, seq=None, now=at(AS_OF, 11))
         assert LiveChurn(today=lambda: AS_OF)(warehouse, events) == []
     assert warehouse.count("profile.churn_risk") == 0
+
+
+def test_the_nightly_job_rescores_and_starts_a_journey_per_crossing(warehouse, stored_model, tmp_path):
+    chain = Chain([Patient("rising", visits=[Visit(ago(300), ["CLN"], amount=150)]),
+                   Patient("still", visits=[Visit(ago(320), ["CLN"], amount=150)])]).build(warehouse)
+    rising, still = chain["rising"], chain["still"]
+    warehouse.append("profile.churn_risk", pa.table({  # yesterday's scores, written by hand
+        "golden_id": [rising, still], "risk": [0.2, 0.95], "band": ["low", "high"],
+        "horizon_days": pa.array([180, 180], pa.int32()), "reasons": ["[]", "[]"],
+        "as_of": pa.array([date(2026, 10, 30)] * 2, pa.date32()), "model_id": [stored_model] * 2}))
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "churn_watch.yaml").write_text(
+        "key: churn_watch\nname: {zh: 流失风险升高回访, en: Call when the churn risk turns high}\npurpose: care\n"
+        "trigger: {event: {type: churn_risk.high}}\nsteps:\n  - task: {kind: recall_call, due: 1d}\n", encoding="utf-8")
+    automation = Automation(load_catalogue(tmp_path / "rules"), clock=ManualClock(at(AS_OF, 2)))
+
+    nightly(warehouse, automation, AS_OF)
+    assert dict(warehouse.rows("SELECT golden_id, band FROM profile.churn_risk")) == {rising: "high", still: "high"}
+    assert warehouse.rows("SELECT golden_id, rule_key FROM ops.task") == [(rising, "churn_watch")]
+    nightly(warehouse, automation, AS_OF)  # a second run the same night: no new crossing, no new task
+    assert warehouse.count("ops.task") == 1
