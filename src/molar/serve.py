@@ -1,24 +1,47 @@
 """`molar serve`: the real-time server with every stage wired in.
 
 This is the composition root (like `molar demo`): it sits above the layers and connects
-them in the flow's order — the collector (`molar.realtime`) accepts events, the profile
+them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
+payment rescores the patient's churn risk (`molar.predict.churn.live`), the profile
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
-A nightly job recomputes the whole profile and hands its lifecycle and tier changes to the
-automation engine.
+A nightly job rescores churn risk with the latest stored model (when one was trained),
+recomputes the whole profile and hands the crossings into the high churn-risk band and the
+lifecycle and tier changes to the automation engine.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from fastapi import FastAPI
 
 from molar.config import Settings
 
 log = logging.getLogger("molar.serve")
+
+
+def nightly(engine, automation, today: date) -> dict:
+    """The nightly job: rescore churn risk with the latest stored model (training stays
+    `molar churn score`), recompute the profile, and hand the crossings into the high
+    churn-risk band and the lifecycle and tier changes to the automation engine."""
+    from molar.predict.churn.score import latest_model_id, score_churn
+    from molar.predict.churn.store import crossings
+    from molar.profile.run import compute_profile, run_events
+
+    churn = score_churn(engine, today, model_id=model_id) if (model_id := latest_model_id(engine)) else None
+    summary = compute_profile(engine, today)
+    events = run_events(engine, summary["run_id"])
+    if churn:
+        scored_at = datetime.fromisoformat(churn["scored_at"])
+        events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
+    with engine.transaction():
+        automation.on_events(engine, events)
+    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes",
+             summary["patients"], len(events))
+    return summary
 
 
 def build_server(
@@ -33,8 +56,8 @@ def build_server(
     """The app `molar serve` runs. ``clock`` returns clinic local time (naive)."""
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
+    from molar.predict.churn.live import LiveChurn
     from molar.profile.live import LiveProfile
-    from molar.profile.run import compute_profile, run_events
     from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
@@ -45,16 +68,11 @@ def build_server(
     live = LiveProfile(today=lambda: now().date(), classify=classify)
 
     def recompute_profile(engine) -> dict:
-        summary = compute_profile(engine, now().date())
-        events = run_events(engine, summary["run_id"])
-        with engine.transaction():
-            automation.on_events(engine, events)
-        log.info("profile recomputed: %s patients, %s stage/tier changes", summary["patients"], len(events))
-        return summary
+        return nightly(engine, automation, now().date())
 
     return create_app(
         settings,
-        stages=[live, automation.on_events],
+        stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(
             catalogue=automation.catalogue, clock=now, guard=permit, responses=AUTH_ERRORS,

@@ -109,4 +109,4 @@ def test_cli_validate_reports_file_and_line(tmp_path):
     from molar.cli import app
 
     ok = CliRunner().invoke(app, ["rules", "validate"])
-    assert ok.exit_code == 0 and "7 rules" in ok.stdout
+    assert ok.exit_code == 0 and "8 rules" in ok.stdout

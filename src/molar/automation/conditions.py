@@ -144,7 +144,12 @@ def _num(x: Any) -> Any:
 
 def _eq(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
-        return a is b or (isinstance(a, str) and a.lower() == str(b).lower())
+        flag, other = (a, b) if isinstance(a, bool) else (b, a)
+        if isinstance(other, str):
+            return other.lower() == str(flag).lower()
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            return other == float(flag)  # boolean tags are published as 1.0 / 0.0
+        return flag is other
     na, nb = _num(a), _num(b)
     if isinstance(na, float) and isinstance(nb, float):
         return na == nb

@@ -6,7 +6,8 @@ visit.completed (std.visit + std.treatment, at 12:00 on the visit day), appointm
 events (std.appointment), consult.message (std.consult with profile.text_sentiment when
 present), review.posted, telemetry.daily (std.telemetry, unionid → golden ID through the
 wechat source, at 22:00), app.action (std.event), charge.paid (std.charge) and
-lifecycle.changed (profile.lifecycle_event). Complaint consults are always replayed so
+lifecycle.changed (profile.lifecycle_event) and churn_risk.high (profile.churn_risk_change).
+Complaint consults are always replayed so
 the open-complaint guard sees them.
 
 The scratch state is an in-memory DuckDB with every migration applied, holding masked
@@ -32,6 +33,7 @@ from molar.automation.guards import Policy, load_policy
 from molar.automation.runtime import Automation
 from molar.delivery.channels import LocalSink
 from molar.model.events import Event
+from molar.predict.churn.store import crossings
 from molar.warehouse import Engine
 from molar.warehouse.duckdb_engine import DuckDBEngine
 from molar.warehouse.migrations import migrate
@@ -159,6 +161,12 @@ def _lifecycle_changes(engine: Engine, event_type: str, start: datetime, end: da
     ]
 
 
+def _churn_crossings(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    if not engine.table_exists("profile.churn_risk_change"):
+        return []
+    return [(f"sim:{e.event_id}", e.golden_id, e.occurred_at, dict(e.data)) for e in crossings(engine, start, end)]
+
+
 # Where the warehouse keeps the history of each event type a rule can listen to.
 HISTORY: dict[str, Callable[[Engine, str, datetime, datetime], Rows]] = {
     "visit.completed": _visits,
@@ -171,6 +179,7 @@ HISTORY: dict[str, Callable[[Engine, str, datetime, datetime], Rows]] = {
     "app.action": _app_actions,
     "charge.paid": _charges,
     "lifecycle.changed": _lifecycle_changes,
+    "churn_risk.high": _churn_crossings,
 }
 
 
@@ -271,7 +280,8 @@ def simulate(engine: Engine, rule_key: str, since: date, until: date | None = No
         assert trigger.event_type
         events = _history(engine, trigger.event_type, start, end)
         if not events and trigger.event_type in ("tier.changed", "tag.changed", "segment.entered", "segment.exited",
-                                                  "consent.changed", "followup.reply", "lifecycle.changed"):
+                                                  "consent.changed", "followup.reply", "lifecycle.changed",
+                                                  "churn_risk.high"):
             notes.append(f"the warehouse keeps no history of {trigger.event_type} events; nothing to replay")
     if trigger.event_type != "consult.message" and rule.purpose == "marketing":
         complaints = [e for e in _history(engine, "consult.message", start, end) if e.data.get("sentiment") == "complaint"]

@@ -40,6 +40,8 @@ DERIVED_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "tag.changed": ("tag_key", "old", "new"),
     "segment.entered": ("segment",),
     "segment.exited": ("segment",),
+    # churn risk rescored into the high band from a lower one (molar.predict.churn.store)
+    "churn_risk.high": ("from_band", "risk"),
 }
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {**INBOUND_EVENT_TYPES, **DERIVED_EVENT_TYPES}

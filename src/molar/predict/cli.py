@@ -153,7 +153,8 @@ def churn_score(
         return
     b = result["bands"]
     console.print(f"[bold green]churn[/] as of {result['as_of']}: {result['patients']:,} patients scored "
-                  f"(high {b['high']:,}, medium {b['medium']:,}, low {b['low']:,}), model {result['model_id']}")
+                  f"(high {b['high']:,}, medium {b['medium']:,}, low {b['low']:,}; {result['crossed_into_high']:,} "
+                  f"crossed into high since the last score), model {result['model_id']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from molar.automation.conditions import MISSING, compare, evaluate, parse_condit
 from molar.automation.durations import DurationError, format_duration, parse_duration
 
 SHIPPED = {"cleaning_oral_care_article", "decline_winback", "strategic_vip_advisor", "plaque_nurse_follow_up",
-           "complaint_service_recovery", "implant_follow_up", "recall_due_reminder"}
+           "complaint_service_recovery", "implant_follow_up", "recall_due_reminder", "vip_key_customer_care"}
 
 
 def test_shipped_catalogue_and_policy_load():
@@ -165,3 +165,6 @@ def test_conditions():
     assert not outcome.ok and outcome.describe() == "value_score is below 50 (actual: 71.5)"
     assert resolve(facts, "tags.missing") is MISSING
     assert not compare(MISSING, ">", 1) and compare("abc", "contains", "b")
+    # boolean tags are published as 1.0 / 0.0 (value_num): they match true / false, nothing else does
+    assert compare(1.0, "==", True) and compare(0.0, "==", False) and compare(0.0, "!=", True)
+    assert not compare(2.0, "==", True) and not compare(1.0, "==", False) and not compare(None, "==", False)

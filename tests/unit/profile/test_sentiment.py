@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 import skops.io
 
@@ -24,7 +25,14 @@ from molar.profile.sentiment import (
 )
 from molar.profile.sentiment.aspects import ASPECTS, aspects, complaint_aspects
 from molar.profile.sentiment.evaluate import HELDOUT_FILE, evaluate_heldout, load_heldout
-from molar.profile.sentiment.model import MODEL_TYPES, jieba_words_negated, weighted_clauses
+from molar.profile.sentiment.model import (
+    FAINT_TOKEN,
+    MODEL_TYPES,
+    SARCASM_TOKEN,
+    decide,
+    jieba_words_negated,
+    weighted_clauses,
+)
 
 BLIND_FILE = HELDOUT_FILE.with_name("blind.tsv")
 # Plain complaints that an earlier model labelled satisfied.
@@ -373,6 +381,41 @@ def test_negated_praise_and_scare_quotes_count_as_complaint():
     assert jieba_words_negated("很不爽") == ["很", "☹", "不爽"]
 
 
+def test_faint_praise_and_sarcastic_thanks_are_marked_but_plain_uses_are_not():
+    def marks(text: str) -> set[str]:
+        return set(jieba_words_negated(normalise(text))) & {FAINT_TOKEN, SARCASM_TOKEN}
+
+    for faint in ("服务挺一般的", "看完感觉非常一般。", "环境一般般", "还行吧", "也就那样吧", "还可以吧"):
+        assert marks(faint) == {FAINT_TOKEN}, faint
+    for sarcastic in ("谢谢你们的白眼", "感谢贵院让我白跑一趟", "多谢前台的冷脸相迎"):
+        assert marks(sarcastic) == {SARCASM_TOKEN}, sarcastic
+    # "usually", "extraordinary", thanks for praise or for an end to the pain
+    for plain in ("种植牙一般要几次", "一般的洗牙多少钱", "技术不一般", "效果还可以", "谢谢你们的耐心",
+                  "感谢医生让我不再疼了", "谢谢医生，拔牙一点都不疼"):
+        assert marks(plain) == set(), plain
+
+
+def test_faint_praise_is_never_satisfied_even_when_the_classifier_says_so():
+    class Satisfied:  # a classifier that calls everything satisfied, complaint probability 0.05
+        classes_ = ["complaint", "doubt", "neutral", "satisfied"]
+
+        def predict_proba(self, texts):
+            return np.tile([0.05, 0.05, 0.05, 0.85], (len(texts), 1))
+
+    texts = ["牙洗得很一般", "谢谢你们让我白等一上午", "环境一般，但医生是真的好", "医生很耐心"]
+    labels, _ = decide(Satisfied(), texts, ModelConfig())
+    assert labels == ["complaint", "complaint", "satisfied", "satisfied"]  # a contrast concedes 环境一般
+    assert decide(Satisfied(), texts, ModelConfig(faint_not_satisfied=False))[0] == ["satisfied"] * 4
+
+
+def test_unseen_faint_praise_and_sarcastic_thanks_are_complaints(model, corpus):
+    # Written for this test; none is in the corpus or the held-out splits.
+    texts = ["洗牙体验挺一般的", "总的来说很一般吧", "医生技术也就那样", "谢谢你们的白眼和催费", "感谢诊所让我白来一趟"]
+    known = {normalise(t) for t in corpus[0]}
+    assert not [t for t in texts if normalise(t) in known]
+    assert model.predict(texts) == ["complaint"] * len(texts)
+
+
 # --------------------------------------------------------------------------- held-out splits
 
 
@@ -394,8 +437,8 @@ def test_heldout_split_size_and_the_reported_complaints():
 @pytest.mark.parametrize("path", [HELDOUT_FILE, BLIND_FILE])
 def test_heldout_complaints_do_not_come_back_satisfied(model, path):
     result = evaluate_heldout(model, path)
-    # One each measured (docs/sentiment.md lists them); without the complaint floor 6 and 3.
-    assert len(result["complaint_as_satisfied"]) <= 1, result["complaint_as_satisfied"]
+    # None (docs/sentiment.md); before faint praise and sarcastic thanks were handled, one each.
+    assert result["complaint_as_satisfied"] == []
     assert result["per_class"]["complaint"]["recall"] >= 0.93
     assert result["macro_f1"] >= 0.90
 

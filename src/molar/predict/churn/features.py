@@ -9,6 +9,7 @@ from the visits themselves, so any chain's own exports can be evaluated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -52,10 +53,11 @@ FEATURES = (
 NAMES = [f.name for f in FEATURES]
 
 
-def churn_features(engine: Engine, cutoff: date) -> pd.DataFrame:
-    """One row per patient with a visit on or before ``cutoff``; columns ``golden_id``,
-    ``stage`` (the lifecycle rule's stage at the cut-off) and ``FEATURES``."""
-    build_inputs(engine, cutoff)
+def churn_features(engine: Engine, cutoff: date, golden_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per patient with a visit on or before ``cutoff`` (of ``golden_ids`` only, when
+    given); columns ``golden_id``, ``stage`` (the lifecycle rule's stage at the cut-off) and
+    ``FEATURES``."""
+    build_inputs(engine, cutoff, golden_ids)
     compute_lifecycle(engine, cutoff, "churn-features")
     d = f"DATE '{cutoff.isoformat()}'"
     year, prev = f"{d} - INTERVAL 365 DAY", f"{d} - INTERVAL 730 DAY"

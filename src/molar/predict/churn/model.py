@@ -19,10 +19,11 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from molar.predict.churn.bands import band
 from molar.predict.churn.features import FEATURES, NAMES
 
 ISOTONIC_MIN_ROWS = 1000  # below this isotonic overfits; Platt scaling instead
-BANDS = ((0.7, "high"), (0.4, "medium"), (0.0, "low"))
+__all__ = ["ChurnConfig", "ChurnModel", "ChurnModelError", "ChurnTrainingError", "band"]
 
 
 class ChurnTrainingError(ValueError):
@@ -44,10 +45,6 @@ class ChurnConfig:
     min_rows: int = 200
     min_class_rows: int = 20
     seed: int = 7
-
-
-def band(risk: float) -> str:
-    return next(name for floor, name in BANDS if risk >= floor)
 
 
 def _check_trainable(y: pd.Series, config: ChurnConfig, what: str) -> None:

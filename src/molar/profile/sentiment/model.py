@@ -14,9 +14,10 @@ The model is one scikit-learn ``Pipeline``:
      untouched), initialised quietly on first use;
    - character 1–3-grams, which carry the model on words jieba splits badly or never saw;
 3. ``LogisticRegression`` (multinomial, C=10, newton-cg solver);
-4. two rules that keep complaints from passing as other labels (``decide``): complaint
-   precedence for the clauses after a contrast (但是, 不过, …) and a complaint floor for texts
-   labelled satisfied.
+4. three rules that keep complaints from passing as other labels (``decide``): complaint
+   precedence for the clauses after a contrast (但是, 不过, …), a complaint floor for texts
+   labelled satisfied, and faint praise or sarcastic thanks (真的很一般, 谢谢你们的冷脸) never
+   satisfied.
 
 Choices, by 5-fold stratified CV macro-F1 on the shipped corpus (the tables of every variant
 tried, with their numbers, are in docs/sentiment.md; the figures below are from the first,
@@ -205,7 +206,8 @@ NEGATION_SCOPE = 2
 _DEGREE = frozenset({"很", "太", "那么", "这么", "怎么", "特别", "非常", "十分", "一点", "一点也", "想象", "中", "那样", "够"})
 _CLAUSE_END = re.compile(r"^[\W_]+$")
 # Words jieba would split so that a negator lands on the wrong word (不管用 → 不管 / 用).
-_USER_WORDS = ("不管用", "不耐烦", "没人管", "没人理", "爱答不理", "不专业", "不满意", "不负责")
+_USER_WORDS = ("不管用", "不耐烦", "没人管", "没人理", "爱答不理", "不专业", "不满意", "不负责", "一般般", "冷脸",
+               "臭脸", "甩脸", "白跑", "白等")
 
 
 POLARITY_FILE = Path(__file__).parent / "polarity.yaml"
@@ -239,15 +241,77 @@ def _polarity_token(word: str, negated: bool) -> str | None:
     return None
 
 
+# Faint praise and sarcastic thanks: praise words that say the opposite. Each yields its own
+# token (besides ☹) and keeps a text from being labelled satisfied (``decide``).
+FAINT_TOKEN, SARCASM_TOKEN = "≈", "⸮"
+_THANKS = re.compile("谢谢|感谢|多谢|谢了")
+# 谢谢你们的冷脸, 感谢让我白跑一趟: thanks whose object (after 的 / 让) holds a complaint word.
+_THANKS_OBJECT = frozenset({"的", "让", "让我", "让人", "害", "害我", "给"})
+_FAINT_ALWAYS = frozenset({"一般般", "马马虎虎", "凑合", "凑合吧", "不过如此", "就那样", "也就那样"})
+_FAINT_IF_HEDGED = frozenset({"一般", "还行", "还可以", "那样", "可以", "行"})  # 牙套一般戴多久: a plain adverb
+_HEDGES = frozenset({"很", "太", "真的很", "非常", "特别", "挺", "比较", "相当", "十分", "蛮", "超", "就", "也就",
+                     "只能", "只能说", "勉强", "实在"})
+_TRAILING = frozenset({"吧", "啊", "呀", "了", "吧~"})
+
+
+def _is_clause_end(words: list[str], j: int) -> bool:
+    return j >= len(words) or bool(_CLAUSE_END.match(words[j]))
+
+
+def _faint(words: list[str], i: int) -> bool:
+    """一般般, 真的很一般, 服务一般。, 还行吧, 也就那样: lukewarm, i.e. not satisfied."""
+    word = words[i]
+    if word in _FAINT_ALWAYS:
+        return True
+    if word not in _FAINT_IF_HEDGED:
+        return False
+    hedged = i > 0 and words[i - 1] in _HEDGES
+    trailing = i + 1 < len(words) and words[i + 1] in _TRAILING
+    if word == "一般":  # "usually" unless hedged or ending its clause
+        return hedged or trailing or _is_clause_end(words, i + 1)
+    if word in ("可以", "行") and i > 0 and words[i - 1] == "还":  # jieba splits 还可以吧 → 还 / 可以 / 吧
+        return trailing
+    if word == "那样":  # 也就那样, not 像医生说的那样
+        return i > 0 and words[i - 1] in ("就", "也就")
+    return trailing or (hedged and word != "还可以")
+
+
+def _sarcastic_thanks(words: list[str], i: int) -> bool:
+    """A thanks whose object, in the same clause, holds a complaint word: 谢谢你们的冷脸."""
+    if not _THANKS.search(words[i]):
+        return False
+    linked = False
+    for j in range(i + 1, len(words)):
+        if _is_clause_end(words, j):
+            return False
+        if words[j] in NEGATORS:  # 感谢让我不再疼: thanks for an end to the complaint
+            return False
+        if words[j] in _THANKS_OBJECT:
+            linked = True
+        elif linked and _polarity_token(words[j], False) == COMPLAINT_TOKEN:
+            return True
+    return False
+
+
+def faint_or_sarcastic(text: str) -> bool:
+    """Whether the clauses that carry a (raw) text's weight hold faint praise or sarcastic
+    thanks (环境一般，但医生是真的好 does not: the contrast concedes 环境一般)."""
+    norm = normalise(text)
+    tokens = jieba_words_negated("，".join(weighted_clauses(norm)) or norm)
+    return FAINT_TOKEN in tokens or SARCASM_TOKEN in tokens
+
+
 def jieba_words_negated(text: str) -> list[str]:
     """jieba words, the (up to two) words after a negator within its clause marked "¬":
     没有一点耐心 → 没有 ¬一点 ¬耐心, so 耐心 (praise) and ¬耐心 (complaint) are different features.
     A word of praise or complaint (``polarity.yaml``) also yields a token for its side, the
-    other side when negated or in quotes: 不友好 → 不 ☹ ¬友好."""
+    other side when negated or in quotes: 不友好 → 不 ☹ ¬友好. Faint praise (真的很一般) and
+    sarcastic thanks (谢谢你们的冷脸) yield ☹ and their own token (≈, ⸮)."""
     out: list[str] = []
     scope = 0
     quoted = False
-    for word in jieba_words(text):
+    words = jieba_words(text)
+    for i, word in enumerate(words):
         negated = False
         if word in _QUOTES:
             quoted = not quoted
@@ -261,6 +325,12 @@ def jieba_words_negated(text: str) -> list[str]:
                 scope -= 1
         # Praise in scare quotes is sarcasm (真是"专业"), so quotes flip it like a negator.
         side = _polarity_token(word, negated or quoted) if word not in NEGATORS else None
+        if not negated and _faint(words, i):  # 不一般 is praise, not faint
+            side = COMPLAINT_TOKEN
+            out.append(FAINT_TOKEN)
+        elif _sarcastic_thanks(words, i):
+            side = COMPLAINT_TOKEN
+            out.append(SARCASM_TOKEN)
         if side:
             out.append(side)
         out.append("¬" + word if negated else word)
@@ -289,6 +359,7 @@ class ModelConfig:
     # Rules that keep complaints from passing as other labels (see ``decide``); None: off.
     complaint_precedence: float | None = 0.5
     complaint_floor: float | None = 0.2
+    faint_not_satisfied: bool = True  # faint praise / sarcastic thanks is never satisfied
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -348,7 +419,9 @@ def decide(pipeline: Any, texts: list[str], config: ModelConfig) -> tuple[list[s
       ``config.complaint_precedence``, so is the text (医生很好但是前台态度差);
     - complaint floor: a text labelled satisfied whose complaint probability is ≥
       ``config.complaint_floor`` is a complaint — missing a complaint costs more than a
-      needless service-recovery call.
+      needless service-recovery call;
+    - faint praise and sarcastic thanks (真的很一般, 还行吧, 谢谢你们的冷脸) labelled satisfied
+      are a complaint (``config.faint_not_satisfied``).
     """
     proba = pipeline.predict_proba(texts)
     classes = [str(c) for c in pipeline.classes_]
@@ -362,6 +435,10 @@ def decide(pipeline: Any, texts: list[str], config: ModelConfig) -> tuple[list[s
         for i, p in enumerate(proba[:, complaint]):
             if labels[i] == "satisfied" and p >= config.complaint_floor:
                 labels[i], confidences[i] = "complaint", float(p)
+    if config.faint_not_satisfied:
+        for i, text in enumerate(texts):
+            if labels[i] == "satisfied" and faint_or_sarcastic(text):
+                labels[i], confidences[i] = "complaint", float(proba[i, complaint])
     if config.complaint_precedence is not None:
         owners: list[int] = []
         parts: list[str] = []
