@@ -1,4 +1,9 @@
-"""Read the quarantine: summaries for administrators and exports they can fix and reload."""
+"""Read the quarantine: summaries for administrators and exports they can fix and reload.
+
+Personal values are stored sealed (:mod:`molar.privacy.sealed`): they are opened only
+with a ``reveal`` cipher, given to callers whose role may read them, else shown as
+:data:`~molar.privacy.sealed.HIDDEN`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import csv
 from pathlib import Path
 
 from molar.ingest.sqlgen import ident
+from molar.privacy import sealed
+from molar.privacy.crypto import FieldCipher
 from molar.warehouse import Engine
 
 
@@ -25,18 +32,27 @@ def summary(engine: Engine, lang: str = "en", severity: str = "error") -> list[t
     )
 
 
+def issues(engine: Engine, columns: str, where: str = "", params: list | None = None,
+           reveal: FieldCipher | None = None) -> list[tuple]:
+    """``SELECT <columns>, value FROM quarantine.issue <where>`` with sealed values opened
+    by ``reveal`` (hidden without it)."""
+    rows = engine.rows(f"SELECT {columns}, value, value_sealed, {sealed.ISSUE_RECORD_KEY} FROM {sealed.ISSUE} {where}",
+                       params)
+    values = sealed.issue_values([r[-3] for r in rows], [r[-2] for r in rows], [r[-1] for r in rows], reveal)
+    return [(*r[:-3], v) for r, v in zip(rows, values, strict=True)]
+
+
 def details(
-    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error"
+    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error",
+    reveal: FieldCipher | None = None,
 ) -> list[tuple]:
-    return engine.rows(
-        f"""
-        SELECT regexp_extract(file_path, '[^/]+$'), row_number, field, value, {_reason(lang)}
-        FROM quarantine.issue
-        WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
-        ORDER BY file_path, row_number LIMIT ?
-        """,
-        [severity, file, file, code, code, limit],
-    )
+    """(file, row, field, value, reason, value is personal) of quarantined rows."""
+    rows = issues(
+        engine, f"regexp_extract(file_path, '[^/]+$'), row_number, field, {_reason(lang)}, value_sealed",
+        "WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?) "
+        "ORDER BY file_path, row_number LIMIT ?",
+        [severity, file, file, code, code, limit], reveal)
+    return [(f, n, field, value, reason, bool(personal)) for f, n, field, reason, personal, value in rows]
 
 
 def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
