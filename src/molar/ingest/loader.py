@@ -23,7 +23,7 @@ from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
 from molar.ingest.unload import unload
 from molar.privacy import fields, keys, sealed
 from molar.privacy.crypto import FieldCipher
-from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
+from molar.sources import PART, PROBLEM, PROBLEM_DETAIL, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
 Progress = Callable[[int], None]
@@ -163,6 +163,17 @@ def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> 
             engine.execute(f"ALTER TABLE {table} ADD COLUMN {ident(h)} VARCHAR")
 
 
+def _raw_rows(engine: Engine, file_map: FileMap) -> str:
+    """The landed rows as the raw table keeps them: a row the reader could not read as a
+    record has its cells (which may sit in the wrong columns) only in its problem detail."""
+    cells = [ident(c) for c in engine.columns(file_map.raw_table) if not c.startswith("_")]
+    unreadable = f"{PROBLEM} IS NOT NULL AND {PROBLEM} NOT IN ({IGNORABLE_SQL}, 'duplicate_row')"
+    moved = ", ".join(f"CASE WHEN {unreadable} THEN NULL ELSE {c} END AS {c}" for c in cells)
+    detail = (f"CASE WHEN {unreadable} THEN concat_ws(' ', {PROBLEM_DETAIL}, to_json([{', '.join(cells)}])) "
+              f"ELSE {PROBLEM_DETAIL} END AS {PROBLEM_DETAIL}")
+    return f"SELECT * REPLACE ({moved}, {detail}) FROM {LANDED}"
+
+
 def _mark_ignorable(engine: Engine, headers: list[str], load_id: str) -> int:
     """Rows with every cell empty (`,,,,`) and totals rows (合计/总计/小计 in a cell, the
     rest numbers, counts or blank) are not records: mark them, like blank lines, so they
@@ -258,7 +269,8 @@ def load_file(
                 )
             _mark_duplicates(engine, file_map, load_id)
             cipher = FieldCipher(keys.open_keyring_from(None, engine))
-            sealed.copy_sealed(engine, LANDED, file_map.raw_table, file_map.personal_headers, cipher)
+            sealed.copy_sealed(engine, _raw_rows(engine, file_map), file_map.raw_table, file_map.personal_headers,
+                               cipher)
             for table_map in file_map.tables:
                 _stage(engine, file_map, table_map, load_id, str(path), headers, today, cipher)
             engine.execute(f"DROP TABLE {LANDED}")

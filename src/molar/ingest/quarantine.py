@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pyarrow as pa
+
 from molar.ingest.sqlgen import ident
 from molar.privacy import sealed
 from molar.privacy.crypto import FieldCipher
@@ -55,8 +57,9 @@ def details(
     return [(f, n, field, value, reason, bool(personal)) for f, n, field, reason, personal, value in rows]
 
 
-def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
-    """One CSV per (source entry, file): the raw row as received plus its reasons."""
+def export(engine: Engine, out_dir: Path, reveal: FieldCipher | None = None) -> list[tuple[Path, int]]:
+    """One CSV per (source entry, file): the raw row as received plus its reasons; sealed
+    cells opened by ``reveal`` (hidden without it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     groups = engine.rows(
@@ -67,10 +70,10 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
         raw_table = f"raw.{source}__{entry}"
         headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
         select = ", ".join(f"r.{ident(h)}" for h in headers)
-        rows = engine.rows(
+        rows = engine.arrow(
             f"""
-            SELECT r._row_number, {select},
-                   string_agg(DISTINCT i.reason_en, '; '), string_agg(DISTINCT i.reason_zh, '；')
+            SELECT r._load_id, r._row_number, r._part, {select},
+                   string_agg(DISTINCT i.reason_en, '; ') AS reason_en, string_agg(DISTINCT i.reason_zh, '；') AS reason_zh
             FROM {raw_table} r JOIN quarantine.issue i
               ON i.load_id = r._load_id AND i.row_number = r._row_number
              AND i.file_path = ? || coalesce('#' || r._part, '')
@@ -79,10 +82,18 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
             """,
             [file_path, load_id],
         )
+        personal = [h for h in sealed.sealed_columns(engine, raw_table).get(raw_table, []) if h in headers]
+        if reveal:
+            rows = sealed.open_raw(rows, raw_table, personal, reveal)
+        else:
+            for h in personal:
+                rows = rows.set_column(rows.column_names.index(h), h, pa.array(
+                    [None if v is None else sealed.HIDDEN for v in rows[h].to_pylist()], pa.string()))
         target = out_dir / f"{Path(file_path).stem}.quarantine.csv"
         with target.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["row_number", *headers, "reason_en", "reason_zh"])
-            writer.writerows(rows)
-        written.append((target, len(rows)))
+            writer.writerows(zip(*(rows[c].to_pylist() for c in ["_row_number", *headers, "reason_en", "reason_zh"]),
+                                 strict=True))
+        written.append((target, rows.num_rows))
     return written

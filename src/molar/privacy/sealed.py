@@ -9,6 +9,10 @@ are sealed is recorded in ``privacy.sealed_column`` so readers never guess.
 A quarantined value is sealed when its field is personal or is a whole unreadable line
 (``value_sealed``), bound to ``load_id:row_number:field``.
 
+A row the reader could not read as a record (too few or too many cells, a broken quote)
+may hold a mobile in any column: its cells are kept only inside its sealed problem
+detail.
+
 Ingest works on a plaintext copy of the rows in a TEMP table (it lives in the connection,
 never in the file) and writes only the sealed rows to the raw table.
 """
@@ -73,12 +77,13 @@ def open_raw(table: pa.Table, raw_table: str, columns: Sequence[str], cipher: Fi
     return _apply(table, raw_table, columns, cipher, seal=False)
 
 
-def copy_sealed(engine: Engine, plain: str, raw_table: str, columns: Sequence[str], cipher: FieldCipher,
+def copy_sealed(engine: Engine, rows: str, raw_table: str, columns: Sequence[str], cipher: FieldCipher,
                 chunk: int = 200_000) -> None:
-    """Append the rows of the TEMP table ``plain`` to ``raw_table`` with ``columns`` sealed."""
+    """Append the rows of the query ``rows`` to ``raw_table`` with ``columns`` and the
+    problem detail sealed."""
     register(engine, raw_table, columns)
     sealed = [*columns, PROBLEM_DETAIL]
-    for batch in engine.arrow(f"SELECT * FROM {plain}").to_batches(max_chunksize=chunk):
+    for batch in engine.arrow(rows).to_batches(max_chunksize=chunk):
         engine.append(raw_table, seal_raw(pa.Table.from_batches([batch]), raw_table, sealed, cipher))
 
 
@@ -89,6 +94,12 @@ def seal_issues(table: pa.Table, cipher: FieldCipher) -> pa.Table:
     tokens = cipher.encrypt_arrow(pc.if_else(flag, table["value"], None), ISSUE, "value", table["_k"])
     i = table.column_names.index("value")
     return table.set_column(i, "value", pc.if_else(flag, tokens, table["value"])).drop_columns(["_k"])
+
+
+def issue_record_keys(table: pa.Table) -> list[str]:
+    """:data:`ISSUE_RECORD_KEY` of issue rows already read."""
+    return [f"{load_id}:{number}:{field or ''}" for load_id, number, field in zip(
+        table["load_id"].to_pylist(), table["row_number"].to_pylist(), table["field"].to_pylist(), strict=True)]
 
 
 def issue_values(values: Sequence[str | None], sealed: Sequence[bool | None], record_keys: Sequence[str],
