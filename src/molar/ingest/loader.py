@@ -150,9 +150,12 @@ def reject(engine: Engine, path: Path, exc: FileRejected, file_map: FileMap | No
     return result
 
 
+RAW_META = ("_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR")
+
+
 def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> None:
     table = file_map.raw_table
-    meta = ["_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR"]
+    meta = list(RAW_META)
     if not engine.table_exists(table):
         cols = [f"{ident(h)} VARCHAR" for h in headers] + meta
         engine.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
@@ -163,10 +166,10 @@ def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> 
             engine.execute(f"ALTER TABLE {table} ADD COLUMN {ident(h)} VARCHAR")
 
 
-def _raw_rows(engine: Engine, file_map: FileMap) -> str:
+def _raw_rows(headers: list[str]) -> str:
     """The landed rows as the raw table keeps them: a row the reader could not read as a
     record has its cells (which may sit in the wrong columns) only in its problem detail."""
-    cells = [ident(c) for c in engine.columns(file_map.raw_table) if not c.startswith("_")]
+    cells = [ident(h) for h in headers]
     unreadable = f"{PROBLEM} IS NOT NULL AND {PROBLEM} NOT IN ({IGNORABLE_SQL}, 'duplicate_row')"
     moved = ", ".join(f"CASE WHEN {unreadable} THEN NULL ELSE {c} END AS {c}" for c in cells)
     detail = (f"CASE WHEN {unreadable} THEN concat_ws(' ', {PROBLEM_DETAIL}, to_json([{', '.join(cells)}])) "
@@ -248,12 +251,14 @@ def load_file(
 
     load_id = uuid.uuid4().hex[:16]
     result = LoadResult(str(path), "complete", file_map.source, file_map.entry, load_id, sf.encoding)
+    # Created before the transaction: DuckDB 2.0 does not show rows of a large insert into
+    # a TEMP table created in the same transaction.
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {LANDED} ({', '.join([*(f'{ident(h)} VARCHAR' for h in headers), *RAW_META])})")
     try:
         with engine.transaction():
             # The same file under a changed mapping replaces its earlier load (keys may differ).
             unload(engine, _loaded_under_other_mapping(engine, sf.sha256, file_map), status="replaced")
             _ensure_raw_table(engine, file_map, headers)
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE {LANDED} AS SELECT * FROM {file_map.raw_table} LIMIT 0")
             for batch in sf.batches(file_map.headers):
                 batch = batch.append_column("_load_id", pa.array([load_id] * batch.num_rows, pa.string()))
                 result.rows_read += engine.append(LANDED, batch)
@@ -269,11 +274,9 @@ def load_file(
                 )
             _mark_duplicates(engine, file_map, load_id)
             cipher = FieldCipher(keys.open_keyring_from(None, engine))
-            sealed.copy_sealed(engine, _raw_rows(engine, file_map), file_map.raw_table, file_map.personal_headers,
-                               cipher)
+            sealed.copy_sealed(engine, _raw_rows(headers), file_map.raw_table, file_map.personal_headers, cipher)
             for table_map in file_map.tables:
                 _stage(engine, file_map, table_map, load_id, str(path), headers, today, cipher)
-            engine.execute(f"DROP TABLE {LANDED}")
             _reject_whole_rows(file_map, engine)
             for table_map in file_map.tables:
                 result.targets.append(_finish(engine, file_map, table_map, load_id, str(path)))
@@ -293,6 +296,8 @@ def load_file(
             _record_load(engine, result, sf, started, file_map.fingerprint)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map, sf)
+    finally:
+        engine.execute(f"DROP TABLE IF EXISTS {LANDED}")
     return result
 
 
