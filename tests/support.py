@@ -6,9 +6,9 @@ import os
 from datetime import date
 from pathlib import Path
 
-from molar.ingest import ingest_paths
+from molar.ingest import ingest_paths, quarantine
 from molar.ingest.mapping import load_mappings, match_file
-from molar.privacy import fields
+from molar.privacy import crypto, fields, keys
 
 TODAY = date(2026, 10, 31)
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -49,10 +49,11 @@ def load(engine, *paths: Path, **kwargs):
 
 
 def issues(engine, severity: str = "error") -> list[tuple]:
-    return engine.rows(
-        "SELECT row_number, field, value, code FROM quarantine.issue WHERE severity = ? ORDER BY row_number, code",
-        [severity],
-    )
+    """(row, field, value, code) of quarantined rows, personal values opened."""
+    reveal = crypto.FieldCipher(keys.open_keyring_from(None, engine))
+    rows = quarantine.issues(engine, "row_number, field, code", "WHERE severity = ? ORDER BY row_number, code",
+                             [severity], reveal)
+    return [(row, field, value, code) for row, field, code, value in rows]
 
 
 def accounted_rows(engine, load_id: str, table: str) -> tuple[int, int]:

@@ -13,8 +13,13 @@ from molar.ingest.loader import LoadResult
 from molar.ingest.mapping import MAPPINGS_DIR, MappingError, load_mappings
 from molar.ingest.run import ingest_paths
 from molar.ingest.unload import find_loads, unload
+from molar.privacy import audit, keys
+from molar.privacy.accounts import Principal
 from molar.privacy.cli import cli_access
+from molar.privacy.crypto import FieldCipher
+from molar.privacy.policy import load_policy
 from molar.privacy.rights import apply_suppression
+from molar.privacy.sealed import sealed_columns
 from molar.ui.console import console, progress_bar
 from molar.ui.options import (
     AsOfOpt,
@@ -143,6 +148,19 @@ def ingest(
 WarningsOpt = Annotated[bool, typer.Option("--warnings", help="Warnings on rows that loaded, instead of quarantined rows.")]
 
 
+def _reveal(engine, principal: Principal) -> FieldCipher | None:
+    """A cipher that opens quarantined personal values, for a role the policy lets read them."""
+    if not load_policy().check(principal.role, "quarantine", "values").allowed:
+        return None
+    return FieldCipher(keys.open_keyring_from(None, engine))
+
+
+def _audit_values(engine, principal: Principal, command: str, fields: list[str], rows: int) -> None:
+    if fields:
+        audit.record(engine, actor=principal.name, role=principal.role, action="quarantine.values", resource=command,
+                     purpose=command, fields=sorted(set(fields)), detail={"rows": rows})
+
+
 @quarantine_app.command("list")
 def quarantine_list(
     warehouse: WarehouseOpt = None,
@@ -170,18 +188,24 @@ def quarantine_show(
     warnings: WarningsOpt = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Individual quarantined rows (or warnings): file, row number, field, value and reason."""
+    """Individual quarantined rows (or warnings): file, row number, field, value and reason.
+    Personal values are masked unless the caller's role may read them (quarantine.values)."""
     with warehouse_engine(warehouse) as engine:
-        cli_access(engine, "quarantine", "read", command="molar quarantine show",
-                   detail={"file": file, "reason": code, "limit": limit})
+        principal = cli_access(engine, "quarantine", "read", command="molar quarantine show",
+                               detail={"file": file, "reason": code, "limit": limit})
+        reveal = _reveal(engine, principal)
         rows = quarantine.details(
-            engine, file=file, code=code, limit=limit, lang=lang, severity="warning" if warnings else "error"
+            engine, file=file, code=code, limit=limit, lang=lang, severity="warning" if warnings else "error",
+            reveal=reveal,
         )
+        if reveal:
+            shown = [r for r in rows if r[5] and r[3] is not None]
+            _audit_values(engine, principal, "molar quarantine show", [r[2] or "line" for r in shown], len(shown))
     table = Table(title="Quarantined rows")
     for col in ("file", "row", "field", "value", "reason"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(v) if v is not None else "" for v in r))
+        table.add_row(*(str(v) if v is not None else "" for v in r[:5]))
     console.print(table)
 
 
@@ -192,8 +216,12 @@ def quarantine_export(
 ) -> None:
     """Write quarantined rows as they were received, plus the reasons, ready to fix and reload."""
     with warehouse_engine(warehouse) as engine:
-        cli_access(engine, "quarantine", "read", command="molar quarantine export")
-        written = quarantine.export(engine, out)
+        principal = cli_access(engine, "quarantine", "read", command="molar quarantine export")
+        reveal = _reveal(engine, principal)
+        written = quarantine.export(engine, out, reveal)
+        if reveal:
+            _audit_values(engine, principal, "molar quarantine export",
+                          [c for cs in sealed_columns(engine).values() for c in cs], sum(n for _, n in written))
     for path, n in written:
         console.print(f"{n:,} rows → {path}")
     if not written:

@@ -1,7 +1,9 @@
 """Load one source file: land it raw, standardise each target table, quarantine what fails.
 
 A file loads inside one transaction: an interrupted load leaves nothing behind and the
-next run loads it again. Row accounting (read = loaded + quarantined) is checked before
+next run loads it again. The rows land in a TEMP table (:data:`LANDED`, in the connection,
+never in the file) where they are checked and standardised; the raw table receives them
+with their personal cells sealed (:mod:`molar.privacy.sealed`). Row accounting (read = loaded + quarantined) is checked before
 the commit for every canonical table the file feeds.
 """
 
@@ -19,8 +21,9 @@ from molar.ingest.mapping import LOOKUPS, FileMap, TableMap
 from molar.ingest.problems import IGNORABLE, problem_catalogue
 from molar.ingest.sqlgen import StageSQL, build_stage_sql, ident, literal
 from molar.ingest.unload import unload
-from molar.privacy import fields, keys
-from molar.sources import PART, ROW_NUMBER, FileRejected, SourceFile
+from molar.privacy import fields, keys, sealed
+from molar.privacy.crypto import FieldCipher
+from molar.sources import PART, PROBLEM, PROBLEM_DETAIL, ROW_NUMBER, FileRejected, SourceFile
 from molar.warehouse import Engine
 
 Progress = Callable[[int], None]
@@ -29,6 +32,7 @@ IGNORABLE_SQL = ", ".join(literal(c) for c in IGNORABLE)
 SOFT_EN = " The row was loaded without this value."
 SOFT_ZH = "该行已导入，此字段留空。"
 TOTALS_LABEL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?"
+LANDED = "_landed"   # this load's raw rows in plaintext: TEMP, dropped before the commit
 TOTALS_CELL = r"(本页|全部|总|合)?(合计|总计|小计|总和)[:：]?|[-+¥￥0-9.,，元]*|共?[0-9]+(条|行|人|笔|项|次|张)"
 
 
@@ -146,9 +150,12 @@ def reject(engine: Engine, path: Path, exc: FileRejected, file_map: FileMap | No
     return result
 
 
+RAW_META = ("_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR")
+
+
 def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> None:
     table = file_map.raw_table
-    meta = ["_load_id VARCHAR", "_row_number BIGINT", "_part VARCHAR", "_problem VARCHAR", "_problem_detail VARCHAR"]
+    meta = list(RAW_META)
     if not engine.table_exists(table):
         cols = [f"{ident(h)} VARCHAR" for h in headers] + meta
         engine.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
@@ -159,25 +166,36 @@ def _ensure_raw_table(engine: Engine, file_map: FileMap, headers: list[str]) -> 
             engine.execute(f"ALTER TABLE {table} ADD COLUMN {ident(h)} VARCHAR")
 
 
-def _mark_ignorable(engine: Engine, file_map: FileMap, headers: list[str], load_id: str) -> int:
+def _raw_rows(headers: list[str]) -> str:
+    """The landed rows as the raw table keeps them: a row the reader could not read as a
+    record has its cells (which may sit in the wrong columns) only in its problem detail."""
+    cells = [ident(h) for h in headers]
+    unreadable = f"{PROBLEM} IS NOT NULL AND {PROBLEM} NOT IN ({IGNORABLE_SQL}, 'duplicate_row')"
+    moved = ", ".join(f"CASE WHEN {unreadable} THEN NULL ELSE {c} END AS {c}" for c in cells)
+    detail = (f"CASE WHEN {unreadable} THEN concat_ws(' ', {PROBLEM_DETAIL}, to_json([{', '.join(cells)}])) "
+              f"ELSE {PROBLEM_DETAIL} END AS {PROBLEM_DETAIL}")
+    return f"SELECT * REPLACE ({moved}, {detail}) FROM {LANDED}"
+
+
+def _mark_ignorable(engine: Engine, headers: list[str], load_id: str) -> int:
     """Rows with every cell empty (`,,,,`) and totals rows (合计/总计/小计 in a cell, the
     rest numbers, counts or blank) are not records: mark them, like blank lines, so they
     are reported as ignored and not loaded."""
     texts = [f"trim(coalesce({ident(h)}, ''))" for h in headers]
     engine.execute(
-        f"UPDATE {file_map.raw_table} SET _problem = 'blank_line' "
+        f"UPDATE {LANDED} SET _problem = 'blank_line' "
         f"WHERE _load_id = ? AND _problem IS NULL AND {' AND '.join(f'{t} = ' + chr(39) * 2 for t in texts)}",
         [load_id],
     )
     label = " OR ".join(f"regexp_full_match({t}, '{TOTALS_LABEL}')" for t in texts)
     rest = " AND ".join(f"regexp_full_match({t}, '{TOTALS_CELL}')" for t in texts)
     engine.execute(
-        f"UPDATE {file_map.raw_table} SET _problem = 'totals_row' "
+        f"UPDATE {LANDED} SET _problem = 'totals_row' "
         f"WHERE _load_id = ? AND _problem IS NULL AND ({label}) AND ({rest})",
         [load_id],
     )
     return engine.scalar(
-        f"SELECT count(*) FROM {file_map.raw_table} WHERE _load_id = ? AND _problem IN ({IGNORABLE_SQL})", [load_id]
+        f"SELECT count(*) FROM {LANDED} WHERE _load_id = ? AND _problem IN ({IGNORABLE_SQL})", [load_id]
     )
 
 
@@ -233,6 +251,9 @@ def load_file(
 
     load_id = uuid.uuid4().hex[:16]
     result = LoadResult(str(path), "complete", file_map.source, file_map.entry, load_id, sf.encoding)
+    # Created before the transaction: DuckDB 2.0 does not show rows of a large insert into
+    # a TEMP table created in the same transaction.
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {LANDED} ({', '.join([*(f'{ident(h)} VARCHAR' for h in headers), *RAW_META])})")
     try:
         with engine.transaction():
             # The same file under a changed mapping replaces its earlier load (keys may differ).
@@ -240,10 +261,10 @@ def load_file(
             _ensure_raw_table(engine, file_map, headers)
             for batch in sf.batches(file_map.headers):
                 batch = batch.append_column("_load_id", pa.array([load_id] * batch.num_rows, pa.string()))
-                result.rows_read += engine.append(file_map.raw_table, batch)
+                result.rows_read += engine.append(LANDED, batch)
                 if progress:
                     progress(batch.num_rows)
-            result.rows_ignored = _mark_ignorable(engine, file_map, headers or file_map.headers, load_id)
+            result.rows_ignored = _mark_ignorable(engine, headers or file_map.headers, load_id)
             result.rows_read -= result.rows_ignored
             if result.rows_read == 0:
                 raise FileRejected(
@@ -252,8 +273,10 @@ def load_file(
                     f"{path.name} 只有表头，没有数据行；没有可导入的内容",
                 )
             _mark_duplicates(engine, file_map, load_id)
+            cipher = FieldCipher(keys.open_keyring_from(None, engine))
+            sealed.copy_sealed(engine, _raw_rows(headers), file_map.raw_table, file_map.personal_headers, cipher)
             for table_map in file_map.tables:
-                _stage(engine, file_map, table_map, load_id, str(path), headers, today)
+                _stage(engine, file_map, table_map, load_id, str(path), headers, today, cipher)
             _reject_whole_rows(file_map, engine)
             for table_map in file_map.tables:
                 result.targets.append(_finish(engine, file_map, table_map, load_id, str(path)))
@@ -273,6 +296,8 @@ def load_file(
             _record_load(engine, result, sf, started, file_map.fingerprint)
     except FileRejected as exc:
         return reject(engine, path, exc, file_map, sf)
+    finally:
+        engine.execute(f"DROP TABLE IF EXISTS {LANDED}")
     return result
 
 
@@ -288,9 +313,10 @@ def _stage(
     file_path: str,
     headers: list[str],
     today: date,
+    cipher: FieldCipher,
 ) -> None:
     """Standardise one target table's rows into a temp table and quarantine their problems."""
-    sql: StageSQL = build_stage_sql(file_map, table_map, set(headers), today)
+    sql: StageSQL = build_stage_sql(table_map, set(headers), today, LANDED)
     _problem_texts(engine, sql)
     for statement in sql.distinct:
         engine.execute(statement, [load_id])
@@ -299,7 +325,7 @@ def _stage(
         engine.execute(statement)
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {_staged(table_map)} AS {sql.resolved}")
     engine.execute("DROP TABLE _stage")
-    _quarantine(engine, file_map, _staged(table_map), table_map.contract.name, load_id, file_path)
+    _quarantine(engine, file_map, _staged(table_map), table_map.contract.name, load_id, file_path, cipher)
 
 
 def _reject_whole_rows(file_map: FileMap, engine: Engine) -> None:
@@ -346,11 +372,11 @@ def _mark_duplicates(engine: Engine, file_map: FileMap, load_id: str) -> None:
     cols = ", ".join(ident(h) for h in file_map.duplicates)
     engine.execute(
         f"""
-        UPDATE {file_map.raw_table} r SET _problem = 'duplicate_row', _problem_detail = CAST(d.first AS VARCHAR)
+        UPDATE {LANDED} r SET _problem = 'duplicate_row', _problem_detail = CAST(d.first AS VARCHAR)
         FROM (
             SELECT {ROW_NUMBER} AS rn, coalesce({PART}, '') AS pt,
                    first({ROW_NUMBER}) OVER w AS first, row_number() OVER w AS k
-            FROM {file_map.raw_table} WHERE _load_id = ? AND _problem IS NULL
+            FROM {LANDED} WHERE _load_id = ? AND _problem IS NULL
             WINDOW w AS (PARTITION BY {cols} ORDER BY {ROW_NUMBER}, {PART})
         ) d
         WHERE r._load_id = ? AND r.{ROW_NUMBER} = d.rn AND coalesce(r.{PART}, '') = d.pt AND d.k > 1
@@ -374,32 +400,54 @@ def _problem_texts(engine: Engine, sql: StageSQL) -> None:
     ))))
 
 
-def _quarantine(engine: Engine, file_map: FileMap, staged: str, table: str, load_id: str, file_path: str) -> None:
+def _shape(value: str, lang: str) -> str:
+    """SQL: what a reason says instead of a personal value: its length and kind."""
+    digits, chars = ("位数字", "个字符") if lang == "zh" else (" digits", " characters")
+    return (f"CASE WHEN {value} IS NULL THEN '' WHEN regexp_full_match({value}, '[0-9]+') "
+            f"THEN length({value}) || '{digits}' ELSE length({value}) || '{chars}' END")
+
+
+def _quarantine(engine: Engine, file_map: FileMap, staged: str, table: str, load_id: str, file_path: str,
+                cipher: FieldCipher) -> None:
     """Every problem of every row, with the offending value and a readable reason. A soft
     problem (the column's policy is null_with_warning) is a warning: the row loads without
-    the value."""
+    the value. A personal value (a personal header's, or a whole unreadable line) is stored
+    sealed, and its reason names the field and the value's shape instead of quoting it."""
     issues = f"SELECT {ROW_NUMBER}, _part, unnest(_issues) AS i FROM {staged}"
     soft = "u.i.soft AND coalesce(t.severity, 'error') = 'error'"
-    fill = "replace(replace({text}, '{{value}}', coalesce(u.i.value, '')), '{{field}}', coalesce(u.i.field, ''))"
+    personal = (f"(u.i.field IS NULL OR list_has_any(string_split(u.i.field, ', '), "
+                f"CAST([{', '.join(literal(h) for h in file_map.personal_headers)}] AS VARCHAR[])))")
+
+    def reason(lang: str) -> str:
+        text = f"coalesce(f.{lang}, t.{lang})"
+        shown = f"CASE WHEN {personal} THEN {_shape('u.i.value', lang)} ELSE coalesce(u.i.value, '') END"
+        named = (f"CASE WHEN {personal} AND u.i.field IS NOT NULL AND NOT contains({text}, '{{field}}') "
+                 f"THEN u.i.field || ': ' ELSE '' END")
+        filled = f"replace(replace({text}, '{{value}}', {shown}), '{{field}}', coalesce(u.i.field, ''))"
+        tail = literal(SOFT_ZH if lang == "zh" else SOFT_EN)
+        return f"{named} || {filled} || CASE WHEN {soft} THEN {tail} ELSE '' END"
+
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE _new_issue AS SELECT * FROM {sealed.ISSUE} LIMIT 0")
     engine.execute(
         f"""
-        INSERT INTO quarantine.issue
+        INSERT INTO _new_issue (load_id, source, entry, target_table, file_path, row_number, field, value, code,
+                                severity, reason_en, reason_zh, value_sealed)
         SELECT ?, ?, ?, ?, ? || coalesce('#' || u._part, ''), u.{ROW_NUMBER}, u.i.field, u.i.value,
                u.i.code, CASE WHEN {soft} THEN 'warning' ELSE t.severity END,
-               {fill.format(text="coalesce(f.en, t.en)")} || CASE WHEN {soft} THEN {literal(SOFT_EN)} ELSE '' END,
-               {fill.format(text="coalesce(f.zh, t.zh)")} || CASE WHEN {soft} THEN {literal(SOFT_ZH)} ELSE '' END
+               {reason("en")}, {reason("zh")}, {personal}
         FROM ({issues}) u
         LEFT JOIN _problem_text t ON t.code = u.i.code AND t.field IS NULL
         LEFT JOIN _problem_text f ON f.code = u.i.code AND f.field = u.i.field
         """,
         [load_id, file_map.source, file_map.entry, table, file_path],
     )
-    unknown = engine.scalar(
-        "SELECT string_agg(DISTINCT code, ', ') FROM quarantine.issue WHERE load_id = ? AND severity IS NULL",
-        [load_id],
-    )
+    unknown = engine.scalar("SELECT string_agg(DISTINCT code, ', ') FROM _new_issue WHERE severity IS NULL")
     if unknown:
         raise RuntimeError(f"problem codes without a message: {unknown}")
+    new = engine.arrow(f"SELECT *, {sealed.ISSUE_RECORD_KEY} AS _k FROM _new_issue")
+    if new.num_rows:
+        engine.append(sealed.ISSUE, sealed.seal_issues(new, cipher))
+    engine.execute("DROP TABLE _new_issue")
 
 
 def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> tuple[int, int]:

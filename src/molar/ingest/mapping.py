@@ -117,6 +117,17 @@ class FileMap:
     def raw_table(self) -> str:
         return f"raw.{self.source}__{self.entry}"
 
+    @property
+    def personal_headers(self) -> tuple[str, ...]:
+        """Headers whose values are personal (they feed a contract column marked ``pii``),
+        stored encrypted in the raw layer. A header that is also the value of a plain column
+        (WeChat's unionid is the record's source key) stays plain: std holds it in clear."""
+        feeds_pii = {cm.header for t in self.tables for cm in t.columns
+                     if cm.header and t.contract.column(cm.column).pii}
+        plain = {cm.header for t in self.tables for cm in t.columns
+                 if cm.header and not t.contract.column(cm.column).pii}
+        return tuple(h for h in self.headers if h in feeds_pii - plain)
+
 
 @dataclass(frozen=True)
 class SourceMapping:

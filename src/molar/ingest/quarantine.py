@@ -1,11 +1,20 @@
-"""Read the quarantine: summaries for administrators and exports they can fix and reload."""
+"""Read the quarantine: summaries for administrators and exports they can fix and reload.
+
+Personal values are stored sealed (:mod:`molar.privacy.sealed`): they are opened only
+with a ``reveal`` cipher, given to callers whose role may read them, else shown as
+:data:`~molar.privacy.sealed.HIDDEN`.
+"""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+import pyarrow as pa
+
 from molar.ingest.sqlgen import ident
+from molar.privacy import sealed
+from molar.privacy.crypto import FieldCipher
 from molar.warehouse import Engine
 
 
@@ -25,22 +34,32 @@ def summary(engine: Engine, lang: str = "en", severity: str = "error") -> list[t
     )
 
 
+def issues(engine: Engine, columns: str, where: str = "", params: list | None = None,
+           reveal: FieldCipher | None = None) -> list[tuple]:
+    """``SELECT <columns>, value FROM quarantine.issue <where>`` with sealed values opened
+    by ``reveal`` (hidden without it)."""
+    rows = engine.rows(f"SELECT {columns}, value, value_sealed, {sealed.ISSUE_RECORD_KEY} FROM {sealed.ISSUE} {where}",
+                       params)
+    values = sealed.issue_values([r[-3] for r in rows], [r[-2] for r in rows], [r[-1] for r in rows], reveal)
+    return [(*r[:-3], v) for r, v in zip(rows, values, strict=True)]
+
+
 def details(
-    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error"
+    engine: Engine, *, file: str | None, code: str | None, limit: int, lang: str = "en", severity: str = "error",
+    reveal: FieldCipher | None = None,
 ) -> list[tuple]:
-    return engine.rows(
-        f"""
-        SELECT regexp_extract(file_path, '[^/]+$'), row_number, field, value, {_reason(lang)}
-        FROM quarantine.issue
-        WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?)
-        ORDER BY file_path, row_number LIMIT ?
-        """,
-        [severity, file, file, code, code, limit],
-    )
+    """(file, row, field, value, reason, value is personal) of quarantined rows."""
+    rows = issues(
+        engine, f"regexp_extract(file_path, '[^/]+$'), row_number, field, {_reason(lang)}, value_sealed",
+        "WHERE severity = ? AND (? IS NULL OR contains(file_path, ?)) AND (? IS NULL OR code = ?) "
+        "ORDER BY file_path, row_number LIMIT ?",
+        [severity, file, file, code, code, limit], reveal)
+    return [(f, n, field, value, reason, bool(personal)) for f, n, field, reason, personal, value in rows]
 
 
-def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
-    """One CSV per (source entry, file): the raw row as received plus its reasons."""
+def export(engine: Engine, out_dir: Path, reveal: FieldCipher | None = None) -> list[tuple[Path, int]]:
+    """One CSV per (source entry, file): the raw row as received plus its reasons; sealed
+    cells opened by ``reveal`` (hidden without it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     groups = engine.rows(
@@ -51,10 +70,10 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
         raw_table = f"raw.{source}__{entry}"
         headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
         select = ", ".join(f"r.{ident(h)}" for h in headers)
-        rows = engine.rows(
+        rows = engine.arrow(
             f"""
-            SELECT r._row_number, {select},
-                   string_agg(DISTINCT i.reason_en, '; '), string_agg(DISTINCT i.reason_zh, '；')
+            SELECT r._load_id, r._row_number, r._part, {select},
+                   string_agg(DISTINCT i.reason_en, '; ') AS reason_en, string_agg(DISTINCT i.reason_zh, '；') AS reason_zh
             FROM {raw_table} r JOIN quarantine.issue i
               ON i.load_id = r._load_id AND i.row_number = r._row_number
              AND i.file_path = ? || coalesce('#' || r._part, '')
@@ -63,10 +82,18 @@ def export(engine: Engine, out_dir: Path) -> list[tuple[Path, int]]:
             """,
             [file_path, load_id],
         )
+        personal = [h for h in sealed.sealed_columns(engine, raw_table).get(raw_table, []) if h in headers]
+        if reveal:
+            rows = sealed.open_raw(rows, raw_table, personal, reveal)
+        else:
+            for h in personal:
+                rows = rows.set_column(rows.column_names.index(h), h, pa.array(
+                    [None if v is None else sealed.HIDDEN for v in rows[h].to_pylist()], pa.string()))
         target = out_dir / f"{Path(file_path).stem}.quarantine.csv"
         with target.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["row_number", *headers, "reason_en", "reason_zh"])
-            writer.writerows(rows)
-        written.append((target, len(rows)))
+            writer.writerows(zip(*(rows[c].to_pylist() for c in ["_row_number", *headers, "reason_en", "reason_zh"]),
+                                 strict=True))
+        written.append((target, rows.num_rows))
     return written

@@ -17,7 +17,7 @@ from datetime import date
 
 from molar.ingest.kinds import kind_of, standardiser_for
 from molar.ingest.lookups import lookup_sql
-from molar.ingest.mapping import ColumnMap, FileMap, TableMap
+from molar.ingest.mapping import ColumnMap, TableMap
 from molar.ingest.problems import EXCEL_DAMAGE, IGNORABLE, error_codes
 from molar.ingest.standardise import Standardiser, id_birth_date_sql, id_sex_sql
 from molar.ingest.standardise.dates import EXCEL_SERIAL
@@ -144,14 +144,14 @@ def _soft(cm: ColumnMap | None, column: Column, key: tuple[str, ...]) -> str:
     return f"_p_{column.name} IN ({', '.join(literal(c) for c in EXCEL_DAMAGE)})"
 
 
-def column_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> _Parts:
+def column_sql(table_map: TableMap, present: set[str], today: date, rows: str) -> _Parts:
     out = _Parts()
     for column in table_map.contract.columns:
         cm = table_map.column(column.name)
         name = column.name
         value = _unstandardised(cm, column, present)
         if value is None:
-            _mapped_column(out, file_map, cm, column, today)  # type: ignore[arg-type]
+            _mapped_column(out, rows, cm, column, today)  # type: ignore[arg-type]
         else:
             derived = cm is not None and cm.const is None and all(h in present for h in cm.headers)
             headers = cm.headers if derived else []  # type: ignore[union-attr]
@@ -162,7 +162,7 @@ def column_sql(file_map: FileMap, table_map: TableMap, present: set[str], today:
     return out
 
 
-def _mapped_column(out: _Parts, file_map: FileMap, cm: ColumnMap, column: Column, today: date) -> None:
+def _mapped_column(out: _Parts, rows: str, cm: ColumnMap, column: Column, today: date) -> None:
     raw = "r." + ident(cm.header)  # type: ignore[arg-type]
     std = standardiser_for(cm, column, today)
     kind = kind_of(cm, column)
@@ -185,7 +185,7 @@ def _mapped_column(out: _Parts, file_map: FileMap, cm: ColumnMap, column: Column
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, "
             f"CAST({value} AS {value_type}) AS v, {problem} AS p FROM ("
             f"SELECT k, {std.value_sql('k')} AS v0, {std.problem_sql('k')} AS p0 "
-            f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {file_map.raw_table} "  # type: ignore[arg-type]
+            f"FROM (SELECT DISTINCT {ident(cm.header)} AS k FROM {rows} "  # type: ignore[arg-type]
             f"WHERE _load_id = ? AND {ident(cm.header)} IS NOT NULL))"  # type: ignore[arg-type]
         )
         out.joins.append(f"LEFT JOIN {table} ON {table}.k = {raw}")
@@ -277,11 +277,12 @@ def _resolved_sql(looked: str, issues: list[_Issue], key: tuple[str, ...], rollu
     """
 
 
-def build_stage_sql(file_map: FileMap, table_map: TableMap, present: set[str], today: date) -> StageSQL:
-    parts = column_sql(file_map, table_map, present, today)
+def build_stage_sql(table_map: TableMap, present: set[str], today: date, rows: str) -> StageSQL:
+    """``rows``: the table holding the load's raw rows in plaintext."""
+    parts = column_sql(table_map, present, today, rows)
     meta = [f"r.{ROW_NUMBER}", f"r.{PART}", f"r.{PROBLEM} AS _read_problem", f"r.{PROBLEM_DETAIL} AS _read_detail"]
     stage = (
-        f"SELECT {', '.join(meta + parts.items)} FROM {file_map.raw_table} r {' '.join(parts.joins)} "
+        f"SELECT {', '.join(meta + parts.items)} FROM {rows} r {' '.join(parts.joins)} "
         f"WHERE r._load_id = ? AND coalesce(r.{PROBLEM}, '') NOT IN ({', '.join(literal(c) for c in IGNORABLE)})"
     )
     lookups = lookup_sql(table_map)

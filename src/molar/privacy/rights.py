@@ -31,7 +31,7 @@ import pyarrow as pa
 from molar.config import load_settings
 from molar.ingest.mapping import load_mappings
 from molar.model import CONTRACTS
-from molar.privacy import consent, fields, keys
+from molar.privacy import consent, fields, keys, sealed
 from molar.privacy.audit import record as _audit
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.crypto import FieldCipher
@@ -148,10 +148,31 @@ def _reference_condition(col: str) -> str:
             else f"{col} IN (SELECT unionid FROM _p_unionids)")
 
 
+def _sealed_unionid_rows(engine: Engine, raw_table: str, header: str) -> str:
+    """Condition for the rows of ``raw_table`` whose sealed ``header`` holds one of the
+    person's unionids (opened here, compared in memory)."""
+    rows = engine.arrow(f"SELECT _load_id, _row_number, _part, {_q(header)} FROM {raw_table} "
+                        f"WHERE {_q(header)} IS NOT NULL")
+    cipher = FieldCipher(keys.open_keyring_from(load_settings(), engine))
+    plain = sealed.open_raw(rows, raw_table, [header], cipher)
+    wanted = {u for (u,) in engine.rows("SELECT unionid FROM _p_unionids")}
+    hits = [(load_id, number) for load_id, number, value in zip(
+        plain["_load_id"].to_pylist(), plain["_row_number"].to_pylist(), plain[header].to_pylist(), strict=True)
+        if value is not None and value.strip() in wanted]
+    engine.execute("CREATE TEMP TABLE IF NOT EXISTS _p_sealed_rows (raw_table VARCHAR, load_id VARCHAR, row_number BIGINT)")
+    engine.execute("DELETE FROM _p_sealed_rows WHERE raw_table = ?", [raw_table])
+    if hits:
+        engine.append("_p_sealed_rows", pa.table({"raw_table": [raw_table] * len(hits),
+                                                  "load_id": [h[0] for h in hits], "row_number": [h[1] for h in hits]}))
+    return (f"(_load_id, _row_number) IN (SELECT load_id, row_number FROM _p_sealed_rows "
+            f"WHERE raw_table = '{raw_table}')")
+
+
 def _raw_header_conditions(engine: Engine, tables: dict[str, dict[str, str]]) -> dict[str, list[str]]:
     """Conditions on raw tables through the source mappings' key headers: these also reach
-    rows that never made it to std (quarantined)."""
+    rows that never made it to std (quarantined). Sealed headers are opened to compare."""
     out: dict[str, list[str]] = {}
+    sealed_headers = sealed.sealed_columns(engine)
     for mapping in load_mappings().values():
         for file_map in mapping.files:
             cols = tables.get(file_map.raw_table)
@@ -165,7 +186,10 @@ def _raw_header_conditions(engine: Engine, tables: dict[str, dict[str, str]]) ->
                         f"WHERE source = '{file_map.source}')")
                 for name in ("unionid", "wechat_unionid"):
                     col = table_map.column(name)
-                    if col and col.header in cols:
+                    if col and col.header in sealed_headers.get(file_map.raw_table, []):
+                        out.setdefault(file_map.raw_table, []).append(
+                            _sealed_unionid_rows(engine, file_map.raw_table, col.header))
+                    elif col and col.header in cols:
                         out.setdefault(file_map.raw_table, []).append(
                             f"trim({_q(col.header)}) IN (SELECT unionid FROM _p_unionids)")
     return out
@@ -220,14 +244,23 @@ def _golden_status(engine: Engine, golden_id: str) -> str:
 def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None = None,
                    actor: str = "system", role: str = "system") -> dict[str, Any]:
     """Everything held about the patient, by table, as JSON-ready rows. Encrypted consent
-    evidence is decrypted when a cipher is given (else left out)."""
+    evidence, sealed raw cells and quarantined values are decrypted when a cipher is given
+    (else consent evidence is left out and the others stay tokens)."""
     status = _golden_status(engine, golden_id)
     _load_person(engine, golden_id)
     tables = _tables(engine)
     conditions = _prepare(engine, tables)
     out: dict[str, list[dict[str, Any]]] = {}
+    opened = sealed.sealed_columns(engine)
     for table, condition in conditions.items():
-        rows = engine.arrow(f"SELECT * FROM {table} WHERE {condition}").to_pylist()
+        found = engine.arrow(f"SELECT * FROM {table} WHERE {condition}")
+        if cipher is not None and table in opened:   # the person's own values, not tokens
+            found = sealed.open_raw(found, table, opened[table], cipher)
+        if cipher is not None and table == sealed.ISSUE and found.num_rows:
+            found = found.set_column(found.column_names.index("value"), "value", pa.array(sealed.issue_values(
+                found["value"].to_pylist(), found["value_sealed"].to_pylist(), sealed.issue_record_keys(found),
+                cipher), pa.string()))
+        rows = found.to_pylist()
         for col in _reference_columns(tables[table]):
             rows += engine.arrow(f"SELECT * FROM {table} WHERE {_reference_condition(col)} "
                                  f"AND NOT coalesce(({condition}), false)").to_pylist()
