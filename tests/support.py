@@ -44,6 +44,16 @@ def patient_rows(engine, columns: str, where: str = "") -> list[tuple]:
     return list(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
 
 
+def seal_free_text(engine) -> None:
+    """Seal the consult and review texts a test wrote in plaintext, as ingest writes them."""
+    cipher = fields.cipher_for(engine)
+    for table in ("std.consult", "std.review"):
+        plain = "NOT starts_with(coalesce(text, ''), 'v1.')"
+        rows = engine.arrow(f"SELECT * FROM {table} WHERE {plain}")
+        engine.execute(f"DELETE FROM {table} WHERE {plain}")
+        engine.append(table, fields.seal_rows(table, rows, cipher))
+
+
 def load(engine, *paths: Path, **kwargs):
     return ingest_paths(engine, list(paths), today=TODAY, **kwargs)
 

@@ -53,6 +53,7 @@ def demo(
     """Generate a synthetic dental chain and load it through every pipeline stage."""
     from molar.demo_live import day_events, replay_day
     from molar.ingest.cli import run_ingest, summary_table, totals
+    from molar.privacy import scan
     from molar.profile.cli import run_profile
     from molar.profile.cli import summary_tables as profile_tables
     from molar.synth.cli import generate_with_progress
@@ -106,6 +107,10 @@ def demo(
     timings["realtime"] = time.perf_counter() - t0
     if not as_json:
         console.print(_realtime_table(live))
+    t0 = time.perf_counter()
+    with open_engine(settings) as engine:
+        plaintext = scan.scan(engine)
+    timings["scan"] = time.perf_counter() - t0
     summary = {
         "out": str(out),
         "warehouse": str(warehouse),
@@ -118,6 +123,7 @@ def demo(
         "identity": {k: v for k, v in identity.items() if k in ("records", "links", "ids", "golden_records")},
         "profile": {k: profile[k] for k in ("patients", "scored", "tiers", "stages", "transitions")},
         "realtime": live,
+        "plaintext_scan": plaintext.to_dict(),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if as_json:
@@ -127,10 +133,11 @@ def demo(
             f"[bold green]done[/] in {sum(timings.values()):.1f}s "
             f"(generate {timings['generate']:.1f}s, ingest {timings['ingest']:.1f}s, "
             f"identity {timings['identity']:.1f}s, profile {timings['profile']:.1f}s, "
-            f"real time {timings['realtime']:.1f}s) · "
+            f"real time {timings['realtime']:.1f}s, scan {timings['scan']:.1f}s) · "
             f"{ingest_totals['rows_read']:,} rows read = {ingest_totals['rows_loaded']:,} loaded + "
             f"{ingest_totals['rows_quarantined']:,} quarantined · warehouse {warehouse}"
         )
+        console.print(plaintext.summary(), style="green" if not plaintext.hits else "bold red")
         console.print(f"try: molar quarantine list -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from molar.config import Settings
+from molar.privacy import fields
 from molar.warehouse import Engine
 
 DEV_KEY = "molar-dev-key"
@@ -40,13 +41,15 @@ def day_events(engine: Engine, day: date) -> list[dict[str, Any]]:
                        "patient": _patient(source, key),
                        "data": {"visit_id": visit_id, "clinic_id": clinic, "department": dept, "doctor_id": doctor,
                                 "diagnosis": diagnosis, "items": [{"item_code": c} for c in items]}})
+    cipher = fields.cipher_for(engine)
     for consult_id, source, key, channel, at, text in engine.rows(
         f"SELECT consult_id, source, source_patient_key, channel, occurred_at, text FROM std.consult "
         f"WHERE occurred_at::DATE = {d} AND channel IS NOT NULL"
     ):
         events.append({"event_id": f"demo-{consult_id}", "type": "consult.message", "occurred_at": at,
                        "patient": _patient(source, key),
-                       "data": {"consult_id": consult_id, "channel": channel, "text": text}})
+                       "data": {"consult_id": consult_id, "channel": channel,
+                                "text": cipher.decrypt(text, "std.consult", "text", consult_id)}})
     for event_id, platform, kind, at, unionid, article, coupon, referrer in engine.rows(
         f"SELECT event_id, platform, event_type, occurred_at, unionid, article_id, coupon_id, referrer_unionid "
         f"FROM std.event WHERE occurred_at::DATE = {d} AND unionid IS NOT NULL AND event_type IN ('share', 'referral', 'coupon_used', 'article_read')"

@@ -86,14 +86,16 @@ def _automation_rows(engine, golden: str) -> None:
     engine.execute("INSERT INTO ops.outbox (message_id, idempotency_key, golden_id, channel, purpose, status, "
                    "attempts, created_at, updated_at) VALUES ('MSG1', 'r|g|o|1', ?, 'sms', 'care', 'sent', 1, ?, ?)",
                    [golden, at, at])
-    engine.execute("INSERT INTO ops.delivered_local VALUES ('r|g|o|1', 'MSG1', 'sms', '{}', ?)", [at])
+    cipher = FieldCipher(keys.open_keyring(engine, keys.parse_master_key(MASTER)))
+    engine.execute("INSERT INTO ops.delivered_local VALUES ('r|g|o|1', 'MSG1', 'sms', ?, ?)",   # sealed, as LocalSink writes it
+                   [cipher.encrypt('{"text":"您好"}', "ops.delivered_local", "body", "MSG1"), at])
     engine.execute("INSERT INTO ops.timer VALUES ('T1', 'r', ?, 'o', '1', ?, NULL, 'pending', ?, NULL)", [golden, at, at])
     engine.execute("INSERT INTO ops.task (task_id, kind, golden_id, due_at, status, created_at) "
                    "VALUES ('K1', 'nurse', ?, ?, 'open', ?)", [golden, at, at])
     engine.execute("INSERT INTO ops.rule_decision (decision_id, decided_at, rule_key, golden_id, action, outcome) "
                    "VALUES ('D1', ?, 'r', ?, 'send', 'sent')", [at, golden])
     consent.record(engine, subject=golden, purpose="marketing", channel="sms", granted=True, occurred_at=at,
-                   source="app", evidence="勾选同意", cipher=FieldCipher(keys.open_keyring(engine, keys.parse_master_key(MASTER))))
+                   source="app", evidence="勾选同意", cipher=cipher)
 
 
 def _tables_holding(engine, values: set[str]) -> set[str]:
@@ -155,6 +157,9 @@ def test_export_holds_every_table_that_holds_the_patient(chain):
     assert {r["source_patient_key"] for r in tables["std.patient"]} == {"P90001", "M90001"}
     assert all("P90002" not in json.dumps(rows, ensure_ascii=False) for rows in tables.values())
     assert tables["privacy.consent_event"][0]["evidence"] == "勾选同意"
+    # free text and messages are decrypted for the person (stored sealed)
+    assert [r["text"] for r in tables["std.consult"]] == ["医生很耐心，谢谢"]
+    assert [r["body"] for r in tables["ops.delivered_local"]] == ['{"text":"您好"}']
     json.dumps(export, ensure_ascii=False)   # machine-readable as it is
 
 
@@ -214,7 +219,7 @@ def test_erase_keep_aggregates_keeps_visits_and_revenue_without_the_person(chain
     assert engine.count("std.visit") == visits
     pseudonym = f"erased:{result['erasure_id']}"
     assert engine.scalar("SELECT count(*) FROM std.visit WHERE source_patient_key = ?", [pseudonym]) == 2
-    assert engine.scalar("SELECT count(*) FROM std.consult WHERE source_patient_key = ? AND text = ''",
+    assert engine.scalar("SELECT count(*) FROM std.consult WHERE source_patient_key = ? AND text IS NULL",
                          [pseudonym]) == 1
     assert _present(engine, golden) == dict.fromkeys(("std", "raw", "visits", "golden", "profile"), 0)
 

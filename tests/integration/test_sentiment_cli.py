@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from molar.profile.sentiment import default_model
 from molar.profile.sentiment.cli import register
 from molar.warehouse import open_warehouse
+from support import seal_free_text
 
 
 def molar(*args, stdin: bytes | None = None, env: dict | None = None):
@@ -164,6 +165,7 @@ def test_score_and_evaluate_in_process(tmp_path, model_file):
         """INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text) VALUES
            ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '一点都不满意'),
            ('K2', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-01 11:00', '')""")
+    seal_free_text(engine)
     # K1 also arrived as a live event (like the demo's replayed day): the real-time stage scored it too
     engine.execute("INSERT INTO profile.text_sentiment (text_id, kind, source, source_patient_key, occurred_at, "
                    "label, confidence, model_version) VALUES "

@@ -34,6 +34,7 @@ from molar.automation.runtime import Automation
 from molar.delivery.channels import LocalSink
 from molar.model.events import Event
 from molar.predict.churn.store import crossings
+from molar.privacy import fields
 from molar.warehouse import Engine
 from molar.warehouse.duckdb_engine import DuckDBEngine
 from molar.warehouse.migrations import migrate
@@ -94,8 +95,10 @@ def _sentiment_join(engine: Engine, id_column: str, kind: str) -> tuple[str, str
 
 def _consults(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
     label, join = _sentiment_join(engine, "consult_id", "consult")
+    cipher = fields.cipher_for(engine)
     return [
-        (f"sim:consult:{cid}", g, at, {"consult_id": cid, "channel": ch, "text": text, "sentiment": lab})
+        (f"sim:consult:{cid}", g, at, {"consult_id": cid, "channel": ch,
+                                       "text": cipher.decrypt(text, "std.consult", "text", cid), "sentiment": lab})
         for cid, g, at, ch, text, lab in engine.rows(
             f"SELECT x.consult_id, c.golden_id, x.occurred_at, x.channel, x.text, {label} FROM std.consult x "
             f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "
@@ -105,9 +108,10 @@ def _consults(engine: Engine, event_type: str, start: datetime, end: datetime) -
 
 def _reviews(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
     label, join = _sentiment_join(engine, "review_id", "review")
+    cipher = fields.cipher_for(engine)
     return [
         (f"sim:review:{rid}", g, datetime.combine(d, time(VISIT_HOUR)),
-         {"review_id": rid, "rating": rating, "text": text, "sentiment": lab})
+         {"review_id": rid, "rating": rating, "text": cipher.decrypt(text, "std.review", "text", rid), "sentiment": lab})
         for rid, g, d, rating, text, lab in engine.rows(
             f"SELECT x.review_id, c.golden_id, x.posted_on, x.rating, x.text, {label} FROM std.review x "
             f"{_cluster_join('c', 'x.source', 'x.source_patient_key')} {join} "

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from molar.privacy import fields
 from molar.warehouse import Engine
 
 SIGNATURE_HEADER = "X-Molar-Signature"
@@ -182,7 +183,8 @@ class WebhookChannel:
 
 class LocalSink:
     """Keeps messages instead of sending them: table ``ops.delivered_local`` (one row per
-    idempotency key) or, with ``path``, a JSON-lines file."""
+    idempotency key; the request, address included, encrypted and bound to the message ID)
+    or, with ``path``, a JSON-lines file."""
 
     def __init__(self, name: str = "local", path: Path | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -197,9 +199,10 @@ class LocalSink:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(body + "\n")
         else:
+            sealed = fields.cipher_for(engine).encrypt(body, "ops.delivered_local", "body", request.message_id)
             engine.execute(
                 "INSERT INTO ops.delivered_local VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [request.idempotency_key, request.message_id, request.channel, body,
+                [request.idempotency_key, request.message_id, request.channel, sealed,
                  request.sent_at or datetime.fromtimestamp(self._clock()).replace(microsecond=0)],
             )
         return SendOutcome(True, False, None, None, "kept locally")

@@ -8,6 +8,10 @@ duplicate. At least once to the gateway + an idempotency key the gateway honours
 effectively once to the patient. The outbox row itself is unique per key
 (``ops.outbox.idempotency_key UNIQUE``), so deciding twice never queues twice.
 
+The rendered text and the payload (template variables: names, dates) are stored encrypted
+(:mod:`molar.privacy.fields`, bound to the message ID) and decrypted only when a message is
+read: right before it is sent, or for a role allowed to see it (``molar outbox list``).
+
 Dispatch steps per message (each its own transaction unless the caller holds one):
 1. gate (consent and complaint re-checked, quiet hours) → suppressed / deferred, or
 2. mark ``sending`` (attempts + 1, next_attempt_at = now + lease) and commit,
@@ -29,12 +33,15 @@ from typing import Any
 from molar.delivery.address import resolve_address
 from molar.delivery.channels import Channel, DeliveryRequest
 from molar.delivery.query import select_where
+from molar.privacy import fields
 from molar.warehouse import Engine
 
 STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "failed", "suppressed")
+OUTBOX = "ops.outbox"
 _COLUMNS = ("message_id", "idempotency_key", "rule_key", "golden_id", "occurrence", "step", "channel",
             "purpose", "template", "language", "rendered_text", "payload", "status", "attempts",
             "next_attempt_at", "last_error", "reason_code", "created_at", "sent_at", "updated_at")
+_SEALED = tuple(_COLUMNS.index(c.column) for c in fields.sealed_columns(OUTBOX))
 
 
 @dataclass(frozen=True)
@@ -128,19 +135,32 @@ def enqueue(engine: Engine, *, idempotency_key: str, golden_id: str, channel: st
     before = engine.scalar("SELECT count(*) FROM ops.outbox WHERE idempotency_key = ?", [idempotency_key])
     if before:
         return message_id, False
+    row = [message_id, idempotency_key, rule_key, golden_id, occurrence, step, channel, purpose, template,
+           language, text, json.dumps(dict(payload or {}), ensure_ascii=False, default=str), status, 0,
+           (send_at or now) if status == "queued" else None, last_error, reason_code, now, None, now]
+    cipher = fields.cipher_for(engine)
+    for i in _SEALED:
+        row[i] = cipher.encrypt(row[i], OUTBOX, _COLUMNS[i], message_id)
     engine.execute(
         f"INSERT INTO ops.outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-        "ON CONFLICT DO NOTHING",
-        [message_id, idempotency_key, rule_key, golden_id, occurrence, step, channel, purpose, template,
-         language, text, json.dumps(dict(payload or {}), ensure_ascii=False, default=str), status, 0,
-         (send_at or now) if status == "queued" else None, last_error, reason_code, now, None, now],
-    )
+        "ON CONFLICT DO NOTHING", row)
     return message_id, True
+
+
+def _messages(engine: Engine, rows: list[tuple[Any, ...]]) -> list[OutboxMessage]:
+    """Outbox rows (in ``_COLUMNS`` order) as messages, text and payload decrypted."""
+    if not rows:
+        return []
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    cipher = fields.cipher_for(engine)
+    for i in _SEALED:
+        columns[i] = cipher.decrypt_column(columns[i], OUTBOX, _COLUMNS[i], columns[0])
+    return [OutboxMessage.from_row(row) for row in zip(*columns, strict=True)]
 
 
 def get_message(engine: Engine, message_id: str) -> OutboxMessage | None:
     rows = engine.rows(f"SELECT {', '.join(_COLUMNS)} FROM ops.outbox WHERE message_id = ?", [message_id])
-    return OutboxMessage.from_row(rows[0]) if rows else None
+    return _messages(engine, rows)[0] if rows else None
 
 
 def list_messages(engine: Engine, *, status: str | None = None, golden_id: str | None = None,
@@ -148,7 +168,7 @@ def list_messages(engine: Engine, *, status: str | None = None, golden_id: str |
     rows = select_where(engine, "ops.outbox", _COLUMNS,
                         {"status": status, "golden_id": golden_id, "rule_key": rule_key},
                         "created_at DESC, message_id", limit)
-    return [OutboxMessage.from_row(r) for r in rows]
+    return _messages(engine, rows)
 
 
 def _update(engine: Engine, message_id: str, **values: Any) -> None:
@@ -176,8 +196,7 @@ def dispatch(engine: Engine, channels: Mapping[str, Channel], now: datetime, *,
     )
     results = []
     started = time.monotonic()
-    for row in due:
-        message = OutboxMessage.from_row(row)
+    for message in _messages(engine, due):
         if paused.get(message.channel, now) > now:
             continue
         if time.monotonic() - started > policy.budget.total_seconds():

@@ -473,9 +473,12 @@ def _publish(engine: Engine, table_map: TableMap, staged: str, load_id: str) -> 
         ]
         select = (f"SELECT {', '.join(values)}, ? AS _load_id, min({ROW_NUMBER}) AS _row_number FROM {staged} "
                   f"WHERE NOT _is_error GROUP BY {key}")
-    if f"std.{contract.name}" == fields.PATIENT:   # personal columns are written encrypted only
+    target = f"std.{contract.name}"
+    if target == fields.PATIENT:   # personal columns are written encrypted only
         engine.append(fields.PATIENT, fields.seal_patients(engine.arrow(select, [load_id]),
                                                            keys.open_keyring_from(None, engine)))
+    elif fields.sealed_columns(target):
+        engine.append(target, fields.seal_rows(target, engine.arrow(select, [load_id]), fields.cipher_for(engine)))
     else:
         engine.execute(f"INSERT INTO std.{contract.name} ({cols}, _load_id, _row_number) {select}", [load_id])
     written = engine.scalar(f"SELECT count(*) FROM std.{contract.name} WHERE _load_id = ?", [load_id])

@@ -137,6 +137,12 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("privacy.consent_event", "evidence", "event_id"),
     *(EncryptedColumn("std.patient", c, "source || ':' || source_patient_key")
       for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid", "nickname")),
+    # free text names people and phone numbers; a message carries its rendered text and variables
+    EncryptedColumn("std.consult", "text", "consult_id"),
+    EncryptedColumn("std.review", "text", "review_id"),
+    EncryptedColumn("ops.outbox", "rendered_text", "message_id"),
+    EncryptedColumn("ops.outbox", "payload", "message_id"),
+    EncryptedColumn("ops.delivered_local", "body", "message_id"),   # the gateway request, address included
 )
 
 

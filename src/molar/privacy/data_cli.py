@@ -1,4 +1,4 @@
-"""`molar privacy keygen|rotate-key|export|erase` and `molar consent show|set|refuse-marketing`."""
+"""`molar privacy keygen|rotate-key|export|erase|scan` and `molar consent show|set|refuse-marketing`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from molar.privacy import consent, crypto, keys, rights
+from molar.privacy import consent, crypto, keys, rights, scan
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console
@@ -205,12 +205,35 @@ def erase(
                   f"{result['suppressed_identifiers']} identifiers on the suppression list / 已删除")
 
 
+def scan_warehouse(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """Look for plaintext mobiles, ID numbers and patient names in every text column; exit 1 if any."""
+    settings = settings_from(warehouse)
+    with open_engine(settings) as engine:
+        cli_access(engine, "warehouse", "scan", command="privacy scan")
+        result = scan.scan(engine, _keyring(engine, settings))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        table = Table(title="Text columns holding plaintext personal data / 含明文个人信息的文本列")
+        for heading in ("column", "distinct values", "mobiles", "ID numbers", "names", "text with a name"):
+            table.add_column(heading, justify="left" if heading == "column" else "right")
+        for hit in result.hits:
+            table.add_row(hit.column, *(f"{n:,}" for n in (hit.values, hit.mobiles, hit.id_numbers, hit.names,
+                                                           hit.text_with_name)))
+        if result.hits:
+            console.print(table)
+        console.print(result.summary())
+    if result.hits:
+        raise typer.Exit(code=1)
+
+
 def add_commands(group: typer.Typer) -> None:
     """Add the data-half privacy commands to the `molar privacy` group."""
     group.command("keygen")(keygen)
     group.command("rotate-key")(rotate_key)
     group.command("export")(export)
     group.command("erase")(erase)
+    group.command("scan")(scan_warehouse)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,9 +1,11 @@
-"""Personal columns of the std layer: sealed at ingest, opened only where a step needs them.
+"""Personal columns: sealed when written, opened only where a step needs them.
 
 ``std.patient`` keeps its personal columns as :mod:`molar.privacy.crypto` tokens bound to
 the record (``source:source_patient_key``) and gains blind indexes (``mobile_bi``,
 ``id_number_bi``, ``unionid_bi``) for lookups by equality. Derived, non-identifying
-columns (birth date, sex, district, registration) stay plaintext.
+columns (birth date, sex, district, registration) stay plaintext. Other tables with
+encrypted columns (free text, messages; :data:`molar.privacy.crypto.ENCRYPTED_COLUMNS`) are
+bound to a record key column of their own: :func:`seal_rows` and :func:`open_rows`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pyarrow.compute as pc
 
 from molar.privacy import keys
 from molar.privacy.blind_index import BlindIndexer
-from molar.privacy.crypto import ENCRYPTED_COLUMNS, FieldCipher
+from molar.privacy.crypto import ENCRYPTED_COLUMNS, EncryptedColumn, FieldCipher
 from molar.warehouse import Engine
 
 PATIENT = "std.patient"
@@ -22,6 +24,39 @@ PATIENT_SEALED = tuple(c.column for c in ENCRYPTED_COLUMNS if c.table == PATIENT
 PATIENT_INDEXES = {"mobile_bi": ("mobile", "mobile"), "id_number_bi": ("id_number", "id_number"),
                    "unionid_bi": ("unionid", "wechat_unionid")}
 PLAIN_PATIENT = "_std_patient_plain"   # TEMP table: lives in the connection, never in the file
+
+
+def sealed_columns(table: str) -> list[EncryptedColumn]:
+    """The encrypted columns of a warehouse table (``schema.table``)."""
+    return [c for c in ENCRYPTED_COLUMNS if c.table == table]
+
+
+def cipher_for(engine: Engine, keyring: keys.Keyring | None = None) -> FieldCipher:
+    return FieldCipher(keyring or keys.open_keyring_from(None, engine))
+
+
+def seal_rows(table: str, rows: pa.Table, cipher: FieldCipher) -> pa.Table:
+    """``rows`` (shaped like ``table``, plaintext) with the table's encrypted columns sealed,
+    each value bound to its row's record key column. Blank text becomes NULL: it carries
+    nothing, and readers filter it out without decrypting."""
+    for col in sealed_columns(table):
+        if col.column in rows.column_names:
+            i = rows.column_names.index(col.column)
+            values = rows[col.column].cast(pa.string())
+            values = pc.if_else(pc.equal(pc.utf8_trim_whitespace(values), ""), None, values)
+            rows = rows.set_column(i, col.column, cipher.encrypt_arrow(values, table, col.column, rows[col.record_key]))
+    return rows
+
+
+def open_rows(table: str, rows: pa.Table, cipher: FieldCipher, key: str | None = None) -> pa.Table:
+    """``rows`` read from ``table`` with its encrypted columns decrypted; ``key`` names the
+    record key column when the query renamed it."""
+    for col in sealed_columns(table):
+        if col.column in rows.column_names:
+            i = rows.column_names.index(col.column)
+            rows = rows.set_column(i, col.column, cipher.decrypt_arrow(rows[col.column], table, col.column,
+                                                                       rows[key or col.record_key]))
+    return rows
 
 
 def _record_keys(table: pa.Table) -> pa.Array:

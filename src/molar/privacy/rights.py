@@ -34,7 +34,7 @@ from molar.model import CONTRACTS
 from molar.privacy import consent, fields, keys, sealed
 from molar.privacy.audit import record as _audit
 from molar.privacy.blind_index import BlindIndexer
-from molar.privacy.crypto import FieldCipher
+from molar.privacy.crypto import ENCRYPTED_COLUMNS, FieldCipher
 from molar.warehouse import Engine
 
 # Kept on erasure: bookkeeping of erasure itself, keys, and the hash-chained audit log
@@ -244,8 +244,8 @@ def _golden_status(engine: Engine, golden_id: str) -> str:
 def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None = None,
                    actor: str = "system", role: str = "system") -> dict[str, Any]:
     """Everything held about the patient, by table, as JSON-ready rows. Encrypted consent
-    evidence, sealed raw cells and quarantined values are decrypted when a cipher is given
-    (else consent evidence is left out and the others stay tokens)."""
+    values (consent evidence, free text, messages, sealed raw cells and quarantined values) are
+    decrypted when a cipher is given (else consent evidence is left out and the others stay tokens)."""
     status = _golden_status(engine, golden_id)
     _load_person(engine, golden_id)
     tables = _tables(engine)
@@ -269,10 +269,12 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
     if "std.patient" in out:   # the person's own record, decrypted (its tokens mean nothing to them)
         out["std.patient"] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_patients(
             engine, "*", f"WHERE {conditions['std.patient']}").to_pylist()]
-    for row in out.get("privacy.consent_event", []):
-        token = row.pop("evidence")
-        if token is not None and cipher is not None:
-            row["evidence"] = cipher.decrypt(token, *consent.EVIDENCE, row["event_id"])
+    for col in ENCRYPTED_COLUMNS:   # free text, messages, consent evidence: decrypted, or left out
+        for row in out.get(col.table, []) if col.table != fields.PATIENT else []:
+            if col.record_key in row:
+                token = row.pop(col.column)
+                if token is not None and cipher is not None:
+                    row[col.column] = cipher.decrypt(token, col.table, col.column, row[col.record_key])
     _audit(engine, actor=actor, role=role, action="patient.export", resource="privacy.export", purpose="data subject request",
            patient=golden_id, detail={"tables": {t: len(r) for t, r in out.items()}})
     return {"golden_id": golden_id, "status": status, "exported_at": datetime.now().isoformat(timespec="seconds"),
@@ -303,7 +305,7 @@ def _pseudonymise_sql(table: str, cols: dict[str, str], pseudonym: str) -> str |
     if not table.startswith("std.") or contract is None or table == "std.patient":
         return None
     sets = [f"{c} = NULL" for c in contract.pii_columns if c in cols]
-    sets += [f"{c} = ''" for c in FREE_TEXT if c in cols]   # may name people, phones; required, so emptied
+    sets += [f"{c} = NULL" for c in FREE_TEXT if c in cols]   # may name people, phones (stored sealed: no '')
     if "source_patient_key" in cols:
         sets.append(f"source_patient_key = '{pseudonym}'")
     return f"UPDATE {table} SET {', '.join(sets)}" if sets else None

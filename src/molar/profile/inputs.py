@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from molar.privacy import fields
 from molar.warehouse import Engine
 
 CENTROIDS_CSV = Path(__file__).with_name("reference") / "district_centroids.csv"
@@ -119,6 +120,7 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
     }
     for sql in statements.values():
         engine.execute(sql)
+    _open_texts(engine)
     if live:
         # People known only from live events (provisional IDs until the next identity run).
         engine.execute(
@@ -131,6 +133,20 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
             engine.execute(sql)
     _load_centroids(engine)
     return {name: engine.count(name) for name in INPUT_TABLES}
+
+
+def _open_texts(engine: Engine) -> None:
+    """The texts' tokens decrypted in place: ``texts`` is TEMP, so plaintext stays in memory."""
+    cipher = fields.cipher_for(engine)
+    for kind, table in (("consult", "std.consult"), ("review", "std.review")):
+        rows = engine.arrow("SELECT DISTINCT text_id, text FROM texts WHERE kind = ? AND text IS NOT NULL", [kind])
+        if rows.num_rows:
+            engine.register("_opened_texts", fields.open_rows(table, rows, cipher, key="text_id"))
+            try:
+                engine.execute("UPDATE texts SET text = o.text FROM _opened_texts o "
+                               "WHERE texts.kind = ? AND texts.text_id = o.text_id", [kind])
+            finally:
+                engine.unregister("_opened_texts")
 
 
 def _either_scope(scoped: bool, owner: str, referrer: str) -> str:

@@ -7,6 +7,7 @@ import textwrap
 from datetime import datetime, timedelta
 
 from molar.delivery import DispatchPolicy, LocalSink, WebhookChannel, dispatch, enqueue, get_message
+from molar.privacy import fields
 from molar.warehouse import open_warehouse
 
 T0 = datetime(2026, 10, 5, 10, 0)
@@ -95,11 +96,24 @@ def test_missing_address_at_send_time_fails_visibly(warehouse):
     assert get_message(warehouse, message_id).status == "failed"
 
 
+def test_text_and_variables_are_stored_sealed_and_read_in_clear(warehouse):
+    message_id, _ = enqueue(warehouse, idempotency_key="k", golden_id="G1", channel="sms", purpose="care",
+                            text="张三您好，请回电 13812345678", payload={"variables": {"name": "张三"}}, now=T0)
+    [(text, payload)] = warehouse.rows("SELECT rendered_text, payload FROM ops.outbox")
+    assert "张三" not in text + payload and "13812345678" not in text
+    message = get_message(warehouse, message_id)
+    assert message.rendered_text == "张三您好，请回电 13812345678" and message.payload == {"variables": {"name": "张三"}}
+
+
 def test_local_sink_keeps_one_row_per_key(warehouse, tmp_path):
     setup(warehouse)
     dispatch(warehouse, {"sms": LocalSink("sms")}, T0)
-    [(key, body, at)] = warehouse.rows("SELECT idempotency_key, body, delivered_at FROM ops.delivered_local")
-    assert key == "rule|G1|e1|0" and '"text":"您好"' in body and at == T0
+    [(key, message_id, token, at)] = warehouse.rows(
+        "SELECT idempotency_key, message_id, body, delivered_at FROM ops.delivered_local")
+    assert key == "rule|G1|e1|0" and at == T0
+    assert "您好" not in token and "13800000001" not in token   # the request, address included, is sealed
+    body = fields.cipher_for(warehouse).decrypt(token, "ops.delivered_local", "body", message_id)
+    assert '"text":"您好"' in body and '"mobile":"+8613800000001"' in body
     sink = LocalSink("sms", path=tmp_path / "out.jsonl")
     enqueue(warehouse, idempotency_key="k2", golden_id="G1", channel="sms", purpose="care", text="y", now=T0)
     dispatch(warehouse, {"sms": sink}, T0)

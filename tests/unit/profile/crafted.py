@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from molar.privacy import fields
 from molar.profile.catalogue import Tag, load_catalogue
 from molar.profile.inputs import build_inputs
 from molar.profile.run import compute_profile
@@ -326,9 +327,10 @@ class Chain:
                 book("profile.text_sentiment", text_id=text_id, kind=t.kind, source="his",
                      source_patient_key=p.his_key, occurred_at=occurred, label=t.label, confidence=0.9,
                      model_version="crafted")
+        cipher = fields.cipher_for(engine)
         for table, items in rows.items():
-            if items:
-                engine.append(table, _arrow(engine, table, items))
+            if items:   # free text is written sealed, as ingest writes it
+                engine.append(table, fields.seal_rows(table, _arrow(engine, table, items), cipher))
         return self
 
 

@@ -33,6 +33,7 @@ from molar.profile.sentiment.model import (
     jieba_words_negated,
     weighted_clauses,
 )
+from support import seal_free_text
 
 BLIND_FILE = HELDOUT_FILE.with_name("blind.tsv")
 # Plain complaints that an earlier model labelled satisfied.
@@ -288,6 +289,7 @@ def test_score_texts_writes_one_row_per_text_and_keeps_live_rows(warehouse, mode
     warehouse.execute("""INSERT INTO profile.text_sentiment VALUES
         ('OLD', 'consult', 'crm', 'P9', TIMESTAMP '2020-01-01', 'neutral', 1.0, 'old', NULL),
         ('EV1', 'consult', 'live', 'G1', TIMESTAMP '2026-05-01', 'doubt', 0.8, 'live', NULL)""")
+    seal_free_text(warehouse)
     calls = []
     summary = score_texts(warehouse, model, progress=lambda done, total: calls.append((done, total)))
     rows = warehouse.rows(
@@ -321,6 +323,7 @@ def test_score_texts_is_incremental(warehouse, model):
            ('K1', 'crm', 'P1', 'chat', TIMESTAMP '2026-03-01 10:00', '医生很耐心，一点都不疼，谢谢'),
            ('K2', 'crm', 'P1', 'call', TIMESTAMP '2026-03-02 11:00', '等了两个小时没人理，要投诉')"""
     )
+    seal_free_text(warehouse)
     assert score_texts(warehouse, model)["texts"] == 2
     # Nothing new: nothing is classified again, the labels stay.
     assert score_texts(warehouse, model)["texts"] == 0
@@ -328,6 +331,7 @@ def test_score_texts_is_incremental(warehouse, model):
     # A new text is classified alone; a text gone from std loses its label.
     warehouse.execute("""INSERT INTO std.consult (consult_id, source, source_patient_key, channel, occurred_at, text)
                          VALUES ('K3', 'crm', 'P2', 'chat', TIMESTAMP '2026-03-05 10:00', '几点关门？')""")
+    seal_free_text(warehouse)
     warehouse.execute("DELETE FROM std.consult WHERE consult_id = 'K1'")
     assert score_texts(warehouse, model)["texts"] == 1
     assert [r[0] for r in warehouse.rows("SELECT text_id FROM profile.text_sentiment ORDER BY 1")] == ["K2", "K3"]

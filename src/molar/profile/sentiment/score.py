@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from molar.model.codes import SENTIMENTS
+from molar.privacy import fields
 from molar.profile.sentiment.aspects import complaint_aspects
 from molar.profile.sentiment.model import SentimentModel, default_model
 from molar.warehouse import Engine
@@ -22,7 +23,7 @@ LIVE_SOURCE = "live"
 # text_id, kind, source, source_patient_key, occurred_at, text — one query per kind.
 _QUERIES = {
     "consult": """
-        SELECT consult_id AS text_id, source, source_patient_key, occurred_at, coalesce(text, '') AS text
+        SELECT consult_id AS text_id, source, source_patient_key, occurred_at, text
         FROM std.consult
     """,
     # Reviews without text say nothing about sentiment beyond their star rating: skipped.
@@ -70,15 +71,17 @@ def score_texts(
     started = time.perf_counter()
     model = model or default_model()
     inputs = {}
+    cipher = fields.cipher_for(engine)
     for kind, sql in _QUERIES.items():
         if not full:
-            _, id_column = _ID_COLUMN[kind]
             sql = f"""SELECT * FROM ({sql}) q WHERE NOT EXISTS (
                         SELECT 1 FROM {TABLE} s WHERE s.kind = '{kind}' AND s.text_id = q.text_id
                           AND s.model_version = ? AND s.source <> '{LIVE_SOURCE}')"""
-            inputs[kind] = engine.arrow(sql, [model.version])
+            rows = engine.arrow(sql, [model.version])
         else:
-            inputs[kind] = engine.arrow(sql)
+            rows = engine.arrow(sql)
+        # the texts are decrypted here, in memory, and only their labels are written
+        inputs[kind] = fields.open_rows(_ID_COLUMN[kind][0], rows, cipher, key="text_id")
     total = sum(t.num_rows for t in inputs.values())
     seen: dict[str, tuple[str, float, list[str] | None]] = {}
     done = 0
@@ -88,7 +91,7 @@ def score_texts(
         counts[kind] = dict.fromkeys(SENTIMENTS, 0)
         for start in range(0, table.num_rows, BATCH):
             batch = table.slice(start, BATCH)
-            texts = batch.column("text").to_pylist()
+            texts = [t or "" for t in batch.column("text").to_pylist()]
             if len(seen) > 500_000:
                 seen.clear()  # bound the memory; a batch's own texts are always added back
             new = list(dict.fromkeys(t for t in texts if t not in seen))

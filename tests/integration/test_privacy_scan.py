@@ -1,0 +1,77 @@
+"""`molar privacy scan`: finds plaintext mobiles, ID numbers and patient names planted in
+any text column, and leaves tokens, hex identifiers and staff names alone."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from molar.cli import app
+from molar.privacy import crypto, keys, scan
+from support import PATIENT_HEADER, id_number, load
+
+# Planted values; none comes from the code under test.
+NAME, MOBILE = "欧阳明华", "13812345678"
+IDN = id_number("51010719850315001")
+DOCTOR = "王建国"   # a doctor in support.DOCTORS_CSV, and below also a patient's name
+
+
+def _patients(write):
+    return write("patients.csv", PATIENT_HEADER
+                 + f"P1,{NAME},女,1985-03-15,{MOBILE},{IDN},锦江区,,2024-01-05,锦江口腔门诊部\r\n"
+                 + f"P2,{DOCTOR},男,1990-01-01,13912345678,,锦江区,,2024-01-05,锦江口腔门诊部\r\n")
+
+
+def _plant(engine):
+    cipher = crypto.FieldCipher(keys.open_keyring_from(None, engine))
+    engine.execute("CREATE SCHEMA planted")
+    engine.execute("CREATE TABLE planted.t (k INTEGER, contact VARCHAR, idcard VARCHAR, who VARCHAR, note VARCHAR, "
+                   "tags VARCHAR[], data JSON, sealed VARCHAR, event_id VARCHAR, sealed_json JSON)")
+    token = cipher.encrypt(f"{NAME} {MOBILE} {IDN}", "planted.t", "sealed", 1)
+    engine.execute(
+        "INSERT INTO planted.t VALUES (1, '电话：138-1234-5678', ?, ?, ?, ['vip', '+86' || ?], ?, ?, ?, ?), "
+        "(2, 'no phone', 'n/a', '张', '牙疼三天了', ['vip'], '{}', ?, 'ab13812345678', '{}')",
+        [IDN, NAME, f"患者{NAME}说牙疼", MOBILE, json.dumps({"payer_mobile": MOBILE}), token,
+         "3fae7258c7e9d13890984414", json.dumps({"mobile": token}),
+         "v1.d0a1b2c3.AAAA-13812345678-AAAA"])   # base64url may hold a bounded digit run
+
+
+def _found(result, schema):
+    return {h.column.removeprefix(schema + "."): (h.mobiles, h.id_numbers, h.names, h.text_with_name)
+            for h in result.hits if h.column.startswith(schema + ".")}
+
+
+def test_scan_finds_planted_plaintext_and_not_tokens_or_hex_ids(reference, write):
+    load(reference, _patients(write))
+    _plant(reference)
+    result = scan.scan(reference)
+    assert result.patient_names == 2
+    assert _found(result, "planted") == {
+        "t.contact": (1, 0, 0, 0), "t.idcard": (0, 1, 0, 0), "t.who": (0, 0, 1, 0),
+        "t.note": (0, 0, 0, 1), "t.tags": (1, 0, 0, 0), "t.data": (1, 0, 0, 0)}
+    assert _found(result, "std") == {}   # std.patient holds tokens and blind indexes (hex) only
+
+
+def test_staff_names_are_not_patient_names(reference, write):
+    load(reference, _patients(write))
+    assert reference.scalar("SELECT count(*) FROM std.doctor WHERE name = ?", [DOCTOR]) == 2
+    result = scan.scan(reference)
+    assert [c for c in result.columns if c.startswith("std.doctor")] == []
+    assert result.hits and all(c.startswith(("raw.", "quarantine.", "identity.")) for c in result.columns)
+    # the raw patient export names the patient who shares the doctor's name
+    assert "raw.his__patients.患者姓名" in result.columns
+    assert "raw.his__doctors.姓名" not in result.columns
+
+
+def test_cli_scan_prints_columns_and_exits_1(reference, write, tmp_path):
+    load(reference, _patients(write))
+    _plant(reference)
+    reference.close()
+    env = {"MOLAR_WAREHOUSE": str(tmp_path / "molar.duckdb"), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
+    out = CliRunner().invoke(app, ["privacy", "scan", "--json"], env=env)
+    assert out.exit_code == 1, out.output
+    listed = {c["column"]: c for c in json.loads(out.stdout)["columns"]}
+    assert listed["planted.t.idcard"]["id_numbers"] == 1 and "planted.t.sealed" not in listed
+    text = CliRunner().invoke(app, ["privacy", "scan"], env=env)
+    assert "planted.t.note" in text.output and "明文扫描" in text.output
