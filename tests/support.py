@@ -8,7 +8,7 @@ from pathlib import Path
 
 from molar.ingest import ingest_paths
 from molar.ingest.mapping import load_mappings, match_file
-from molar.privacy import fields
+from molar.privacy import fields, keys
 
 TODAY = date(2026, 10, 31)
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -42,6 +42,25 @@ def patient_rows(engine, columns: str, where: str = "") -> list[tuple]:
     """Rows of std.patient as ingest stored them, personal columns decrypted."""
     table = fields.read_patients(engine, columns, where)
     return list(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
+
+
+def golden_rows(engine, columns: str, where: str = "", params: list | None = None) -> list[tuple]:
+    """Rows of identity.patient with its personal columns decrypted."""
+    table = fields.read_golden(engine, columns, where, params)
+    return [tuple(r.values()) for r in table.to_pylist()]
+
+
+def add_golden(engine, **values) -> None:
+    """One golden record, sealed as identity writes it; unnamed columns are NULL
+    (``member_count`` 1, ``sources`` ['his'], ``updated_at`` 2026-01-01 by default)."""
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    row = {"member_count": 1, "sources": ["his"], "updated_at": datetime(2026, 1, 1), **values}
+    schema = engine.arrow("SELECT * EXCLUDE (mobile_bi, id_number_bi, unionid_bi) FROM identity.patient LIMIT 0").schema
+    table = pa.Table.from_pylist([{f.name: row.get(f.name) for f in schema}], schema=schema)
+    engine.append("identity.patient", fields.seal_golden(table, keys.open_keyring_from(None, engine)))
 
 
 def load(engine, *paths: Path, **kwargs):

@@ -137,6 +137,9 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("privacy.consent_event", "evidence", "event_id"),
     *(EncryptedColumn("std.patient", c, "source || ':' || source_patient_key")
       for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid", "nickname")),
+    *(EncryptedColumn("identity.patient", c, "golden_id")
+      for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid")),
+    EncryptedColumn("identity.name_parse", "parts", "text_bi || ':' || nickname_field"),
 )
 
 

@@ -236,6 +236,9 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
     if "std.patient" in out:   # the person's own record, decrypted (its tokens mean nothing to them)
         out["std.patient"] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_patients(
             engine, "*", f"WHERE {conditions['std.patient']}").to_pylist()]
+    if fields.GOLDEN in out:   # and the golden record
+        out[fields.GOLDEN] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_golden(
+            engine, "*", f"WHERE {conditions[fields.GOLDEN]}").to_pylist()]
     for row in out.get("privacy.consent_event", []):
         token = row.pop("evidence")
         if token is not None and cipher is not None:
