@@ -1,9 +1,16 @@
 """Link input: one row per source person record, with the features the linker compares.
 
-Built in SQL from ``std.patient`` (``features_sql``) so the same statement runs on any
-engine; the only Python step is the pinyin of names, computed once per distinct character
-(``name_parse_rows``, with what the name field holds: real name, surname with a form
-of address, nickname) and cached in ``identity.name_parse``, so a rerun only looks at new names.
+Built in SQL from ``std.patient`` with its personal columns opened (``features_sql``) so
+the same statement runs on any engine; the only Python step is the pinyin of names,
+computed once per distinct character (``name_parse_rows``, with what the name field
+holds: real name, surname with a form of address, nickname) and cached in
+``identity.name_parse`` (keyed by a blind index, the name parts sealed), so a rerun only
+looks at new names.
+
+The features with their personal values live in the TEMP table ``PLAIN_LINK_INPUT`` for
+one run; ``identity.link_input`` keeps only ``STORED_COLUMNS`` — features that identify
+no one and blind indexes of the compared values — and ``open_link_input`` rebuilds the
+plaintext for readers after the run (explain, recluster).
 
 Features (see docs/identity.md for why each exists):
 

@@ -2,7 +2,8 @@
 
 One run, in order:
 
-1. features (``identity.link_input``) from ``std.patient``;
+1. features from ``std.patient`` (plaintext in a TEMP table for this run; the file keeps
+   ``identity.link_input``: non-identifying features and blind indexes);
 2. Splink trains without labels and scores candidate pairs (``linker.link``);
 3. pairs are linked when a deterministic rule says so (same verified ID number, same
    unionid) or when the model's weight reaches the threshold and the names do not

@@ -332,8 +332,7 @@ class Chain:
             if items:
                 data = _arrow(engine, table, items)
                 if table == fields.GOLDEN:   # sealed, as identity writes it
-                    data = fields.seal_golden(data.drop_columns(["mobile_bi", "id_number_bi", "unionid_bi"]),
-                                              open_keyring_from(None, engine))
+                    data = fields.seal_golden(data, open_keyring_from(None, engine))
                 engine.append(table, data)
         return self
 
