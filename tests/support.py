@@ -54,6 +54,25 @@ def seal_free_text(engine) -> None:
         engine.append(table, fields.seal_rows(table, rows, cipher))
 
 
+def golden_rows(engine, columns: str, where: str = "", params: list | None = None) -> list[tuple]:
+    """Rows of identity.patient with its personal columns decrypted."""
+    table = fields.read_golden(engine, columns, where, params)
+    return [tuple(r.values()) for r in table.to_pylist()]
+
+
+def add_golden(engine, **values) -> None:
+    """One golden record, sealed as identity writes it; unnamed columns are NULL
+    (``member_count`` 1, ``sources`` ['his'], ``updated_at`` 2026-01-01 by default)."""
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    row = {"member_count": 1, "sources": ["his"], "updated_at": datetime(2026, 1, 1), **values}
+    schema = engine.arrow("SELECT * EXCLUDE (mobile_bi, id_number_bi, unionid_bi) FROM identity.patient LIMIT 0").schema
+    table = pa.Table.from_pylist([{f.name: row.get(f.name) for f in schema}], schema=schema)
+    engine.append("identity.patient", fields.seal_golden(table, keys.open_keyring_from(None, engine)))
+
+
 def load(engine, *paths: Path, **kwargs):
     return ingest_paths(engine, list(paths), today=TODAY, **kwargs)
 

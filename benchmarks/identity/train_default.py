@@ -16,12 +16,14 @@ import argparse
 import json
 import shutil
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from molar.identity.features import build_link_input
 from molar.identity.linker import new_linker, train
 from molar.identity.model import DEFAULT_PARAMETERS_FILE, patient_model
 from molar.identity.resolve import link_input_arrow
+from molar.privacy.fields import open_patients
 from molar.warehouse import open_warehouse
 
 
@@ -29,12 +31,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("warehouse", type=Path, help="warehouse with std.patient filled (it is copied, not changed)")
     ap.add_argument("--out", type=Path, default=DEFAULT_PARAMETERS_FILE)
+    ap.add_argument("--as-of", type=date.fromisoformat, default=date.today(), help="the chain's as-of date")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "w.duckdb"
         shutil.copy(args.warehouse, copy)
         engine = open_warehouse(path=copy)
-        build_link_input(engine)
+        build_link_input(engine, args.as_of, source_table=open_patients(engine))
         records = link_input_arrow(engine)
         engine.close()
     n = records.num_rows

@@ -212,20 +212,26 @@ def noop_server_main(port: int) -> None:
 def seed_warehouse(db: Path) -> None:
     """A warehouse whose identity index holds PEOPLE golden IDs (HIS key, unionid, mobile)."""
     sys.path.insert(0, str(ROOT / "src"))
+    import pyarrow as pa
+
+    from molar.privacy.blind_index import BlindIndexer
+    from molar.privacy.keys import open_keyring_from
     from molar.warehouse import open_warehouse
 
     engine = open_warehouse(path=db)
+    bi = BlindIndexer.from_keyring(open_keyring_from(None, engine))
+    his = [f"BL{i:08d}" for i in range(PEOPLE)]
+    wechat = [f"oBENCH{i:022d}" for i in range(PEOPLE)]
+    rows = pa.table({   # as identity stores its link input: blind indexes, no plaintext
+        "idx": [i * 2 for i in range(PEOPLE)] + [i * 2 + 1 for i in range(PEOPLE)],
+        "unique_id": [f"his:{k}" for k in his] + [f"wechat:{k}" for k in wechat],
+        "source": ["his"] * PEOPLE + ["wechat"] * PEOPLE,
+        "source_patient_key": his + wechat,
+        "mobile_bi": bi.column("mobile", [f"+86139{i:08d}" for i in range(PEOPLE)]) + [None] * PEOPLE,
+        "unionid_bi": [None] * PEOPLE + bi.column("unionid", wechat),
+    })
     with engine.transaction():
-        engine.execute(f"""
-            INSERT INTO identity.link_input (idx, unique_id, source, source_patient_key, name, mobile, wechat_unionid)
-            SELECT i * 2, 'his:BL' || lpad(i::VARCHAR, 8, '0'), 'his', 'BL' || lpad(i::VARCHAR, 8, '0'),
-                   '患者', '+86139' || lpad(i::VARCHAR, 8, '0'), NULL
-            FROM range({PEOPLE}) t(i)
-            UNION ALL
-            SELECT i * 2 + 1, 'wechat:oBENCH' || lpad(i::VARCHAR, 22, '0'), 'wechat',
-                   'oBENCH' || lpad(i::VARCHAR, 22, '0'), '患者', NULL, 'oBENCH' || lpad(i::VARCHAR, 22, '0')
-            FROM range({PEOPLE}) t(i)
-        """)
+        engine.append("identity.link_input", rows)
         engine.execute("""
             INSERT INTO identity.cluster
             SELECT unique_id, source, source_patient_key,

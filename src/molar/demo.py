@@ -83,7 +83,7 @@ def demo(
         timings["ingest"] = time.perf_counter() - t0
         ingest_totals = totals(results)
         t0 = time.perf_counter()
-        identity = _resolve_identity(engine, quiet=as_json)
+        identity = _resolve_identity(engine, end, quiet=as_json)
         timings["identity"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         profile = run_profile(engine, end, quiet=as_json)
@@ -163,7 +163,7 @@ def _realtime_table(live: dict) -> Table:
     return table
 
 
-def _resolve_identity(engine, quiet: bool) -> dict:
+def _resolve_identity(engine, as_of: date, quiet: bool) -> dict:
     from molar.identity import resolve
 
     with progress_bar() as progress:
@@ -172,7 +172,7 @@ def _resolve_identity(engine, quiet: bool) -> dict:
         def on_progress(*args) -> None:
             progress.update(task, description=f"identity {args[0]}" if args else "identity")
 
-        return resolve(engine, progress=None if quiet else on_progress)
+        return resolve(engine, progress=None if quiet else on_progress, as_of=as_of)
 
 
 def _identity_table(summary: dict, truth: Path, engine) -> Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date
 
 import pyarrow as pa
@@ -20,10 +21,12 @@ from molar.identity import add_override, explain, link_file, resolve
 from molar.identity.cli import register
 from molar.identity.explain import render
 from molar.privacy import fields, keys
+from molar.privacy.blind_index import BlindIndexer
+from molar.realtime.identity_index import IdentityError, IdentityIndex
 from molar.warehouse import open_warehouse
 
 # id_number helper from tests/support (checksum-valid resident IDs)
-from support import id_number
+from support import golden_rows, id_number
 
 COLUMNS = ("source", "source_patient_key", "name", "sex", "birth_date", "mobile", "id_number",
            "district", "address", "wechat_unionid", "nickname", "registered_on", "clinic_id")
@@ -116,7 +119,7 @@ def test_resolve_links_variants_and_keeps_a_family_apart(engine):
     assert g["his:H8"] not in {g[u] for u in g if u != "his:H8"}
     assert g["wechat:oUNION2"] not in {g[u] for u in g if u != "wechat:oUNION2"}
     assert summary["records_linked"] == len(BASE) - 1  # the nickname-only follower is not compared
-    golden = engine.rows("SELECT name, sex, birth_date, id_number, member_count, sources FROM identity.patient "
+    golden = golden_rows(engine, "name, sex, birth_date, id_number, member_count, sources",
                          "WHERE golden_id = ?", [g["his:H1"]])[0]
     assert golden == ("张伟", "M", date(1985, 3, 12), ZHANG, 3, ["booking", "his", "member"])
 
@@ -153,13 +156,16 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
     resolve(engine)
     g = golden_of(engine)
     assert g["his:O1"] == g["booking:O2"] == g["wechat:O4"]
-    own_keys = dict(engine.rows("SELECT unique_id, own_phone FROM identity.link_input WHERE mobile = ?", [own]))
-    assert own_keys == {"his:O1": own, "booking:O2": own, "wechat:O4": own, "consult:O3": None}
-    li = engine.rows("SELECT name_kind, sex, surname_py, own_phone FROM identity.link_input "
+    bi = BlindIndexer.from_keyring(keys.open_keyring_from(None, engine))
+    own_keys = dict(engine.rows("SELECT unique_id, own_phone_bi FROM identity.link_input WHERE mobile_bi = ?",
+                                [bi.mobile(own)]))
+    assert own_keys == {"his:O1": bi.mobile(own), "booking:O2": bi.mobile(own), "wechat:O4": bi.mobile(own),
+                        "consult:O3": None}
+    li = engine.rows("SELECT name_kind, sex, surname_py, own_phone_bi FROM identity.link_input "
                      "WHERE unique_id = 'booking:O2'")[0]
-    assert li == ("honorific", "F", "li", own)
-    phones = dict(engine.rows("SELECT unique_id, mobile_names FROM identity.link_input WHERE mobile = ?",
-                              [family]))
+    assert li == ("honorific", "F", "li", bi.mobile(own))
+    phones = dict(engine.rows("SELECT unique_id, mobile_names FROM identity.link_input WHERE mobile_bi = ?",
+                              [bi.mobile(family)]))
     assert set(phones.values()) == {2}  # 王女士 is not counted as a third name
     assert g["booking:F3"] != g["his:F2"]  # 王女士 is never 李强
     # nor, on a phone she shares with her daughter, surely 王芳: parents book for children
@@ -177,7 +183,50 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
     load(engine, [rec("his", "C1", "税杰先", "M", "2014-10-22", child),
                   rec("wechat", "C2", None, "M", None, child, unionid="oC2", nickname="税哥")])
     resolve(engine)
-    assert engine.rows("SELECT count(own_phone) FROM identity.link_input WHERE mobile = ?", [child]) == [(0,)]
+    assert engine.rows("SELECT count(own_phone_bi) FROM identity.link_input WHERE mobile_bi = ?",
+                       [bi.mobile(child)]) == [(0,)]
+
+
+def test_who_is_under_18_is_judged_at_the_runs_as_of_date(engine):
+    # 税杰先 was 15 on 2020-01-01 and is an adult now: on that date 税哥 (a form of address
+    # for an adult) on his phone is someone else — a parent — and the phone not his own.
+    child = "+8613755557777"
+    load(engine, [rec("his", "C1", "税杰先", "M", "2004-06-01", child),
+                  rec("wechat", "C2", None, "M", None, child, unionid="oC2", nickname="税哥")])
+    resolve(engine, as_of=date(2020, 1, 1))
+    assert engine.rows("SELECT DISTINCT mobile_names, own_phone_bi FROM identity.link_input") == [(2, None)]
+    resolve(engine, as_of=date(2026, 10, 31))   # 22 then: 税哥 may be him
+    assert engine.rows("SELECT DISTINCT mobile_names, own_phone_bi IS NOT NULL FROM identity.link_input") == [(1, True)]
+
+
+# digit runs of exactly that length (not the decimals of a model parameter)
+MOBILE_RE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?![\d.])")
+ID_NUMBER_RE = re.compile(r"(?<![\d.])\d{17}[\dXx](?![\d.])")
+
+
+def test_identity_keeps_no_plaintext_personal_values_and_still_finds_people_by_them(engine):
+    load(engine, BASE)
+    resolve(engine)
+    g = golden_of(engine)
+    explain(engine, g["his:H1"])   # readers must not write plaintext back either
+    add_override(engine, "split", ["booking:B2"], reason="desk", created_by="test")   # reclusters
+    names = {r["name"] or r["nickname"] for r in BASE}
+    leaks = []
+    for table, column in engine.rows(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'identity' AND data_type = 'VARCHAR'"):
+        for (value,) in engine.rows(f'SELECT DISTINCT "{column}" FROM identity."{table}" WHERE "{column}" IS NOT NULL'):
+            if MOBILE_RE.search(value) or ID_NUMBER_RE.search(value) or any(n in value for n in names):
+                leaks.append((table, column, value))
+    assert leaks == []
+    # what the golden record holds still opens, and the mobile still finds the person
+    assert golden_rows(engine, "name, mobile, id_number", "WHERE golden_id = ?", [g["his:H1"]]) == [
+        ("张伟", "+8613812345687", ZHANG)]   # booking's number: verified by SMS
+    index = IdentityIndex.load(engine)
+    assert index.resolve(mobile="+8613812345678").golden_id == g["his:H1"]
+    assert index.resolve(unionid="oUNION1").golden_id == g["his:H9"]
+    with pytest.raises(IdentityError):   # a family phone says no one
+        index.resolve(mobile="+8613900001111")
 
 
 def test_an_unallocated_prefix_links_records_but_is_no_address(tmp_path):
@@ -191,7 +240,7 @@ def test_an_unallocated_prefix_links_records_but_is_no_address(tmp_path):
     engine = open_warehouse(path=tmp_path / "w.duckdb")
     load(engine, [rec("his", "U1", "周婷", "F", "1990-01-01", "+8615412345678")])
     resolve(engine)
-    assert engine.rows("SELECT mobile FROM identity.patient") == [(None,)]
+    assert golden_rows(engine, "mobile") == [(None,)]
     engine.close()
 
 
@@ -253,7 +302,9 @@ def test_explain_gives_weights_per_comparison(engine):
     resolve(engine)
     golden_id = golden_of(engine)["his:H1"]
     data = explain(engine, golden_id)
-    assert {m["unique_id"] for m in data["members"]} == {"his:H1", "booking:B1", "member:M1"}
+    members = {m["unique_id"]: (m["name"], m["mobile"], m["id_number"]) for m in data["members"]}
+    assert members == {"his:H1": ("张伟", "+8613812345678", ZHANG), "booking:B1": ("张玮", "+8613812345687", None),
+                       "member:M1": ("张伟", "+8613812345678", ZHANG)}
     assert len(data["pairs"]) == 3
     pair = next(p for p in data["pairs"] if {p["unique_id_l"], p["unique_id_r"]} == {"booking:B1", "his:H1"})
     by_comparison = {c["comparison"]: c for c in pair["comparisons"]}

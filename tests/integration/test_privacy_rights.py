@@ -204,7 +204,8 @@ def test_erase_cascades_and_survives_reingest(chain):
     run_ingest(engine, files, TODAY, force=True, show_progress=False)
     assert _present(engine, golden) == dict.fromkeys(("std", "raw", "visits", "golden", "profile"), 0)
     assert engine.scalar("SELECT count(*) FROM std.patient WHERE name = '张三丰'") == 0
-    assert engine.scalar("SELECT count(*) FROM identity.patient WHERE id_number = ?", [ZHANG_ID]) == 0
+    assert engine.scalar("SELECT count(*) FROM identity.patient WHERE id_number_bi = ?",
+                         [BlindIndexer.from_keyring(keys.open_keyring_from(None, engine)).id_number(ZHANG_ID)]) == 0
     assert _golden(engine, "his:P90002") == daughter
     assert engine.scalar("SELECT status FROM identity.golden WHERE golden_id = ?", [golden]) == "erased"
 

@@ -97,6 +97,7 @@ def resolve_command(
                 threshold_probability=min_probability,
                 progress=lambda message: bar.update(task, description=message),
                 threads=settings.threads,
+                as_of=settings.today,
             )
         except Exception as exc:  # noqa: BLE001 - one message, never a traceback
             raise fail(_failed("identity resolve", exc, "golden IDs of the previous run are unchanged")) from exc

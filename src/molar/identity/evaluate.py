@@ -49,9 +49,9 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
         scopes["wechat_followers"] = _wechat(e)
     hard = {}
     for name, cond in {
-        "shared_mobile": "a.mobile = b.mobile",
-        "shared_mobile_and_birth_date": "a.mobile = b.mobile AND a.birth_date = b.birth_date",
-        "same_name_same_district": "a.name = b.name AND a.district = b.district",
+        "shared_mobile": "a.mobile_bi = b.mobile_bi",
+        "shared_mobile_and_birth_date": "a.mobile_bi = b.mobile_bi AND a.birth_date = b.birth_date",
+        "same_name_same_district": "a.name_bi = b.name_bi AND a.district = b.district",
     }.items():
         n, merged = e.rows(
             f"""SELECT count(*), count(*) FILTER (WHERE ea.golden_id = eb.golden_id)
@@ -64,8 +64,9 @@ def evaluate(engine: Engine, truth_dir: str | Path) -> dict[str, Any]:
     # Records of one person that share neither phone nor ID (WeChat followers left out:
     # most carry nothing to compare, see scopes.wechat_followers).
     for name, cond in {
-        "same_person_different_mobile": "a.mobile <> b.mobile",
-        "same_person_no_shared_phone_or_id": "coalesce(a.mobile = b.mobile, FALSE) = FALSE AND coalesce(a.id_number = b.id_number, FALSE) = FALSE",
+        "same_person_different_mobile": "a.mobile_bi <> b.mobile_bi",
+        "same_person_no_shared_phone_or_id": "coalesce(a.mobile_bi = b.mobile_bi, FALSE) = FALSE "
+                                             "AND coalesce(a.id_number_bi = b.id_number_bi, FALSE) = FALSE",
     }.items():
         cond = f"{cond} AND a.source <> 'wechat' AND b.source <> 'wechat'"
         n, kept = e.rows(
@@ -164,7 +165,7 @@ def _wechat(e: Engine) -> list[dict[str, Any]]:
     rows = e.rows(
         """WITH w AS (
              SELECT ev.unique_id, ev.golden_id, ev.person_id,
-                    li.mobile IS NOT NULL AS has_mobile, li.name IS NOT NULL AS has_name
+                    li.mobile_bi IS NOT NULL AS has_mobile, li.name_bi IS NOT NULL AS has_name
              FROM _ev ev JOIN identity.link_input li USING (unique_id) WHERE li.source = 'wechat'),
            others AS (SELECT DISTINCT person_id FROM _ev WHERE unique_id NOT LIKE 'wechat:%'),
            mates AS (

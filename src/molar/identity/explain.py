@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from molar.identity.features import close_link_input, open_link_input
 from molar.warehouse import Engine
 
 # Pairs re-scored at most (a cluster of 40 records has 780 pairs).
@@ -24,6 +25,10 @@ MEMBER_COLUMNS = (
     "unique_id", "source", "source_patient_key", "name", "sex", "birth_date", "mobile", "mobile_names",
     "id_number", "district", "wechat_unionid", "registered_on",
 )
+
+
+# Term-frequency columns that identity.link_input stores only as blind indexes.
+BLIND = {"name": "name_bi", "name_py": "name_py_bi", "given_py": "given_py_bi"}
 
 
 class ExplainError(LookupError):
@@ -64,18 +69,19 @@ def score_members(engine: Engine, members: list[str], model_json: dict[str, Any]
     """Splink scores (with per-comparison Bayes factors) for all pairs of ``members``."""
     from molar.identity.linker import new_linker
 
-    placeholders = ", ".join("?" * len(members))
     tf_select = []
     for col in _tf_columns(model_json):
+        key = BLIND.get(col, col)   # names are counted by their blind indexes
         tf_select.append(
-            f"(SELECT CAST(count(*) AS DOUBLE) FROM identity.link_input x WHERE x.{col} = li.{col})"
-            f" / nullif((SELECT count({col}) FROM identity.link_input), 0) AS tf_{col}"
+            f"(SELECT CAST(count(*) AS DOUBLE) FROM identity.link_input x WHERE x.{key} = li.{key})"
+            f" / nullif((SELECT count({key}) FROM identity.link_input), 0) AS tf_{col}"
         )
     extra = (", " + ", ".join(tf_select)) if tf_select else ""
-    records = engine.arrow(
-        f"SELECT li.*{extra} FROM identity.link_input li WHERE li.unique_id IN ({placeholders}) ORDER BY unique_id",
-        members,
-    )
+    try:
+        plain = open_link_input(engine, members)
+        records = engine.arrow(f"SELECT li.*{extra} FROM {plain} li ORDER BY unique_id")
+    finally:
+        close_link_input(engine)
     linker, con = new_linker(records, model_json)
     try:
         df = linker.table_management.register_table(records, "__molar_explain_records", overwrite=True)
@@ -96,11 +102,12 @@ def explain(engine: Engine, golden_id: str) -> dict[str, Any]:
         raise ExplainError(f"no golden ID {golden_id!r}")
     state, merged_into, created_at, _ = status[0]
     cols = ", ".join(f"li.{c}" for c in MEMBER_COLUMNS)
-    member_rows = engine.rows(
-        f"SELECT {cols} FROM identity.cluster c JOIN identity.link_input li USING (unique_id) "
-        "WHERE c.golden_id = ? ORDER BY li.unique_id",
-        [golden_id],
-    )
+    ids = [u for (u,) in engine.rows("SELECT unique_id FROM identity.cluster WHERE golden_id = ?", [golden_id])]
+    try:
+        plain = open_link_input(engine, ids)
+        member_rows = engine.rows(f"SELECT {cols} FROM {plain} li ORDER BY li.unique_id")
+    finally:
+        close_link_input(engine)
     members = [dict(zip(MEMBER_COLUMNS, r, strict=True)) for r in member_rows]
     events = [
         {"event_type": t, "golden_ids": list(g), "detail": json.loads(d) if d else None, "occurred_at": at}

@@ -1,9 +1,16 @@
 """Link input: one row per source person record, with the features the linker compares.
 
-Built in SQL from ``std.patient`` (``features_sql``) so the same statement runs on any
-engine; the only Python step is the pinyin of names, computed once per distinct character
-(``name_parse_rows``, with what the name field holds: real name, surname with a form
-of address, nickname) and cached in ``identity.name_parse``, so a rerun only looks at new names.
+Built in SQL from ``std.patient`` with its personal columns opened (``features_sql``) so
+the same statement runs on any engine; the only Python step is the pinyin of names,
+computed once per distinct character (``name_parse_rows``, with what the name field
+holds: real name, surname with a form of address, nickname) and cached in
+``identity.name_parse`` (keyed by a blind index, the name parts sealed), so a rerun only
+looks at new names.
+
+The features with their personal values live in the TEMP table ``PLAIN_LINK_INPUT`` for
+one run; ``identity.link_input`` keeps only ``STORED_COLUMNS`` — features that identify
+no one and blind indexes of the compared values — and ``open_link_input`` rebuilds the
+plaintext for readers after the run (explain, recluster).
 
 Features (see docs/identity.md for why each exists):
 
@@ -36,9 +43,11 @@ Features (see docs/identity.md for why each exists):
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable
+from datetime import date
 from functools import cache
 
 import pyarrow as pa
@@ -47,6 +56,9 @@ from molar.ingest.standardise import id_birth_date_sql, id_sex_sql
 from molar.ingest.standardise.names import COMPOUND_SURNAMES, HONORIFIC, parse_name
 from molar.ingest.standardise.pinyin import COMPOUND_SURNAMES as SPECIAL_COMPOUNDS
 from molar.ingest.standardise.pinyin import SURNAMES as SPECIAL_SURNAMES
+from molar.privacy import fields, keys
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
 from molar.warehouse import Engine
 
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
@@ -91,7 +103,7 @@ def split_pinyin(name: str | None) -> tuple[str | None, str | None, str | None]:
 
 
 def name_parse_rows(texts: Iterable[tuple[str, bool]]) -> pa.Table:
-    """Arrow rows of ``identity.name_parse`` for distinct (text, nickname_field) pairs."""
+    """Plain rows (``NAMES`` shape) for distinct (text, nickname_field) pairs."""
     cols: dict[str, list] = {c: [] for c in ("text", "nickname_field", "kind", "name", "name_py", "surname_py",
                                              "given_py", "implied_sex")}
     for text, nickname_field in texts:
@@ -106,6 +118,63 @@ def name_parse_rows(texts: Iterable[tuple[str, bool]]) -> pa.Table:
     return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in cols.items()})
 
 
+_PARTS = ("name", "name_py", "surname_py", "given_py")
+
+
+def _parse_keys(text_bi: pa.Array | pa.ChunkedArray, nickname_field: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Record keys of the sealed name parts (as SQL casts them: ``text_bi || ':' || nickname_field``)."""
+    return [f"{b}:{str(n).lower()}" for b, n in zip(text_bi.to_pylist(), nickname_field.to_pylist(), strict=True)]
+
+
+def open_name_parse(engine: Engine, source_table: str, keyring: keys.Keyring) -> int:
+    """The parsed names of ``source_table`` (plaintext, shaped like std.patient) in the TEMP
+    table :data:`NAMES`, with blind indexes of the name and pinyin; returns how many
+    names were new. The cache ``identity.name_parse`` is keyed by a blind index of the
+    text and holds the name parts sealed, so only new names are parsed."""
+    texts = engine.arrow(
+        f"""SELECT DISTINCT coalesce(name, nickname) AS text, name IS NULL AS nickname_field
+            FROM {source_table} WHERE coalesce(name, nickname) IS NOT NULL""")
+    indexer = BlindIndexer.from_keyring(keyring)
+    texts = texts.append_column("text_bi", pa.array(indexer.column("name", texts["text"]), pa.string()))
+    engine.register("_id_names_wanted", texts)
+    try:
+        cached = engine.arrow(
+            """SELECT w.text, w.nickname_field, c.kind, c.implied_sex, c.text_bi, c.parts
+               FROM _id_names_wanted w JOIN identity.name_parse c USING (text_bi, nickname_field)""")
+        missing = engine.rows(
+            """SELECT w.text, w.nickname_field FROM _id_names_wanted w
+               ANTI JOIN identity.name_parse c USING (text_bi, nickname_field)""")
+    finally:
+        engine.unregister("_id_names_wanted")
+    cipher = FieldCipher(keyring)
+    opened = [json.loads(p) for p in cipher.decrypt_column(cached["parts"], NAME_PARSE, "parts",
+                                                           _parse_keys(cached["text_bi"], cached["nickname_field"]))]
+    old = pa.table({
+        "text": cached["text"], "nickname_field": cached["nickname_field"], "kind": cached["kind"],
+        **{c: pa.array([p[i] for p in opened], pa.string()) for i, c in enumerate(_PARTS)},
+        "implied_sex": cached["implied_sex"],
+    })
+    new = name_parse_rows(missing)
+    if new.num_rows:
+        new_bi = pa.array(indexer.column("name", new["text"]), pa.string())
+        parts = [json.dumps(list(p), ensure_ascii=False) for p in zip(*(new[c].to_pylist() for c in _PARTS), strict=True)]
+        engine.append(NAME_PARSE, pa.table({
+            "text_bi": new_bi, "nickname_field": new["nickname_field"], "kind": new["kind"],
+            "implied_sex": new["implied_sex"],
+            "parts": pa.array(cipher.encrypt_column(parts, NAME_PARSE, "parts",
+                                                    _parse_keys(new_bi, new["nickname_field"])), pa.string()),
+        }))
+    names = pa.concat_tables([old, new.cast(old.schema)])
+    for column, kind in (("name", "name"), ("name_py", "pinyin"), ("given_py", "pinyin")):
+        names = names.append_column(f"{column}_bi", pa.array(indexer.column(kind, names[column]), pa.string()))
+    engine.register("_id_names_open", names)
+    try:
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {NAMES} AS SELECT * FROM _id_names_open")
+    finally:
+        engine.unregister("_id_names_open")
+    return new.num_rows
+
+
 def birth_close_sql(a: str, b: str, days: int = 3) -> str:
     """SQL: dates ``a`` and ``b`` differ at most by a typo — a few days, day and month
     swapped, or a wrong year with the same month and nearly the same day."""
@@ -116,25 +185,11 @@ def birth_close_sql(a: str, b: str, days: int = 3) -> str:
     )
 
 
-def refresh_name_parse(engine: Engine, source_table: str = "std.patient") -> int:
-    """Parse names (and nicknames of records without a name) not yet in
-    ``identity.name_parse``; returns how many were new."""
-    missing = engine.rows(
-        f"""SELECT DISTINCT coalesce(p.name, p.nickname), p.name IS NULL FROM {source_table} p
-            LEFT JOIN identity.name_parse k
-              ON k.text = coalesce(p.name, p.nickname) AND k.nickname_field = (p.name IS NULL)
-            WHERE coalesce(p.name, p.nickname) IS NOT NULL AND k.text IS NULL"""
-    )
-    rows = name_parse_rows(missing)
-    if rows.num_rows:
-        engine.append("identity.name_parse", rows)
-    return rows.num_rows
+def features_sql(source_table: str, as_of: date) -> str:
+    """SELECT producing the link input (plaintext, with blind indexes) from a table shaped
+    like ``std.patient`` with its personal columns opened; ages are taken at ``as_of``.
 
-
-def features_sql(source_table: str = "std.patient") -> str:
-    """SELECT producing the link input from a table shaped like ``std.patient``.
-
-    Needs ``identity.name_parse`` filled for the table's names (``refresh_name_parse``).
+    Needs the TEMP table :data:`NAMES` for the table's names (``open_name_parse``).
     """
     id_dob = id_birth_date_sql("p.id_number", standardised=True)
     id_sex = id_sex_sql("p.id_number", standardised=True)
@@ -169,9 +224,12 @@ base AS (
     p.registered_on,
     p.address,
     p.wechat_openid,
-    p.clinic_id
+    p.clinic_id,
+    np.name_bi, np.name_py_bi, np.given_py_bi, p.mobile_bi,
+    CASE WHEN p.id_ok THEN p.id_number_bi END AS id_number_bi,
+    p.unionid_bi
   FROM checked p
-  LEFT JOIN identity.name_parse np
+  LEFT JOIN {NAMES} np
     ON np.text = coalesce(p.name, p.nickname) AND np.nickname_field = (p.name IS NULL)
 ),
 ids AS (
@@ -187,7 +245,7 @@ addressed AS (
     ON r.mobile = h.mobile AND r.name_kind = 'real' AND r.surname_py = h.surname_py
    AND (h.sex IS NULL OR r.sex IS NULL OR h.sex = r.sex)
    AND NOT EXISTS (SELECT 1 FROM base m WHERE m.mobile = r.mobile AND m.name_py = r.name_py
-                   AND m.birth_date > current_date - INTERVAL {ADULT_YEARS} YEAR)
+                   AND m.birth_date > DATE '{as_of.isoformat()}' - INTERVAL {ADULT_YEARS} YEAR)
   WHERE h.name_kind = 'honorific' AND h.mobile IS NOT NULL AND r.unique_id IS NULL
   GROUP BY h.mobile
 ),
@@ -219,7 +277,9 @@ SELECT
   k.name_kind,
   -- a nickname says nothing of who holds the phone (a spouse's WeChat is bound to it)
   CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific') THEN k.mobile END AS own_phone,
-  k.id_number, k.district, k.wechat_unionid, k.registered_on, k.address, k.wechat_openid, k.clinic_id
+  k.id_number, k.district, k.wechat_unionid, k.registered_on, k.address, k.wechat_openid, k.clinic_id,
+  k.name_bi, k.name_py_bi, k.given_py_bi, k.mobile_bi, k.id_number_bi, k.unionid_bi,
+  CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific') THEN k.mobile_bi END AS own_phone_bi
 FROM base k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phone_people ph ON ph.mobile = k.mobile
 """
 
@@ -231,6 +291,16 @@ OWN_PHONE_MAX_RECORDS = 30
 # Forms of address (女士, 先生, 哥) are used for people of at least this age.
 ADULT_YEARS = 18
 
+NAME_PARSE = "identity.name_parse"
+NAMES = "_id_names"                   # TEMP: parsed names of this run, plaintext
+PLAIN_LINK_INPUT = "_id_link_input"   # TEMP: the link input with its personal values
+# What identity.link_input keeps in the file: features that identify no one, blind indexes.
+STORED_COLUMNS: tuple[str, ...] = (
+    "idx", "unique_id", "source", "source_patient_key", "name_kind", "surname_py", "sex", "birth_date",
+    "birth_y", "birth_m", "birth_d", "mobile_names", "district", "registered_on", "clinic_id",
+    "name_bi", "name_py_bi", "given_py_bi", "mobile_bi", "id_number_bi", "unionid_bi", "own_phone_bi",
+)
+
 # Columns the linker sees besides its unique_id (``identity.link_input.idx``).
 LINK_COLUMNS: tuple[str, ...] = (
     "source", "name", "name_py", "surname_py", "given_py", "sex", "birth_date", "birth_y", "birth_m",
@@ -238,16 +308,62 @@ LINK_COLUMNS: tuple[str, ...] = (
 )
 
 
-def build_link_input(engine: Engine, seconds: dict[str, float] | None = None,
-                     source_table: str = "std.patient") -> int:
-    """Rebuild ``identity.link_input`` from ``source_table``; returns its row count."""
+def build_link_input(engine: Engine, as_of: date, seconds: dict[str, float] | None = None,
+                     source_table: str = "std.patient", keyring: keys.Keyring | None = None) -> int:
+    """The link input of ``source_table`` (personal columns opened): plaintext into the
+    TEMP table :data:`PLAIN_LINK_INPUT` for this run, and its non-identifying columns
+    and blind indexes into ``identity.link_input``. Returns the row count."""
     t = time.perf_counter()
-    refresh_name_parse(engine, source_table)
+    open_name_parse(engine, source_table, keyring or keys.open_keyring_from(None, engine))
     if seconds is not None:
         seconds["features_names"] = time.perf_counter() - t
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {PLAIN_LINK_INPUT} AS {features_sql(source_table, as_of)}")
+    engine.execute(f"DROP TABLE {NAMES}")
+    store_link_input(engine)
+    return engine.count(PLAIN_LINK_INPUT)
+
+
+def store_link_input(engine: Engine) -> None:
     with engine.transaction():
         engine.execute("DELETE FROM identity.link_input")
-        engine.execute(
-            f"INSERT INTO identity.link_input BY NAME {features_sql(source_table)}"
-        )
-    return engine.count("identity.link_input")
+        engine.execute(f"INSERT INTO identity.link_input BY NAME SELECT {', '.join(STORED_COLUMNS)} "
+                       f"FROM {PLAIN_LINK_INPUT}")
+
+
+def open_link_input(engine: Engine, unique_ids: list[str] | None = None,
+                    keyring: keys.Keyring | None = None) -> str:
+    """Rebuild the TEMP table :data:`PLAIN_LINK_INPUT` (all records, or ``unique_ids``)
+    from ``identity.link_input`` and the sealed ``std.patient``, as the last run saw it;
+    returns its name. :func:`close_link_input` drops it."""
+    keyring = keyring or keys.open_keyring_from(None, engine)
+    where, params = "", None
+    if unique_ids is not None:
+        where = f"WHERE source || ':' || source_patient_key IN ({', '.join('?' * len(unique_ids))})"
+        params = list(unique_ids) if unique_ids else None
+        if not unique_ids:
+            where = "WHERE FALSE"
+    plain = fields.read_patients(
+        engine, "source, source_patient_key, name, nickname, mobile, id_number, wechat_unionid, address, "
+        "wechat_openid", where, params, keyring=keyring)
+    engine.register("_id_plain_patient", plain)
+    try:
+        open_name_parse(engine, "_id_plain_patient", keyring)
+        engine.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {PLAIN_LINK_INPUT} AS
+            SELECT li.*, np.name, np.name_py, np.given_py, p.mobile,
+                   array_to_string(list_sort(string_split(p.mobile, '')), '') AS mobile_key,
+                   CASE WHEN li.id_number_bi IS NOT NULL THEN p.id_number END AS id_number,
+                   p.wechat_unionid, p.address, p.wechat_openid,
+                   CASE WHEN li.own_phone_bi IS NOT NULL THEN p.mobile END AS own_phone
+            FROM identity.link_input li
+            JOIN _id_plain_patient p ON p.source = li.source AND p.source_patient_key = li.source_patient_key
+            LEFT JOIN {NAMES} np
+              ON np.text = coalesce(p.name, p.nickname) AND np.nickname_field = (p.name IS NULL)""")
+    finally:
+        engine.unregister("_id_plain_patient")
+        engine.execute(f"DROP TABLE IF EXISTS {NAMES}")
+    return PLAIN_LINK_INPUT
+
+
+def close_link_input(engine: Engine) -> None:
+    engine.execute(f"DROP TABLE IF EXISTS {PLAIN_LINK_INPUT}")

@@ -122,9 +122,10 @@ def link_file(in_csv: str | Path, out_csv: str | Path, *, progress=None, today: 
                 f"{in_csv}: record_id must be unique within a source; repeated: "
                 + ", ".join(f"{s}:{k} ×{n}" for s, k, n in dupes)
             )
-        plain = engine.arrow(_standardise_sql(today or date.today()))
+        today = today or date.today()
+        plain = engine.arrow(_standardise_sql(today))
         engine.append(fields.PATIENT, fields.seal_patients(plain, keys.open_keyring_from(None, engine)))
-        summary = resolve(engine, progress=progress, threads=threads)
+        summary = resolve(engine, progress=progress, threads=threads, as_of=today)
         rows = engine.rows(
             f"""SELECT p.record_id, c.golden_id FROM _people p
                 JOIN identity.cluster c

@@ -86,6 +86,7 @@ def golden_ids_of(engine: Engine, unique_ids: Sequence[str]) -> list[str]:
 def recluster(engine: Engine, *, now: datetime | None = None) -> dict[str, Any]:
     """Cluster again from the stored pairs and overrides (no retraining), keep golden IDs
     stable and rebuild the golden records."""
+    from molar.identity.features import close_link_input, open_link_input
     from molar.identity.resolve import cluster_records, new_run_id
 
     now = now or datetime.now()
@@ -99,7 +100,10 @@ def recluster(engine: Engine, *, now: datetime | None = None) -> dict[str, Any]:
     )
     clustering = cluster_records(engine)
     ids = golden.assign(engine, run_id, now)
-    patient.build(engine, now)
+    try:
+        patient.build(engine, now, open_link_input(engine))
+    finally:
+        close_link_input(engine)
     engine.execute(
         "UPDATE identity.run SET finished_at = ?, clusters = ? WHERE run_id = ?",
         [datetime.now(), ids["golden_ids"], run_id],

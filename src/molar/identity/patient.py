@@ -1,7 +1,10 @@
 """The golden record: one row per person in ``identity.patient``, by survivorship rules.
 
-Built from ``identity.link_input`` (the standardised records as the linker saw them: sex
+Built from the run's link input (the standardised records as the linker saw them: sex
 and birth date already taken from a verified ID number where one agrees with the record).
+The personal columns are stored sealed (``privacy.fields.seal_golden``: AES-GCM bound to
+the golden ID, blind indexes ``mobile_bi``, ``id_number_bi``, ``unionid_bi`` for lookups);
+read them with ``privacy.fields.read_golden``.
 Each attribute comes from the member record that ranks first by its rule; ties go to the
 most recently registered record, then the lower unique ID, so reruns agree:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from molar.ingest.standardise.mobile import allocated_sql
+from molar.privacy import fields, keys
 from molar.warehouse import Engine
 
 # Sources whose mobile numbers were confirmed by an SMS code or a WeChat binding.
@@ -37,7 +41,7 @@ def _source_rank_sql(col: str) -> str:
     return f"(CASE {col} {whens} ELSE 9 END)"
 
 
-def build_sql() -> str:
+def build_sql(link_input: str) -> str:
     verified = ", ".join(f"'{s}'" for s in VERIFIED_PHONE_SOURCES)
     not_han = "(NOT regexp_matches(name, '[\\x{4E00}-\\x{9FFF}]'))"
     order_name = (
@@ -52,7 +56,7 @@ WITH m AS (
   SELECT c.golden_id, li.* REPLACE (CASE WHEN {allocated_sql("li.mobile")} THEN li.mobile END AS mobile),
          coalesce(li.registered_on, DATE '1900-01-01') AS reg,
          count(*) OVER (PARTITION BY c.golden_id) AS members
-  FROM identity.cluster c JOIN identity.link_input li USING (unique_id)
+  FROM identity.cluster c JOIN {link_input} li USING (unique_id)
 ),
 single AS (
   SELECT golden_id, name, {pinyin} AS name_pinyin, sex, birth_date, mobile, id_number,
@@ -97,12 +101,12 @@ SELECT * FROM grouped
 """
 
 
-def build(engine: Engine, now: datetime) -> int:
-    """Rebuild ``identity.patient`` from ``identity.cluster`` and ``identity.link_input``."""
+def build(engine: Engine, now: datetime, link_input: str) -> int:
+    """Rebuild ``identity.patient`` from ``identity.cluster`` and ``link_input`` (the TEMP
+    table holding the link input's personal values, ``features.PLAIN_LINK_INPUT``)."""
+    plain = engine.arrow(f"SELECT *, CAST(? AS TIMESTAMP) AS updated_at FROM ({build_sql(link_input)})", [now])
+    sealed = fields.seal_golden(plain, keys.open_keyring_from(None, engine))
     with engine.transaction():
         engine.execute("DELETE FROM identity.patient")
-        engine.execute(
-            f"INSERT INTO identity.patient BY NAME SELECT *, CAST(? AS TIMESTAMP) AS updated_at FROM ({build_sql()})",
-            [now],
-        )
+        engine.append("identity.patient", sealed)
     return engine.count("identity.patient")

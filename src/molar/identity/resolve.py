@@ -2,7 +2,8 @@
 
 One run, in order:
 
-1. features (``identity.link_input``) from ``std.patient``;
+1. features from ``std.patient`` (plaintext in a TEMP table for this run; the file keeps
+   ``identity.link_input``: non-identifying features and blind indexes);
 2. Splink trains without labels and scores candidate pairs (``linker.link``);
 3. pairs are linked when a deterministic rule says so (same verified ID number, same
    unionid) or when the model's weight reaches the threshold and the names do not
@@ -24,7 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molar.identity import cluster, golden, patient
-from molar.identity.features import LINK_COLUMNS, birth_close_sql, build_link_input
+from molar.identity.features import (
+    LINK_COLUMNS,
+    PLAIN_LINK_INPUT,
+    birth_close_sql,
+    build_link_input,
+    close_link_input,
+)
 from molar.identity.linker import LinkResult, link, prob_to_weight
 from molar.identity.model import LinkModel, patient_model
 from molar.privacy.fields import close_patients, open_patients
@@ -61,7 +68,7 @@ def _conflict_sql() -> str:
     return f"""
 WITH c AS (
   SELECT * FROM (
-    SELECT l.idx, l.label, li.id_number, li.sex, li.birth_date,
+    SELECT l.idx, l.label, li.id_number_bi AS id_number, li.sex, li.birth_date,
            count(*) OVER (PARTITION BY l.label) AS size
     FROM _id_labels l JOIN identity.link_input li USING (idx)
     WHERE l.label IN (SELECT label FROM _id_labels GROUP BY label HAVING count(*) > 1))
@@ -190,7 +197,7 @@ def cluster_records(engine: Engine) -> dict[str, int]:
     }
 
 
-def link_input_arrow(engine: Engine) -> pa.Table:
+def link_input_arrow(engine: Engine, table: str = PLAIN_LINK_INPUT) -> pa.Table:
     """The records the linker compares: those with something to compare.
 
     A record with no name, mobile or ID number (a WeChat follower known by a nickname
@@ -199,9 +206,9 @@ def link_input_arrow(engine: Engine) -> pa.Table:
     """
     cols = ", ".join(LINK_COLUMNS)
     return engine.arrow(
-        f"""SELECT idx AS unique_id, {cols} FROM identity.link_input
+        f"""SELECT idx AS unique_id, {cols} FROM {table}
             WHERE name_py IS NOT NULL OR mobile IS NOT NULL OR id_number IS NOT NULL
-               OR wechat_unionid IN (SELECT wechat_unionid FROM identity.link_input
+               OR wechat_unionid IN (SELECT wechat_unionid FROM {table}
                                      WHERE wechat_unionid IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"""
     )
 
@@ -215,9 +222,11 @@ def resolve(
     progress: Progress | None = None,
     now: datetime | None = None,
     threads: int | None = None,
+    as_of: date | None = None,
 ) -> dict[str, Any]:
     """Resolve ``std.patient`` into golden IDs; returns a summary (counts, timings, model
-    estimates). Safe to rerun: golden IDs stay with the same people.
+    estimates). Safe to rerun: golden IDs stay with the same people. Ages (who may be
+    addressed as 先生/女士) are taken at ``as_of``, default the day of ``now``.
 
     The link threshold is ``threshold_weight`` (a match weight) or
     ``threshold_probability`` (a match probability), default ``model.threshold_weight``.
@@ -239,10 +248,19 @@ def resolve(
     apply_suppression(engine)   # erased people never get a golden ID again (molar.privacy.rights)
     say("building link input")
     engine.execute("INSERT INTO identity.run (run_id, started_at) VALUES (?, ?)", [run_id, now])
-    try:   # personal columns are decrypted into a TEMP table for this step only
-        records = build_link_input(engine, seconds, source_table=open_patients(engine))
+    try:   # personal columns are decrypted into TEMP tables for this run only
+        try:
+            records = build_link_input(engine, as_of or now.date(), seconds, source_table=open_patients(engine))
+        finally:
+            close_patients(engine)
+        return _resolve_linked(engine, model, threshold, run_id, now, records, seconds, t0, say, threads)
     finally:
-        close_patients(engine)
+        close_link_input(engine)
+
+
+def _resolve_linked(engine: Engine, model: LinkModel, threshold: float, run_id: str, now: datetime,
+                    records: int, seconds: dict[str, float], t0: float, say: Progress,
+                    threads: int | None) -> dict[str, Any]:
     seconds["features"] = time.perf_counter() - t0
     summary: dict[str, Any] = {"run_id": run_id, "records": records, "threshold_weight": threshold}
     result: LinkResult | None = None
@@ -274,7 +292,7 @@ def resolve(
     seconds["golden_ids"] = time.perf_counter() - t
     t = time.perf_counter()
     say("building golden records")
-    summary["golden_records"] = patient.build(engine, now)
+    summary["golden_records"] = patient.build(engine, now, PLAIN_LINK_INPUT)
     seconds["golden_records"] = time.perf_counter() - t
     if result is not None:
         summary["model"] = {"prior": result.prior, "estimated_at_threshold": result.estimated_at(threshold),

@@ -6,6 +6,9 @@ mobile index of a number never equals the unionid index of the same text. Keys c
 HKDF-SHA256 over the warehouse's ``blind_index`` key (see :mod:`molar.privacy.keys`),
 one ``info`` label per kind.
 
+``name`` and ``pinyin`` key identity's name-parse cache and let identity count equal names
+(evaluation, term frequencies) without storing them.
+
 ``mobile_name`` (mobile + name) exists because a mobile alone is shared within families:
 children are registered with a parent's phone, so erasing by mobile alone would erase
 the whole family.
@@ -69,6 +72,8 @@ STANDARDISERS: dict[str, Callable[..., str | None]] = {
     "unionid": standard_text,
     "source_key": standard_source_key,
     "mobile_name": standard_mobile_name,
+    "name": standard_text,     # a name as identity holds it (the name-parse cache, real names)
+    "pinyin": standard_text,   # pinyin of a name or given name (term frequencies of identity explain)
 }
 KINDS = tuple(STANDARDISERS)
 

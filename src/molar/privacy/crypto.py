@@ -143,6 +143,9 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("ops.outbox", "rendered_text", "message_id"),
     EncryptedColumn("ops.outbox", "payload", "message_id"),
     EncryptedColumn("ops.delivered_local", "body", "message_id"),   # the gateway request, address included
+    *(EncryptedColumn("identity.patient", c, "golden_id")
+      for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid")),
+    EncryptedColumn("identity.name_parse", "parts", "text_bi || ':' || nickname_field"),
 )
 
 

@@ -3,7 +3,8 @@
 ``std.patient`` keeps its personal columns as :mod:`molar.privacy.crypto` tokens bound to
 the record (``source:source_patient_key``) and gains blind indexes (``mobile_bi``,
 ``id_number_bi``, ``unionid_bi``) for lookups by equality. Derived, non-identifying
-columns (birth date, sex, district, registration) stay plaintext. Other tables with
+columns (birth date, sex, district, registration) stay plaintext. The golden record
+``identity.patient`` is sealed the same way, bound to its ``golden_id``. Other tables with
 encrypted columns (free text, messages; :data:`molar.privacy.crypto.ENCRYPTED_COLUMNS`) are
 bound to a record key column of their own: :func:`seal_rows` and :func:`open_rows`.
 """
@@ -23,6 +24,8 @@ PATIENT_SEALED = tuple(c.column for c in ENCRYPTED_COLUMNS if c.table == PATIENT
 # blind-index column -> (kind, plaintext column)
 PATIENT_INDEXES = {"mobile_bi": ("mobile", "mobile"), "id_number_bi": ("id_number", "id_number"),
                    "unionid_bi": ("unionid", "wechat_unionid")}
+GOLDEN = "identity.patient"
+GOLDEN_SEALED = tuple(c.column for c in ENCRYPTED_COLUMNS if c.table == GOLDEN)
 PLAIN_PATIENT = "_std_patient_plain"   # TEMP table: lives in the connection, never in the file
 
 
@@ -63,19 +66,43 @@ def _record_keys(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(table["source"], table["source_patient_key"], ":")
 
 
+def _seal(table: pa.Table, keyring: keys.Keyring, name: str, sealed: tuple[str, ...],
+          record_keys: pa.Array) -> pa.Table:
+    cipher, indexer = FieldCipher(keyring), BlindIndexer.from_keyring(keyring)
+    for index, (kind, column) in PATIENT_INDEXES.items():
+        if column in table.column_names:
+            table = table.append_column(index, pa.array(indexer.column(kind, table[column]), pa.string()))
+    for column in sealed:
+        if column in table.column_names:
+            i = table.column_names.index(column)
+            table = table.set_column(i, column, cipher.encrypt_arrow(table[column], name, column, record_keys))
+    return table
+
+
 def seal_patients(table: pa.Table, keyring: keys.Keyring) -> pa.Table:
     """``table`` (shaped like std.patient, plaintext) with its personal columns encrypted
     and its blind-index columns filled."""
-    cipher, indexer = FieldCipher(keyring), BlindIndexer.from_keyring(keyring)
-    record_keys = _record_keys(table)
-    for name, (kind, column) in PATIENT_INDEXES.items():
-        if column in table.column_names:
-            table = table.append_column(name, pa.array(indexer.column(kind, table[column]), pa.string()))
-    for column in PATIENT_SEALED:
-        if column in table.column_names:
+    return _seal(table, keyring, PATIENT, PATIENT_SEALED, _record_keys(table))
+
+
+def seal_golden(table: pa.Table, keyring: keys.Keyring) -> pa.Table:
+    """``table`` (shaped like identity.patient, plaintext) sealed like :func:`seal_patients`,
+    bound to ``golden_id``."""
+    return _seal(table, keyring, GOLDEN, GOLDEN_SEALED, table["golden_id"])
+
+
+def read_golden(engine: Engine, columns: str = "*", where: str = "", params: list | None = None,
+                keyring: keys.Keyring | None = None) -> pa.Table:
+    """``SELECT <columns> FROM identity.patient <where>`` with the personal columns
+    decrypted; ``columns`` are plain column names (or ``*``)."""
+    table = engine.arrow(f"SELECT golden_id AS _g, {columns} FROM {GOLDEN} {where}", params)
+    sealed = [c for c in GOLDEN_SEALED if c in table.column_names]
+    if sealed and table.num_rows:
+        cipher = FieldCipher(keyring or keys.open_keyring_from(None, engine))
+        for column in sealed:
             i = table.column_names.index(column)
-            table = table.set_column(i, column, cipher.encrypt_arrow(table[column], PATIENT, column, record_keys))
-    return table
+            table = table.set_column(i, column, cipher.decrypt_arrow(table[column], GOLDEN, column, table["_g"]))
+    return table.drop_columns(["_g"])
 
 
 def read_patients(engine: Engine, columns: str = "*", where: str = "", params: list | None = None,

@@ -269,8 +269,11 @@ def export_patient(engine: Engine, golden_id: str, *, cipher: FieldCipher | None
     if "std.patient" in out:   # the person's own record, decrypted (its tokens mean nothing to them)
         out["std.patient"] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_patients(
             engine, "*", f"WHERE {conditions['std.patient']}").to_pylist()]
+    if fields.GOLDEN in out:   # and the golden record
+        out[fields.GOLDEN] = [{k: _jsonable(v) for k, v in r.items()} for r in fields.read_golden(
+            engine, "*", f"WHERE {conditions[fields.GOLDEN]}").to_pylist()]
     for col in ENCRYPTED_COLUMNS:   # free text, messages, consent evidence: decrypted, or left out
-        for row in out.get(col.table, []) if col.table != fields.PATIENT else []:
+        for row in out.get(col.table, []) if col.table not in (fields.PATIENT, fields.GOLDEN) else []:
             if col.record_key in row:
                 token = row.pop(col.column)
                 if token is not None and cipher is not None:

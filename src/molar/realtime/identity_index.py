@@ -2,11 +2,14 @@
 
 Loaded at startup from ``identity.cluster`` and ``identity.link_input``:
 
-* WeChat unionid → golden ID (WeChat records have source ``wechat`` and the unionid as
-  their key; other sources may carry a unionid too);
+* WeChat unionid → golden ID;
 * (source, source_patient_key) → golden ID;
 * mobile (E.164) → golden ID, **only when the number belongs to exactly one golden ID**.
   A number shared by a family never says who an event is about.
+
+Unionids and mobiles are held as blind indexes (``molar.privacy.blind_index``, as
+``identity.link_input`` stores them): a lookup indexes the value it is given, and the
+index holds no phone number in memory or in the file.
 
 Someone no key matches gets a provisional ID (``PV`` + 10 hex digits). Their keys are
 remembered, so their next event gets the same provisional ID; the worker stores them in
@@ -25,19 +28,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.keys import open_keyring_from
 from molar.warehouse import Engine
 
 PROVISIONAL_PREFIX = "PV"
 
 UNIONID_SQL = """
-SELECT unionid, any_value(golden_id) AS golden_id FROM (
-    SELECT source_patient_key AS unionid, golden_id FROM identity.cluster WHERE source = 'wechat'
-    UNION ALL
-    SELECT li.wechat_unionid, c.golden_id
-    FROM identity.link_input li JOIN identity.cluster c ON c.unique_id = li.unique_id
-    WHERE li.wechat_unionid IS NOT NULL AND li.wechat_unionid <> ''
-)
-GROUP BY unionid HAVING count(DISTINCT golden_id) = 1
+SELECT li.unionid_bi AS unionid, any_value(c.golden_id) AS golden_id
+FROM identity.link_input li JOIN identity.cluster c ON c.unique_id = li.unique_id
+WHERE li.unionid_bi IS NOT NULL
+GROUP BY li.unionid_bi HAVING count(DISTINCT c.golden_id) = 1
 """
 SOURCE_KEY_SQL = """
 SELECT source, source_patient_key, any_value(golden_id) AS golden_id
@@ -45,10 +46,10 @@ FROM identity.cluster GROUP BY source, source_patient_key HAVING count(DISTINCT 
 """
 # Every mobile with the number of golden IDs it belongs to (1 = usable).
 MOBILE_SQL = """
-SELECT li.mobile, count(DISTINCT c.golden_id) AS goldens, any_value(c.golden_id) AS golden_id
+SELECT li.mobile_bi AS mobile, count(DISTINCT c.golden_id) AS goldens, any_value(c.golden_id) AS golden_id
 FROM identity.link_input li JOIN identity.cluster c ON c.unique_id = li.unique_id
-WHERE li.mobile IS NOT NULL AND li.mobile <> ''
-GROUP BY li.mobile
+WHERE li.mobile_bi IS NOT NULL
+GROUP BY li.mobile_bi
 """
 
 
@@ -99,7 +100,8 @@ class _Maps:
 class IdentityIndex:
     """Thread-safe: lookups run in the HTTP event loop, refreshes in the worker."""
 
-    def __init__(self) -> None:
+    def __init__(self, indexer: BlindIndexer) -> None:
+        self._bi = indexer
         self._maps = _Maps()
         self._lock = threading.Lock()
         # Provisional people: keys → provisional ID, and resolved provisional → golden.
@@ -113,7 +115,7 @@ class IdentityIndex:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, engine: Engine) -> IdentityIndex:
-        index = cls()
+        index = cls(BlindIndexer.from_keyring(open_keyring_from(None, engine)))
         index.refresh(engine)
         return index
 
@@ -169,6 +171,7 @@ class IdentityIndex:
             for pv, unionid, mobile, source, key, golden in rows:
                 if golden:
                     continue
+                unionid, mobile = self._keys(unionid, mobile)
                 if unionid:
                     pv_unionid.setdefault(unionid, pv)
                 if source and key:
@@ -220,6 +223,8 @@ class IdentityIndex:
     ) -> Resolution:
         """Find the patient by the strongest key given. ``mobile`` must be E.164."""
         m = self._maps
+        plain_unionid, plain_mobile = unionid, mobile
+        unionid, mobile = self._keys(unionid, mobile)
         if golden_id:
             current = self.canonical(golden_id)
             if current is None:
@@ -240,11 +245,15 @@ class IdentityIndex:
             raise IdentityError("patient.mobile", (
                 f"this number is shared by {shared} patients (a family phone), so it cannot say "
                 "who the event is about; also send golden_id, unionid or source_patient_key"))
-        keys = {"unionid": unionid, "mobile": mobile, "source": source if sk else None,
+        keys = {"unionid": plain_unionid, "mobile": plain_mobile, "source": source if sk else None,
                 "source_patient_key": source_patient_key if sk else None}
         keys = {k: v for k, v in keys.items() if v}
         existing = self._find_provisional(unionid, sk, None if shared else mobile)
         return Resolution(existing, True, keys, "provisional")
+
+    def _keys(self, unionid: str | None, mobile: str | None) -> tuple[str | None, str | None]:
+        """The blind indexes the maps are keyed by."""
+        return (self._bi.unionid(unionid) if unionid else None, self._bi.mobile(mobile) if mobile else None)
 
     def _find_provisional(self, unionid: str | None, sk: str | None, mobile: str | None) -> str | None:
         return (
@@ -256,7 +265,7 @@ class IdentityIndex:
 
     def assign_provisional(self, keys: dict[str, str]) -> str:
         """The provisional ID for these keys: the one already given to any of them, or a new one."""
-        unionid, mobile = keys.get("unionid"), keys.get("mobile")
+        unionid, mobile = self._keys(keys.get("unionid"), keys.get("mobile"))
         source, key = keys.get("source"), keys.get("source_patient_key")
         sk = _source_key(source, key) if source and key else None
         usable_mobile = mobile if mobile and mobile not in self._maps.shared_mobiles else None
@@ -275,13 +284,14 @@ class IdentityIndex:
             return
         keys = keys or {}
 
+        unionid, mobile = self._keys(keys.get("unionid"), keys.get("mobile"))
+
         def apply() -> None:
             self.pv_known.add(pv)
-            if keys.get("unionid"):
-                self.pv_by_unionid.setdefault(keys["unionid"], pv)
+            if unionid:
+                self.pv_by_unionid.setdefault(unionid, pv)
             if keys.get("source") and keys.get("source_patient_key"):
                 self.pv_by_source_key.setdefault(_source_key(keys["source"], keys["source_patient_key"]), pv)
-            mobile = keys.get("mobile")
             if mobile and mobile not in self._maps.shared_mobiles and mobile not in self._maps.by_mobile:
                 self.pv_by_mobile.setdefault(mobile, pv)
 
@@ -312,9 +322,10 @@ SELECT p.provisional_id,
             WHEN s.golden_id IS NOT NULL THEN 'source_patient_key'
             ELSE 'mobile' END AS resolved_by
 FROM ops.provisional_identity p
-LEFT JOIN u ON u.unionid = p.unionid
+LEFT JOIN _molar_pv_keys k USING (provisional_id)
+LEFT JOIN u ON u.unionid = k.unionid_bi
 LEFT JOIN s ON s.source = p.source AND s.source_patient_key = p.source_patient_key
-LEFT JOIN m ON m.mobile = p.mobile
+LEFT JOIN m ON m.mobile = k.mobile_bi
 WHERE p.resolved_golden_id IS NULL
   AND coalesce(u.golden_id, s.golden_id, m.golden_id) IS NOT NULL
 """
@@ -337,7 +348,18 @@ def reconcile_mapping(engine: Engine, now: datetime | None = None) -> dict[str, 
 
     now = now or local_now()
     with engine.transaction():
-        found = engine.arrow(RECONCILE_SQL)
+        open_pv = engine.arrow("SELECT provisional_id, unionid, mobile FROM ops.provisional_identity "
+                               "WHERE resolved_golden_id IS NULL")
+        indexer = BlindIndexer.from_keyring(open_keyring_from(None, engine))
+        engine.register("_molar_pv_keys", pa.table({
+            "provisional_id": open_pv["provisional_id"],
+            "unionid_bi": pa.array(indexer.column("unionid", open_pv["unionid"]), pa.string()),
+            "mobile_bi": pa.array(indexer.column("mobile", open_pv["mobile"]), pa.string()),
+        }))
+        try:
+            found = engine.arrow(RECONCILE_SQL)
+        finally:
+            engine.unregister("_molar_pv_keys")
         if found.num_rows == 0:
             return {}
         found = found.append_column("resolved_at", pa.array([now] * found.num_rows, pa.timestamp("us")))

@@ -10,6 +10,7 @@ import contextlib
 import json
 from typing import Any
 
+from molar.privacy.fields import read_golden
 from molar.realtime.identity_index import is_provisional
 from molar.warehouse import Engine
 
@@ -72,10 +73,10 @@ def patient_360(engine: Engine, patient_id: str, *, limit: int = RECENT_EVENTS) 
         if passed:
             out["merged"] = {"requested": patient_id, "merged_into": golden_id, "via": passed}
 
-    patient = _one(engine, """
-        SELECT name, sex, birth_date, mobile, id_number, address, district, wechat_unionid,
-               home_clinic_id, first_registered_on, last_registered_on, member_count, sources, updated_at
-        FROM identity.patient WHERE golden_id = ?""", [golden_id])
+    golden = read_golden(engine, "name, sex, birth_date, mobile, id_number, address, district, wechat_unionid, "
+                         "home_clinic_id, first_registered_on, last_registered_on, member_count, sources, updated_at",
+                         "WHERE golden_id = ?", [golden_id]).to_pylist()
+    patient = golden[0] if golden else None
     out.update({
         "golden_id": golden_id,
         "provisional": False,

@@ -8,6 +8,7 @@ from datetime import datetime
 from molar.automation import Automation, ManualClock, load_catalogue, load_policy
 from molar.delivery.channels import LocalSink
 from molar.model.events import Event
+from support import add_golden
 
 CATALOGUE = load_catalogue()
 POLICY = load_policy()
@@ -15,12 +16,9 @@ _ids = itertools.count(1)
 
 
 def add_patient(engine, golden_id: str, *, mobile: bool = True, wechat: bool = False, clinic: str | None = None) -> None:
-    engine.execute(
-        "INSERT INTO identity.patient (golden_id, mobile, wechat_unionid, wechat_openid, home_clinic_id, member_count, "
-        "sources, updated_at) VALUES (?, ?, ?, ?, ?, 1, ['his'], TIMESTAMP '2026-01-01')",
-        [golden_id, f"+86138{abs(hash(golden_id)) % 10**8:08d}" if mobile else None,
-         f"u-{golden_id}" if wechat else None, f"o-{golden_id}" if wechat else None, clinic],
-    )
+    add_golden(engine, golden_id=golden_id, mobile=f"+86138{abs(hash(golden_id)) % 10**8:08d}" if mobile else None,
+               wechat_unionid=f"u-{golden_id}" if wechat else None, wechat_openid=f"o-{golden_id}" if wechat else None,
+               home_clinic_id=clinic)
 
 
 def ev(kind: str, golden_id: str, at: datetime, event_id: str | None = None, **data) -> Event:

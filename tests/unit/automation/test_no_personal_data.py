@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from molar.automation import ManualClock
+from support import add_golden
 from unit.automation.autolib import automation, ev, visit
 from unit.automation.test_shipped_rules import T0, patient
 from unit.profile.crafted import Chain, Patient, Text, Visit, ago, at, fresh_warehouse, run_profile
@@ -31,11 +32,9 @@ def test_planted_name_and_mobile_stay_out_of_profile_and_ops(warehouse):
     golden = chain["p"]
     complainer = next(g for g in patient("complaint_service_recovery", 5) if g != golden)
     implant = next(g for g in patient("implant_follow_up", 5) if g not in (golden, complainer))
-    for g in (complainer, implant):
-        warehouse.execute(
-            "INSERT INTO identity.patient (golden_id, name, mobile, home_clinic_id, member_count, sources, updated_at) "
-            "VALUES (?, ?, ?, 'C01', 1, ['his'], TIMESTAMP '2026-01-01')", [g, NAME, MOBILE])
-    warehouse.execute("UPDATE identity.patient SET name = ?, mobile = ? WHERE golden_id = ?", [NAME, MOBILE, golden])
+    warehouse.execute("DELETE FROM identity.patient WHERE golden_id = ?", [golden])
+    for g in (golden, complainer, implant):
+        add_golden(warehouse, golden_id=g, name=NAME, mobile=MOBILE, home_clinic_id="C01")
     run_profile(warehouse)
 
     clock = ManualClock(T0)

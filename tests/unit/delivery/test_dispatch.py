@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from molar.delivery import DispatchPolicy, LocalSink, WebhookChannel, dispatch, enqueue, get_message
 from molar.privacy import fields
 from molar.warehouse import open_warehouse
+from support import add_golden
 
 T0 = datetime(2026, 10, 5, 10, 0)
 POLICY = DispatchPolicy(max_attempts=4, backoff=timedelta(seconds=30), backoff_max=timedelta(minutes=5))
 
 
 def setup(engine, key="rule|G1|e1|0", channel="sms"):
-    engine.execute("INSERT INTO identity.patient (golden_id, mobile, member_count, sources, updated_at) "
-                   "VALUES ('G1', '+8613800000001', 1, ['his'], TIMESTAMP '2026-01-01')")
+    add_golden(engine, golden_id="G1", mobile="+8613800000001")
     message_id, created = enqueue(engine, idempotency_key=key, golden_id="G1", channel=channel, purpose="care",
                                   text="您好", now=T0, rule_key="rule", occurrence="e1", step="0")
     assert created

@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from molar.privacy import fields
+from molar.privacy.keys import open_keyring_from
 from molar.profile.catalogue import Tag, load_catalogue
 from molar.profile.inputs import build_inputs
 from molar.profile.run import compute_profile
@@ -329,8 +330,13 @@ class Chain:
                      model_version="crafted")
         cipher = fields.cipher_for(engine)
         for table, items in rows.items():
-            if items:   # free text is written sealed, as ingest writes it
-                engine.append(table, fields.seal_rows(table, _arrow(engine, table, items), cipher))
+            if items:   # sealed, as ingest and identity write them
+                data = _arrow(engine, table, items)
+                if table == fields.GOLDEN:
+                    data = fields.seal_golden(data, open_keyring_from(None, engine))
+                else:
+                    data = fields.seal_rows(table, data, cipher)
+                engine.append(table, data)
         return self
 
 

@@ -13,6 +13,10 @@ from datetime import date, datetime
 
 import uvicorn
 
+from molar.privacy import keys
+from molar.privacy.blind_index import BlindIndexer
+from support import add_golden
+
 NOW = datetime(2026, 11, 23, 10, 0, 0)
 HIS_KEY = "his-key-0123456789abcdef"
 WECHAT_KEY = "wechat-key-0123456789abcdef"
@@ -54,14 +58,16 @@ PEOPLE = (
 
 def seed_identity(engine, people=PEOPLE, *, run_id: str = "run1", retired=(("G0000000009", "G0000000001"),)) -> None:
     """Write identity.link_input / cluster / patient / golden rows for these records."""
+    indexer = BlindIndexer.from_keyring(keys.open_keyring_from(None, engine))
     with engine.transaction():
         start = int(engine.scalar("SELECT count(*) FROM identity.link_input"))
         for i, r in enumerate(people):
             uid = f"{r.source}:{r.key}"
-            engine.execute(
-                "INSERT INTO identity.link_input (idx, unique_id, source, source_patient_key, name, "
-                "mobile, wechat_unionid) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [start + i, uid, r.source, r.key, r.name, r.mobile, r.unionid],
+            engine.execute(   # as identity stores it: blind indexes, no plaintext
+                "INSERT INTO identity.link_input (idx, unique_id, source, source_patient_key, name_bi, "
+                "mobile_bi, unionid_bi) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [start + i, uid, r.source, r.key, indexer.column("name", [r.name])[0], indexer.mobile(r.mobile),
+                 indexer.unionid(r.unionid)],
             )
             engine.execute(
                 "INSERT INTO identity.cluster VALUES (?, ?, ?, ?, ?)",
@@ -73,13 +79,10 @@ def seed_identity(engine, people=PEOPLE, *, run_id: str = "run1", retired=(("G00
         for g, recs in goldens.items():
             first = recs[0]
             unionid = next((r.unionid for r in recs if r.unionid), None)
-            engine.execute(
-                "INSERT INTO identity.patient (golden_id, name, sex, birth_date, mobile, id_number, "
-                "district, address, wechat_unionid, home_clinic_id, member_count, sources, updated_at) "
-                "VALUES (?, ?, 'M', ?, ?, '510104199001011234', '锦江区', '红星路1号', ?, 'C01', ?, ?, ?)",
-                [g, first.name, date(1990, 1, 1), first.mobile, unionid, len(recs),
-                 sorted({r.source for r in recs}), NOW],
-            )
+            add_golden(engine, golden_id=g, name=first.name, sex="M", birth_date=date(1990, 1, 1),
+                       mobile=first.mobile, id_number="510104199001011234", district="锦江区", address="红星路1号",
+                       wechat_unionid=unionid, home_clinic_id="C01", member_count=len(recs),
+                       sources=sorted({r.source for r in recs}), updated_at=NOW)
             engine.execute(
                 "INSERT INTO identity.golden VALUES (?, 'active', ?, ?, ?, NULL, NULL, ?)",
                 [g, NOW, run_id, NOW, len(recs)],
