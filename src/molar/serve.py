@@ -5,7 +5,7 @@ them in the flow's order — the collector (`molar.realtime`) accepts events, th
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job recomputes the whole profile and hands its lifecycle and tier changes to the
-automation engine.
+automation engine. The web console (`molar.web`) is served by the same app under `/console`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def build_server(
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
     from molar.realtime.schemas import local_now
+    from molar.web.console import install as install_console
 
     now = clock or local_now
     automation = Automation.from_settings(settings, clock=now)
@@ -52,7 +53,7 @@ def build_server(
         log.info("profile recomputed: %s patients, %s stage/tier changes", summary["patients"], len(events))
         return summary
 
-    return create_app(
+    app = create_app(
         settings,
         stages=[live, automation.on_events],
         tick_hooks=[automation.tick],
@@ -66,3 +67,5 @@ def build_server(
         clock=now,
         tick_seconds=tick_seconds,
     )
+    install_console(app)
+    return app
