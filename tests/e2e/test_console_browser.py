@@ -61,7 +61,8 @@ def chain(tmp_path_factory):
             WHERE p.home_clinic_id = ? AND p.mobile IS NOT NULL AND p.name IS NOT NULL
             GROUP BY ALL ORDER BY p.golden_id LIMIT 1""", [CLINIC])[0]
         want = expected(engine)
-    return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits}, want
+        elsewhere = engine.scalar("SELECT min(golden_id) FROM identity.patient WHERE home_clinic_id <> ?", [CLINIC])
+    return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits, "elsewhere": elsewhere}, want
 
 
 def expected(engine) -> dict:
@@ -198,6 +199,9 @@ def test_front_desk_sees_its_patient_in_full_and_no_dashboard(browser, server, c
     assert page.inner_text("[data-field=name]") == patient["name"]
     assert page.inner_text("[data-field=mobile]") == patient["mobile"]
     page.screenshot(path=tmp_path / "patient-front-desk.png", full_page=True)
+    # Another clinic's patient is not found for a front desk bound to C01.
+    other = page.request.get(f"{server}/console/patients/{patient['elsewhere']}")
+    assert other.status == 404 and patient["elsewhere"] not in other.text().replace(f"/{patient['elsewhere']}", "")
     context.close()
 
 

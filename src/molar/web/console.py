@@ -207,7 +207,9 @@ def _charts(viewer: Viewer, o: kpis.Overview, clinic_names: dict[str, str]) -> d
                         "values": list(o.by_department.values())},
         "clinics": {"labels": [clinic_names.get(k, k) for k in o.by_clinic], "values": list(o.by_clinic.values())},
         "acquisition": [{"name": t(f"channel.{k}"), "value": v} for k, v in o.acquisition.items()],
-        "heatmap": {"weekdays": t("weekday"), "departments": {t(f"department.{k}"): v for k, v in o.heatmap.items()}},
+        # Busiest department first: the one the heat map opens on.
+        "heatmap": {"weekdays": t("weekday"), "departments": [
+            [t(f"department.{k}"), v] for k, v in sorted(o.heatmap.items(), key=lambda kv: -sum(c[2] for c in kv[1]))]},
         "empty": t("dashboard.no_data"),
     }
 

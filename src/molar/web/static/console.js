@@ -32,8 +32,8 @@
   var d = data.daily;
   chart("chart-daily", {
     tooltip: { trigger: "axis" },
-    legend: { data: d.names },
-    grid: { left: 48, right: 64, top: 32, bottom: 32 },
+    legend: { data: d.names, top: 0 },
+    grid: { left: 48, right: 64, top: 48, bottom: 32 },
     xAxis: { type: "category", data: d.days },
     yAxis: [{ type: "value", name: d.names[0] }, { type: "value", name: d.names[1] }],
     series: [
@@ -51,21 +51,23 @@
   var hours = [];
   for (var h = 7; h <= 21; h++) hours.push(String(h));
   var select = document.getElementById("heatmap-department");
-  var names = Object.keys(data.heatmap.departments);
+  var cellsOf = {};
+  data.heatmap.departments.forEach(function (d) { cellsOf[d[0]] = d[1]; });
+  var names = data.heatmap.departments.map(function (d) { return d[0]; });
   names.forEach(function (n) { var o = document.createElement("option"); o.textContent = n; select.appendChild(o); });
   var heat = chart("chart-heatmap", heatOption(names[0]));
   select.addEventListener("change", function () { heat.setOption(heatOption(select.value), true); });
   function heatOption(name) {
-    var cells = (data.heatmap.departments[name] || []).map(function (c) { return [c[1] - 7, c[0], c[2]]; })
+    var cells = (cellsOf[name] || []).map(function (c) { return [c[1] - 7, c[0], c[2]]; })
       .filter(function (c) { return c[0] >= 0 && c[0] < hours.length; });
     var max = cells.reduce(function (m, c) { return Math.max(m, c[2]); }, 1);
     return {
       title: cells.length ? undefined : empty,
       tooltip: { position: "top" },
-      grid: { left: 48, right: 16, top: 16, bottom: 64 },
+      grid: { left: 48, right: 80, top: 16, bottom: 32 },
       xAxis: { type: "category", data: hours, splitArea: { show: true } },
       yAxis: { type: "category", data: data.heatmap.weekdays, splitArea: { show: true } },
-      visualMap: { min: 0, max: max, calculable: true, orient: "horizontal", left: "center", bottom: 0 },
+      visualMap: { min: 0, max: max, calculable: true, orient: "vertical", right: 0, top: "middle" },
       series: [{ type: "heatmap", data: cells, label: { show: true } }]
     };
   }
