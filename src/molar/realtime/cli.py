@@ -50,7 +50,8 @@ def serve_command(
     runtime = app.state.realtime
     engine = runtime.engine
     if not create and not engine.scalar(
-            "SELECT (SELECT count(*) FROM std.patient) + (SELECT count(*) FROM identity.patient)"):
+            "SELECT (SELECT count(*) FROM std.patient) + (SELECT count(*) FROM identity.patient) "
+            "+ (SELECT count(*) FROM identity.cluster)"):
         runtime.close()
         raise fail(_refusal(f"the warehouse {path} holds no patients", path))
     credentials = engine.scalar("SELECT (SELECT count(*) FROM ops.access_token WHERE revoked_at IS NULL) "
