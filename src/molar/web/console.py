@@ -9,7 +9,7 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -60,7 +60,7 @@ def render(request: Request, viewer: Viewer, template: str, status: int = 200, *
     loc = viewer.locale
     other = "en" if loc.lang == "zh-CN" else "zh-CN"
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
-    switch = request.url.path + "?" + "&".join(f"{k}={v}" for k, v in {**query, "lang": other}.items())
+    switch = request.url.path + "?" + urlencode({**query, "lang": other})
     html = _env.get_template(template).render(
         t=loc.t, loc=loc, lang=loc.lang, prefix=PREFIX, nav=_nav(viewer), principal=viewer.principal,
         role_label=loc.t(f"role.{viewer.principal.role}") if viewer.principal else "",
