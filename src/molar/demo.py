@@ -14,6 +14,10 @@ from rich.table import Table
 from molar.ui.console import console, progress_bar
 from molar.ui.options import fail, open_engine, print_json, settings_from
 
+# The console login `molar demo` creates: a chain-wide clinic manager. The password is
+# printed and published here, so it is for the demo warehouse only.
+DEMO_USER, DEMO_PASSWORD = "demo", "molar-demo-only"
+
 
 def _source_table(manifest: dict) -> Table:
     table = Table(title="Synthetic chain: source exports")
@@ -98,6 +102,7 @@ def demo(
             for table in profile_tables(engine, profile):
                 console.print(table)
         live_events = day_events(engine, end)
+        _add_demo_user(engine)
     # The server owns the warehouse file: the engine above is closed by now.
     t0 = time.perf_counter()
     with progress_bar() as progress:
@@ -125,6 +130,8 @@ def demo(
         "realtime": live,
         "plaintext_scan": plaintext.to_dict(),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "console": {"command": f"molar serve -w {warehouse}", "url": "http://127.0.0.1:8765/console/",
+                    "user": DEMO_USER, "password": DEMO_PASSWORD, "note": "demo warehouse only"},
     }
     if as_json:
         print_json(summary)
@@ -140,6 +147,17 @@ def demo(
         console.print(plaintext.summary(), style="green" if not plaintext.hits else "bold red")
         console.print(f"try: molar quarantine list -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
+        console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
+                      f"· sign in as {DEMO_USER} / {DEMO_PASSWORD} (a password for this demo warehouse only)")
+
+
+def _add_demo_user(engine) -> None:
+    from datetime import datetime
+
+    from molar.privacy.accounts import add_user
+
+    add_user(engine, DEMO_USER, DEMO_PASSWORD, "clinic_manager", now=datetime.now(), by="molar demo",
+             purpose="molar demo")
 
 
 def _realtime_table(live: dict) -> Table:

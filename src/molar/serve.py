@@ -7,7 +7,8 @@ stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
 recomputes the whole profile and hands the crossings into the high churn-risk band and the
-lifecycle and tier changes to the automation engine.
+lifecycle and tier changes to the automation engine. The web console (`molar.web`) is served
+by the same app under `/console`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def build_server(
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
     from molar.realtime.schemas import local_now
+    from molar.web.console import install as install_console
 
     now = clock or local_now
     automation = Automation.from_settings(settings, clock=now)
@@ -70,7 +72,7 @@ def build_server(
     def recompute_profile(engine) -> dict:
         return nightly(engine, automation, now().date())
 
-    return create_app(
+    app = create_app(
         settings,
         stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
         tick_hooks=[automation.tick],
@@ -84,3 +86,5 @@ def build_server(
         clock=now,
         tick_seconds=tick_seconds,
     )
+    install_console(app)
+    return app

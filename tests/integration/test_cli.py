@@ -99,9 +99,16 @@ def test_demo_end_to_end_on_a_tiny_chain(tmp_path):
             "SELECT data->>'visit_id' FROM ops.rt_event WHERE type = 'visit.completed' AND NOT derived").fetchall()}
     assert day_visits and replayed_visits == day_visits
     assert (live["day"], live["events_rejected"], live["events_posted"]) == (end, 0, len(replayed))
-    # The plaintext scan of the finished warehouse is part of the summary. Free text and
-    # delivery are sealed; what it still lists lies in the layers being sealed next (raw,
-    # quarantine, identity) — once they are, this becomes `scan["columns"] == []`.
+    # The plaintext scan of the finished warehouse is part of the summary: every layer is sealed.
     scan = summary["plaintext_scan"]
     assert scan["columns_scanned"] > 100 and scan["patient_names"] > 250
-    assert all(c["column"].startswith(("raw.", "quarantine.", "identity.")) for c in scan["columns"]), scan["columns"]
+    assert scan["columns"] == [], scan["columns"]
+    # It ends with the command that opens the console, and its demo login works.
+    warehouse = tmp_path / "demo" / "molar.duckdb"
+    assert summary["console"]["command"] == f"molar serve -w {warehouse}"
+    from molar.privacy.accounts import check_password
+    from molar.warehouse import open_warehouse
+
+    with open_warehouse(path=warehouse) as engine:
+        principal = check_password(engine, summary["console"]["user"], summary["console"]["password"])
+    assert principal is not None and principal.role == "clinic_manager" and principal.clinics is None

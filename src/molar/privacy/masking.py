@@ -118,7 +118,8 @@ def _evidence(view: View, evidence: Any) -> Any:
         return evidence
     out = {}
     for key, value in evidence.items():
-        if key in view.policy.fields:
+        # A number under a field's name is a count (preferred_channel: {"wechat": 5}), never a personal value.
+        if key in view.policy.fields and not isinstance(value, int | float):
             value = view(key, value)
             if value is None:
                 continue

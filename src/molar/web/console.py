@@ -1,0 +1,229 @@
+"""The console's pages (Jinja2, server-rendered) and :func:`install`, which adds them to the
+``molar serve`` app. Views compute what a template shows; templates only branch on it, and
+data for the charts goes in through ``|tojson``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from molar.privacy.accounts import sign_in, token_digest
+from molar.privacy.consent import overview as consent_overview
+from molar.privacy.masking import patient_view
+from molar.realtime.app import audit_read
+from molar.realtime.patient import patient_360
+from molar.realtime.schemas import data_fields
+from molar.reports import kpis
+from molar.web import patients as find
+from molar.web.i18n import Locale
+from molar.web.session import (
+    COOKIE,
+    LANG_COOKIE,
+    PREFIX,
+    PageDenied,
+    SignInFirst,
+    Viewer,
+    locale_of,
+    login_url,
+    page,
+    session_principal,
+    viewer_of,
+)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".LICENSE": "text/plain", ".svg": "image/svg+xml"}
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                   trim_blocks=True, lstrip_blocks=True)
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+Dashboard = Annotated[Viewer, Depends(page("dashboard", "read"))]
+Reader = Annotated[Viewer, Depends(page("patient", "read"))]
+
+
+def _nav(viewer: Viewer) -> list[dict[str, str]]:
+    """The pages this viewer's role may open (role-aware navigation)."""
+    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("patient", "read", "/patients", "nav.patients")]
+    return [{"href": PREFIX + href, "label": viewer.locale.t(label)}
+            for resource, action, href, label in items if viewer.may(resource, action)]
+
+
+def render(request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    loc = viewer.locale
+    other = "en" if loc.lang == "zh-CN" else "zh-CN"
+    query = {k: v for k, v in request.query_params.items() if k != "lang"}
+    switch = request.url.path + "?" + urlencode({**query, "lang": other})
+    html = _env.get_template(template).render(
+        t=loc.t, loc=loc, lang=loc.lang, prefix=PREFIX, nav=_nav(viewer), principal=viewer.principal,
+        role_label=loc.t(f"role.{viewer.principal.role}") if viewer.principal else "",
+        switch_url=switch, switch_label=Locale(other).t("lang_name"), **context)
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") == loc.lang:
+        response.set_cookie(LANG_COOKIE, loc.lang, max_age=365 * 86400, path=PREFIX, samesite="strict")
+    return response
+
+
+def _home(viewer: Viewer) -> str:
+    nav = _nav(viewer)
+    return nav[0]["href"] if nav else PREFIX + "/patients"
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+    @router.get("/")
+    def home(request: Request) -> Response:
+        viewer = viewer_of(request)
+        return RedirectResponse(_home(viewer) if viewer.principal else login_url(PREFIX + "/"), status_code=303)
+
+    @router.get("/static/{name}")
+    def static(name: str) -> Response:
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            return Response(status_code=404)
+        return FileResponse(path, media_type=STATIC_TYPES.get(path.suffix, "application/octet-stream"),
+                            headers={"Cache-Control": "max-age=3600"})
+
+    @router.get("/login")
+    def login_page(request: Request, next: str = PREFIX + "/") -> Response:
+        return render(request, Viewer(None, locale_of(request)), "login.html", next=_safe_next(next), error=None)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        username, password = form.get("username", "")[:100], form.get("password", "")[:1000]
+        next_url = _safe_next(form.get("next", PREFIX + "/"))
+        viewer = Viewer(None, locale_of(request))
+        runtime = request.app.state.realtime
+        wait = runtime.sign_in_limiter.retry_after(username)
+        if wait is not None:
+            return render(request, viewer, "login.html", 429, next=next_url,
+                          error=viewer.locale.t("login.too_many", seconds=round(wait)))
+        found = await asyncio.to_thread(sign_in, runtime.read_engine(), username, password, now=runtime.clock())
+        if found is None:
+            return render(request, viewer, "login.html", 401, next=next_url, error=viewer.locale.t("login.wrong"))
+        response = RedirectResponse(next_url, status_code=303)
+        response.set_cookie(COOKIE, found[0], httponly=True, samesite="strict", path=PREFIX,
+                            secure=request.url.scheme == "https", max_age=8 * 3600)
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request) -> Response:
+        token = request.cookies.get(COOKIE)
+        if token and session_principal(request) is not None:
+            runtime = request.app.state.realtime
+            runtime.read_engine().execute(
+                "UPDATE ops.access_token SET revoked_at = ? WHERE token_sha256 = ? AND kind = 'session'",
+                [runtime.clock(), token_digest(token)])
+        response = RedirectResponse(PREFIX + "/login", status_code=303)
+        response.delete_cookie(COOKIE, path=PREFIX)
+        return response
+
+    @router.get("/dashboard")
+    def dashboard(request: Request, viewer: Dashboard, month: str | None = None,
+                  clinic: str | None = None) -> Response:
+        engine = request.app.state.realtime.read_engine()
+        allowed = viewer.principal.clinics
+        all_clinics = kpis.clinics(engine)
+        choices = [(c, n) for c, n in all_clinics if allowed is None or c in allowed]
+        if clinic and allowed is not None and clinic not in allowed:
+            raise PageDenied(viewer)
+        if not clinic and allowed is not None:
+            clinic = sorted(allowed)[0]
+        if month and MONTH.fullmatch(month):
+            period = date(int(month[:4]), int(month[5:]), 1)
+        else:
+            period = kpis.latest_month(engine) or date.today().replace(day=1)
+        data = kpis.overview(engine, kpis.Scope(period, clinic or None))
+        return render(request, viewer, "dashboard.html", o=data, month=f"{period:%Y-%m}",
+                      clinic=clinic or "", clinics=choices, chain_wide=allowed is None,
+                      charts=_charts(viewer, data, dict(all_clinics)))
+
+    @router.get("/patients")
+    def search(request: Request, viewer: Reader, q: str = "") -> Response:
+        found, message = [], None
+        if q:
+            kind = find.classify_query(q[:64])
+            runtime = request.app.state.realtime
+            if kind is None:
+                message = viewer.locale.t("patients.bad_query")
+            elif kind[0] == "golden_id":
+                return RedirectResponse(f"{PREFIX}/patients/{kind[1]}", status_code=303)
+            elif not viewer.may("patient", "lookup"):
+                message = viewer.locale.t("patients.lookup_denied")
+            else:
+                found = find.by_mobile(runtime.read_engine(), kind[1])
+                audit_read(request, action="patient.lookup", patient=None, fields=["mobile"],
+                           detail={"found": found})
+                if len(found) == 1:
+                    return RedirectResponse(f"{PREFIX}/patients/{found[0]}", status_code=303)
+                if not found:
+                    message = viewer.locale.t("patients.none_found")
+        return render(request, viewer, "patients.html", q=q, found=found, message=message)
+
+    @router.get("/patients/{patient_id}")
+    def patient(request: Request, patient_id: str, viewer: Reader) -> Response:
+        runtime = request.app.state.realtime
+        engine = runtime.read_engine()
+        raw = patient_360(engine, patient_id[:64]) if len(patient_id) <= 64 else None
+        principal = viewer.principal
+        home = ((raw or {}).get("patient") or {}).get("home_clinic_id")
+        if raw is None or (principal.clinics is not None and home not in principal.clinics):
+            return render(request, viewer, "error.html", 404, title=viewer.locale.t("error.not_found_title"),
+                          message=viewer.locale.t("patient.not_found"))
+        data, view = patient_view(raw, principal, today=runtime.clock().date(), data_fields=data_fields)
+        audit_read(request, action="patient.read", patient=raw["golden_id"], fields=view.shown,
+                   detail={"masked": sorted(view.masked), "via": "console"})
+        golden = raw["golden_id"]
+        return render(request, viewer, "patient.html", p=data, golden_id=golden,
+                      levels={f: view.level(f) for f in ("name", "mobile", "id_number", "wechat")},
+                      timeline=find.timeline(engine, golden), churn=find.churn_risk(engine, golden),
+                      consent=consent_overview(engine, golden))
+
+    return router
+
+
+def _safe_next(url: str) -> str:
+    """Only a console path: never send a signed-in user to another site."""
+    return url if url.startswith(PREFIX + "/") and "//" not in url and "\\" not in url else PREFIX + "/"
+
+
+def _charts(viewer: Viewer, o: kpis.Overview, clinic_names: dict[str, str]) -> dict[str, Any]:
+    """Everything the four chart kinds need, labels already in the viewer's language."""
+    t = viewer.locale.t
+    return {
+        "daily": {"days": [f"{d['day']:%m-%d}" for d in o.daily], "visits": [d["visits"] for d in o.daily],
+                  "revenue": [round(d["revenue_yuan"]) for d in o.daily],
+                  "names": [t("dashboard.visits"), t("dashboard.revenue")]},
+        "departments": {"labels": [t(f"department.{k}") for k in o.by_department],
+                        "values": list(o.by_department.values())},
+        "clinics": {"labels": [clinic_names.get(k, k) for k in o.by_clinic], "values": list(o.by_clinic.values())},
+        "acquisition": [{"name": t(f"channel.{k}"), "value": v} for k, v in o.acquisition.items()],
+        # Busiest department first: the one the heat map opens on.
+        "heatmap": {"weekdays": t("weekday"), "departments": [
+            [t(f"department.{k}"), v] for k, v in sorted(o.heatmap.items(), key=lambda kv: -sum(c[2] for c in kv[1]))]},
+        "empty": t("dashboard.no_data"),
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Add the console to the ``molar serve`` app."""
+    app.include_router(build_router())
+
+    @app.exception_handler(SignInFirst)
+    async def sign_in_first(request: Request, exc: SignInFirst) -> Response:
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(PageDenied)
+    async def denied(request: Request, exc: PageDenied) -> Response:
+        v = exc.viewer
+        return render(request, v, "error.html", 403, title=v.locale.t("error.forbidden_title"),
+                      message=v.locale.t("error.forbidden", role=v.locale.t(f"role.{v.principal.role}")))

@@ -1,0 +1,228 @@
+"""The web console in a real browser: Debian's chromium driven by Playwright against a real
+`molar serve` process on 127.0.0.1, over a small generated chain (built once).
+
+Checks sign-in per role, role-aware navigation, the dashboard's KPIs against SQL written
+here, masking on the patient 360 page per role, a 403 for a role without the page, and
+that no page asks for anything outside the server. Screenshots go to the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from molar.identity import resolve
+from molar.ingest import ingest_paths
+from molar.privacy.accounts import add_user
+from molar.profile.run import compute_profile
+from molar.synth import SynthConfig, generate
+from molar.warehouse import open_warehouse
+from unit.realtime.rtsupport import free_port
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.timeout(600),
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+END = date(2026, 10, 31)
+PASSWORD = "browser-test-password"
+CLINIC = "C01"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A 600-person, 3-clinic chain: ingested, resolved, profiled; one user per role."""
+    folder = tmp_path_factory.mktemp("console")
+    config = SynthConfig(out_dir=folder / "data", patients=600, clinics=3, seed=5, end_date=END)
+    generate(config)
+    db = folder / "molar.duckdb"
+    with open_warehouse(path=db) as engine:
+        ingest_paths(engine, [folder / "data" / "sources"], today=END)
+        resolve(engine, now=datetime(2026, 10, 31, 12))
+        compute_profile(engine, END, sentiment=True)
+        now = datetime(2026, 10, 31, 12)
+        for user, role, clinics in [("desk", "front_desk", [CLINIC]), ("mark", "marketer", None),
+                                    ("ana", "analyst", None), ("boss", "clinic_manager", None)]:
+            add_user(engine, user, PASSWORD, role, clinics=clinics, now=now, by="test")
+        # A patient of the front desk's clinic with a mobile and a name.
+        golden, name, mobile, visits = engine.rows("""
+            SELECT p.golden_id, p.name, p.mobile, count(*) FROM identity.patient p
+            JOIN identity.cluster c USING (golden_id)
+            JOIN std.visit v ON v.source = c.source AND v.source_patient_key = c.source_patient_key
+            WHERE p.home_clinic_id = ? AND p.mobile IS NOT NULL AND p.name IS NOT NULL
+            GROUP BY ALL ORDER BY p.golden_id LIMIT 1""", [CLINIC])[0]
+        want = expected(engine)
+        elsewhere = engine.scalar("SELECT min(golden_id) FROM identity.patient WHERE home_clinic_id <> ?", [CLINIC])
+    return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits, "elsewhere": elsewhere}, want
+
+
+def expected(engine) -> dict:
+    """October 2026 by SQL written here, independently of molar.reports."""
+    oct_ = "visit_date BETWEEN DATE '2026-10-01' AND DATE '2026-10-31'"
+    no_show, arrived = engine.rows("""
+        SELECT count(*) FILTER (status = 'no_show'), count(*) FILTER (status = 'arrived')
+        FROM std.appointment WHERE slot_start >= '2026-10-01' AND slot_start < '2026-11-01'""")[0]
+    return {
+        "visits": engine.scalar(f"SELECT count(*) FROM std.visit WHERE {oct_}"),
+        "at_clinic": engine.scalar(f"SELECT count(*) FROM std.visit WHERE {oct_} AND clinic_id = ?", [CLINIC]),
+        "revenue": engine.scalar("SELECT sum(amount_yuan) FROM std.charge WHERE charged_on >= DATE '2026-10-01' "
+                                 "AND charged_on < DATE '2026-11-01'"),
+        "new": engine.scalar("""
+            SELECT count(*) FROM (
+              SELECT c.golden_id, min(v.visit_date) AS first FROM std.visit v JOIN identity.cluster c
+                ON c.source = v.source AND c.source_patient_key = v.source_patient_key GROUP BY 1)
+            WHERE first >= DATE '2026-10-01'"""),
+        "no_show": no_show, "arrived": arrived,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(chain):
+    """`molar serve` as a user starts it, on a free port."""
+    db = chain[0]
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "molar", "serve", "-w", str(db), "--port", str(port),
+                             "--log-level", "warning"], env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("molar serve did not start:\n" + proc.stdout.read().decode())
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(60)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """Every request a page made to anything but the test server."""
+    return []
+
+
+def signed_in(browser, server, user, outside, lang=None):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("request", lambda r: None if r.url.startswith(server + "/") else outside.append(r.url))
+    page.goto(f"{server}/console/dashboard" + (f"?lang={lang}" if lang else ""))
+    assert "/console/login" in page.url               # not signed in: to the sign-in page
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return context, page
+
+
+def kpi(page, key: str) -> str:
+    return page.inner_text(f"[data-kpi={key}] b")
+
+
+def digits(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def test_dashboard_numbers_match_sql_and_charts_draw(browser, server, chain, outside, tmp_path):
+    context, page = signed_in(browser, server, "boss", outside)
+    assert page.url.endswith("/console/dashboard")
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert "运营总览" in page.inner_text("h1") and "2026年10月" in page.inner_text("h1")
+    page.screenshot(path=tmp_path / "dashboard-zh.png", full_page=True)
+    shown = {k: kpi(page, k) for k in ("visits", "new_patients", "revenue", "no_show_rate")}
+    # Chain-wide role: the clinic selector lists every clinic; pick one.
+    page.select_option("select[name=clinic]", CLINIC)
+    page.click(".filters button[type=submit]")
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    clinic_visits = digits(kpi(page, "visits"))
+    assert page.locator(".chart svg").count() == 5     # line, 2 bars, pie, heat map
+    context.close()
+
+    want = chain[2]
+    assert want["visits"] > 0 and want["at_clinic"] < want["visits"]
+    assert digits(shown["visits"]) == want["visits"]
+    assert digits(shown["new_patients"]) == want["new"]
+    assert digits(shown["revenue"]) == round(want["revenue"])
+    assert shown["no_show_rate"] == f"{100 * want['no_show'] / (want['no_show'] + want['arrived']):.1f}%"
+    assert clinic_visits == want["at_clinic"]
+
+
+def test_english_switch_and_role_navigation(browser, server, outside):
+    context, page = signed_in(browser, server, "ana", outside, lang="en")
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Overview" in page.inner_text("h1") and "October 2026" in page.inner_text("h1")
+    assert page.inner_text("[data-kpi=revenue] b").startswith("CN¥")
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Patients"]
+    context.close()
+
+
+def test_front_desk_sees_its_patient_in_full_and_no_dashboard(browser, server, chain, outside, tmp_path):
+    patient = chain[1]
+    context, page = signed_in(browser, server, "desk", outside)
+    assert page.locator("h1").inner_text() == "无权访问"       # the dashboard is not for front desk
+    assert page.locator("header nav a").all_inner_texts() == ["患者查询"]
+    denied = page.request.get(f"{server}/console/dashboard")
+    assert denied.status == 403
+    page.goto(f"{server}/console/patients")
+    local = patient["mobile"].removeprefix("+86")
+    page.fill("input[name=q]", f"{local[:3]} {local[3:7]} {local[7:]}")
+    page.click("form.search button")
+    page.wait_for_load_state()
+    if "/console/patients/" not in page.url:        # a family shares the phone: pick from the list
+        page.click(f"a[href$='/{patient['golden']}']")
+    assert page.url.endswith(f"/console/patients/{patient['golden']}")
+    assert page.locator("[data-field=name]").count() == 1, page.content()[-3000:]
+    assert page.inner_text("[data-field=name]") == patient["name"]
+    assert page.inner_text("[data-field=mobile]") == patient["mobile"]
+    page.screenshot(path=tmp_path / "patient-front-desk.png", full_page=True)
+    # Another clinic's patient is not found for a front desk bound to C01.
+    other = page.request.get(f"{server}/console/patients/{patient['elsewhere']}")
+    assert other.status == 404 and patient["elsewhere"] not in other.text().replace(f"/{patient['elsewhere']}", "")
+    context.close()
+
+
+def test_marketer_sees_a_masked_mobile_and_analyst_no_name(browser, server, chain, outside):
+    patient = chain[1]
+    mobile = patient["mobile"].removeprefix("+86")
+    context, page = signed_in(browser, server, "mark", outside)
+    page.goto(f"{server}/console/patients/{patient['golden']}")
+    assert page.inner_text("[data-field=mobile]") == f"{mobile[:3]}****{mobile[-4:]}"
+    assert page.inner_text("[data-field=name]") == patient["name"][0] + "*" * (len(patient["name"]) - 1)
+    assert mobile not in page.content()
+    context.close()
+
+    context, page = signed_in(browser, server, "ana", outside)
+    page.goto(f"{server}/console/patients/{patient['golden']}")
+    assert page.inner_text("[data-field=name]") == "不可见"
+    assert patient["name"] not in page.content() and mobile[-4:] + "<" not in page.content()
+    assert page.locator("table.timeline tr.visit").count() == patient["visits"]
+    context.close()
+
+
+def test_no_page_asked_for_anything_outside_the_server(outside):
+    """Runs last in this module: every page above was watched."""
+    assert outside == []
