@@ -22,6 +22,7 @@ import pytest
 from molar.identity import resolve
 from molar.ingest import ingest_paths
 from molar.privacy.accounts import add_user
+from molar.privacy.fields import read_golden
 from molar.profile.run import compute_profile
 from molar.synth import SynthConfig, generate
 from molar.warehouse import open_warehouse
@@ -54,12 +55,14 @@ def chain(tmp_path_factory):
                                     ("ana", "analyst", None), ("boss", "clinic_manager", None)]:
             add_user(engine, user, PASSWORD, role, clinics=clinics, now=now, by="test")
         # A patient of the front desk's clinic with a mobile and a name.
-        golden, name, mobile, visits = engine.rows("""
-            SELECT p.golden_id, p.name, p.mobile, count(*) FROM identity.patient p
+        golden, visits = engine.rows("""
+            SELECT p.golden_id, count(*) FROM identity.patient p
             JOIN identity.cluster c USING (golden_id)
             JOIN std.visit v ON v.source = c.source AND v.source_patient_key = c.source_patient_key
             WHERE p.home_clinic_id = ? AND p.mobile IS NOT NULL AND p.name IS NOT NULL
             GROUP BY ALL ORDER BY p.golden_id LIMIT 1""", [CLINIC])[0]
+        person = read_golden(engine, "name, mobile", "WHERE golden_id = ?", [golden]).to_pylist()[0]
+        name, mobile = person["name"], person["mobile"]   # the golden record is sealed
         want = expected(engine)
         elsewhere = engine.scalar("SELECT min(golden_id) FROM identity.patient WHERE home_clinic_id <> ?", [CLINIC])
     return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits, "elsewhere": elsewhere}, want

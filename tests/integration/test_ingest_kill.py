@@ -59,7 +59,11 @@ def test_kill_during_load_then_rerun(tmp_path):
     # however fast or slow this machine reads.
     proc = subprocess.Popen([sys.executable, "-c", LOAD_REPORTING_ROWS, str(db), str(big)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    landed = int(proc.stdout.readline() or 0)
+    landed = 0
+    for line in proc.stdout:   # other output (a blank line, a warning) may come first
+        if line.strip().isdigit() and int(line) > 0:
+            landed = int(line)
+            break
     assert landed > 0, proc.stderr.read()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
