@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from molar.automation import ManualClock, StaticFacts, is_held_out
+from molar.privacy import fields
 from unit.automation.autolib import (
     CATALOGUE,
     add_patient,
@@ -79,7 +80,8 @@ def test_decline_gives_a_personal_coupon_then_a_recall_reminder(warehouse):
     a.tick(warehouse, T0)
     [first] = outbox(warehouse, g)
     assert first[3] == "sent" and first[5] == "winback_coupon"
-    text = warehouse.scalar("SELECT rendered_text FROM ops.outbox WHERE golden_id = ?", [g])
+    sealed = warehouse.arrow("SELECT message_id, rendered_text FROM ops.outbox WHERE golden_id = ?", [g])
+    [text] = fields.open_rows("ops.outbox", sealed, fields.cipher_for(warehouse))["rendered_text"].to_pylist()
     assert "300元" in text and code in text and "锦江口腔门诊部" in text
     a.tick(warehouse, T0 + timedelta(days=14))
     assert [m[5] for m in outbox(warehouse, g)] == ["winback_coupon", "recall_reminder"]
