@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from molar.privacy.accounts import sign_in, token_digest
 from molar.privacy.consent import overview as consent_overview
@@ -24,6 +23,7 @@ from molar.realtime.schemas import data_fields
 from molar.reports import kpis
 from molar.web import patients as find
 from molar.web.i18n import Locale
+from molar.web.render import ENV, chart_data
 from molar.web.session import (
     COOKIE,
     LANG_COOKIE,
@@ -41,8 +41,6 @@ from molar.web.session import (
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".LICENSE": "text/plain", ".svg": "image/svg+xml"}
-_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True)
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 Dashboard = Annotated[Viewer, Depends(page("dashboard", "read"))]
@@ -61,7 +59,7 @@ def render(request: Request, viewer: Viewer, template: str, status: int = 200, *
     other = "en" if loc.lang == "zh-CN" else "zh-CN"
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
     switch = request.url.path + "?" + urlencode({**query, "lang": other})
-    html = _env.get_template(template).render(
+    html = ENV.get_template(template).render(
         t=loc.t, loc=loc, lang=loc.lang, prefix=PREFIX, nav=_nav(viewer), principal=viewer.principal,
         role_label=loc.t(f"role.{viewer.principal.role}") if viewer.principal else "",
         switch_url=switch, switch_label=Locale(other).t("lang_name"), **context)
@@ -143,9 +141,10 @@ def build_router() -> APIRouter:
         else:
             period = kpis.latest_month(engine) or date.today().replace(day=1)
         data = kpis.overview(engine, kpis.Scope(period, clinic or None))
+        last_year = kpis.daily(engine, kpis.Scope(period.replace(year=period.year - 1), clinic or None))
         return render(request, viewer, "dashboard.html", o=data, month=f"{period:%Y-%m}",
                       clinic=clinic or "", clinics=choices, chain_wide=allowed is None,
-                      charts=_charts(viewer, data, dict(all_clinics)))
+                      charts=chart_data(viewer.locale, data, dict(all_clinics), last_year))
 
     @router.get("/patients")
     def search(request: Request, viewer: Reader, q: str = "") -> Response:
@@ -194,24 +193,6 @@ def build_router() -> APIRouter:
 def _safe_next(url: str) -> str:
     """Only a console path: never send a signed-in user to another site."""
     return url if url.startswith(PREFIX + "/") and "//" not in url and "\\" not in url else PREFIX + "/"
-
-
-def _charts(viewer: Viewer, o: kpis.Overview, clinic_names: dict[str, str]) -> dict[str, Any]:
-    """Everything the four chart kinds need, labels already in the viewer's language."""
-    t = viewer.locale.t
-    return {
-        "daily": {"days": [f"{d['day']:%m-%d}" for d in o.daily], "visits": [d["visits"] for d in o.daily],
-                  "revenue": [round(d["revenue_yuan"]) for d in o.daily],
-                  "names": [t("dashboard.visits"), t("dashboard.revenue")]},
-        "departments": {"labels": [t(f"department.{k}") for k in o.by_department],
-                        "values": list(o.by_department.values())},
-        "clinics": {"labels": [clinic_names.get(k, k) for k in o.by_clinic], "values": list(o.by_clinic.values())},
-        "acquisition": [{"name": t(f"channel.{k}"), "value": v} for k, v in o.acquisition.items()],
-        # Busiest department first: the one the heat map opens on.
-        "heatmap": {"weekdays": t("weekday"), "departments": [
-            [t(f"department.{k}"), v] for k, v in sorted(o.heatmap.items(), key=lambda kv: -sum(c[2] for c in kv[1]))]},
-        "empty": t("dashboard.no_data"),
-    }
 
 
 def install(app: FastAPI) -> None:
