@@ -31,7 +31,7 @@ def monthly(
     from molar.reports.monthly import ReportError, build, parse_month
     from molar.reports.pdf import PrintError, print_pdf
     from molar.web.i18n import Locale
-    from molar.web.report import standalone
+    from molar.web.report import header, standalone
 
     with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "report", "read", bootstrap=True)
@@ -59,8 +59,7 @@ def monthly(
     html = standalone(report, loc, names, made=clinic_now().date())
     if out.suffix.lower() == ".pdf":
         with failing_on(PrintError):
-            print_pdf(html, out, header=f"{loc.t('report.title')} · {loc.month(period)} · "
-                                        f"{report.clinic_name or loc.t('report.whole_chain')}")
+            print_pdf(html, out, header=header(report, loc))
     else:
         out.write_text(html, encoding="utf-8")
     console.print(f"wrote {out}: {report.current.visits} visits, revenue ¥{report.current.revenue_yuan:,.0f} "

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,8 +22,11 @@ from molar.privacy.masking import patient_view
 from molar.realtime.app import audit_read
 from molar.realtime.patient import patient_360
 from molar.realtime.schemas import data_fields
-from molar.reports import kpis
+from molar.reports import kpis, monthly
+from molar.reports.pdf import PrintError, print_pdf
+from molar.warehouse import Engine
 from molar.web import patients as find
+from molar.web import report as report_view
 from molar.web.i18n import Locale
 from molar.web.render import ENV, chart_data
 from molar.web.session import (
@@ -45,11 +50,14 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 Dashboard = Annotated[Viewer, Depends(page("dashboard", "read"))]
 Reader = Annotated[Viewer, Depends(page("patient", "read"))]
+ReportReader = Annotated[Viewer, Depends(page("report", "read"))]
+PAGE_ROWS = 50
 
 
 def _nav(viewer: Viewer) -> list[dict[str, str]]:
     """The pages this viewer's role may open (role-aware navigation)."""
-    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("patient", "read", "/patients", "nav.patients")]
+    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("report", "read", "/report", "report.nav"),
+             ("patient", "read", "/patients", "nav.patients")]
     return [{"href": PREFIX + href, "label": viewer.locale.t(label)}
             for resource, action, href, label in items if viewer.may(resource, action)]
 
@@ -129,22 +137,80 @@ def build_router() -> APIRouter:
     def dashboard(request: Request, viewer: Dashboard, month: str | None = None,
                   clinic: str | None = None) -> Response:
         engine = request.app.state.realtime.read_engine()
-        allowed = viewer.principal.clinics
-        all_clinics = kpis.clinics(engine)
-        choices = [(c, n) for c, n in all_clinics if allowed is None or c in allowed]
-        if clinic and allowed is not None and clinic not in allowed:
+        f = _filters(engine, viewer, month, clinic)
+        data = kpis.overview(engine, f.scope)
+        last_year = kpis.daily(engine, kpis.Scope(f.scope.month.replace(year=f.scope.month.year - 1), f.scope.clinic))
+        query = {"month": f.month, "clinic": f.clinic}
+        drill = ({k: f"{PREFIX}/dashboard/patients?" + urlencode({**query, "kpi": k}) for k in kpis.DRILLS}
+                 if viewer.may("patient", "read") else {})
+        return render(request, viewer, "dashboard.html", o=data, month=f.month, clinic=f.clinic, clinics=f.choices,
+                      chain_wide=f.chain_wide, drill=drill, charts=chart_data(viewer.locale, data, f.names, last_year))
+
+    @router.get("/dashboard/patients")
+    def behind(request: Request, viewer: Dashboard, kpi: str, month: str | None = None,
+               clinic: str | None = None, page: int = 1) -> Response:
+        """The patients behind one KPI of the dashboard, a page at a time, masked by role."""
+        if not viewer.may("patient", "read"):
             raise PageDenied(viewer)
-        if not clinic and allowed is not None:
-            clinic = sorted(allowed)[0]
-        if month and MONTH.fullmatch(month):
-            period = date(int(month[:4]), int(month[5:]), 1)
-        else:
-            period = kpis.latest_month(engine) or date.today().replace(day=1)
-        data = kpis.overview(engine, kpis.Scope(period, clinic or None))
-        last_year = kpis.daily(engine, kpis.Scope(period.replace(year=period.year - 1), clinic or None))
-        return render(request, viewer, "dashboard.html", o=data, month=f"{period:%Y-%m}",
-                      clinic=clinic or "", clinics=choices, chain_wide=allowed is None,
-                      charts=chart_data(viewer.locale, data, dict(all_clinics), last_year))
+        loc = viewer.locale
+        if kpi not in kpis.DRILLS:
+            return render(request, viewer, "error.html", 404, title=loc.t("error.not_found_title"),
+                          message=loc.t("behind.unknown_kpi"))
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        page = max(1, min(page, 100_000))
+        found = kpis.behind(engine, f.scope, kpi, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS)
+        rows, view = find.named(engine, found.rows, viewer.principal)
+        audit_read(request, action="patient.read", patient=None, fields=view.shown,
+                   detail={"masked": sorted(view.masked), "via": "console drill-down", "kpi": kpi, "month": f.month,
+                           "clinic": f.clinic or None, "page": page, "patients": [r["golden_id"] for r in rows]})
+        query = {"kpi": kpi, "month": f.month, "clinic": f.clinic}
+        pages = max(1, -(-found.patients // PAGE_ROWS))
+
+        def link(n: int) -> str:
+            return f"{PREFIX}/dashboard/patients?" + urlencode({**query, "page": n})
+
+        return render(request, viewer, "behind.html", rows=rows, found=found, kpi=kpi, f=f, page=page, pages=pages,
+                      previous=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
+                      back=f"{PREFIX}/dashboard?" + urlencode({"month": f.month, "clinic": f.clinic}),
+                      levels={"name": view.level("name")})
+
+    @router.get("/report")
+    def report_page(request: Request, viewer: ReportReader, month: str | None = None,
+                    clinic: str | None = None) -> Response:
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        report = monthly.build(engine, f.scope.month, f.scope.clinic)
+        audit_read(request, action="report.read", patient=None,
+                   detail={"month": f.month, "clinic": f.clinic or None, "format": "page"})
+        download = f"{PREFIX}/report/download?" + urlencode({"month": f.month, "clinic": f.clinic})
+        return render(request, viewer, "report.html", month=f.month, clinic=f.clinic, clinics=f.choices,
+                      chain_wide=f.chain_wide, download=download,
+                      **report_view.context(report, viewer.locale, f.names, runtime_today(request)))
+
+    @router.get("/report/download")
+    def report_download(request: Request, viewer: ReportReader, month: str | None = None,
+                        clinic: str | None = None, format: str = "pdf") -> Response:
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        report = monthly.build(engine, f.scope.month, f.scope.clinic)
+        fmt = "html" if format == "html" else "pdf"
+        audit_read(request, action="report.read", patient=None,
+                   detail={"month": f.month, "clinic": f.clinic or None, "format": fmt})
+        loc = viewer.locale
+        html = report_view.standalone(report, loc, f.names, runtime_today(request))
+        name = f"molar-report-{f.month}{'-' + f.clinic if f.clinic else ''}.{fmt}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if fmt == "html":
+            return HTMLResponse(html, headers=headers)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / name
+            try:
+                print_pdf(html, out, header=report_view.header(report, loc))
+            except PrintError as exc:
+                return render(request, viewer, "error.html", 503, title=loc.t("report.no_report_title"),
+                              message=str(exc))
+            return Response(out.read_bytes(), media_type="application/pdf", headers=headers)
 
     @router.get("/patients")
     def search(request: Request, viewer: Reader, q: str = "") -> Response:
@@ -188,6 +254,46 @@ def build_router() -> APIRouter:
                       consent=consent_overview(engine, golden))
 
     return router
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The month and clinic a page shows, after the viewer's clinics are applied."""
+
+    scope: kpis.Scope
+    choices: list[tuple[str, str]]     # clinics the viewer may pick
+    names: dict[str, str]              # every clinic's name
+    chain_wide: bool
+
+    @property
+    def month(self) -> str:
+        return f"{self.scope.month:%Y-%m}"
+
+    @property
+    def clinic(self) -> str:
+        return self.scope.clinic or ""
+
+
+def _filters(engine: Engine, viewer: Viewer, month: str | None, clinic: str | None) -> Filters:
+    """A clinic outside the viewer's clinics is refused; a clinic-bound viewer gets their first
+    clinic by default; a missing or malformed month is the newest month with visits."""
+    allowed = viewer.principal.clinics
+    all_clinics = kpis.clinics(engine)
+    if clinic and allowed is not None and clinic not in allowed:
+        raise PageDenied(viewer)
+    if not clinic and allowed is not None:
+        clinic = sorted(allowed)[0]
+    if month and MONTH.fullmatch(month):
+        period = date(int(month[:4]), int(month[5:]), 1)
+    else:
+        period = kpis.latest_month(engine) or date.today().replace(day=1)
+    return Filters(kpis.Scope(period, clinic or None),
+                   [(c, n) for c, n in all_clinics if allowed is None or c in allowed],
+                   dict(all_clinics), allowed is None)
+
+
+def runtime_today(request: Request) -> date:
+    return request.app.state.realtime.clock().date()
 
 
 def _safe_next(url: str) -> str:

@@ -89,6 +89,12 @@ def words(report: Report, loc: Locale, clinic_names: dict[str, str], rows: dict[
     return out
 
 
+def header(report: Report, loc: Locale) -> str:
+    """The line printed at the top of every PDF page: what the report is and its filters."""
+    return (f"{loc.t('report.title')} · {loc.month(report.scope.month)} · "
+            f"{report.clinic_name or loc.t('report.whole_chain')}")
+
+
 def standalone(report: Report, loc: Locale, clinic_names: dict[str, str], made: date) -> str:
     """The report as one self-contained HTML file (no request leaves the page)."""
     return ENV.get_template("report_print.html").render(
