@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from molar.cli import app
 from molar.identity import resolve
 from molar.ingest import ingest_paths
+from molar.predict.churn.score import score_churn
 from molar.privacy import audit
 from molar.privacy.accounts import add_user
 from molar.profile.run import compute_profile
@@ -33,7 +34,8 @@ CLINIC = "C01"
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """A 400-person, 3-clinic chain profiled at the end of September and of October (so
-    October has tier and stage changes); an analyst, a front desk and a C01 manager."""
+    October has tier and stage changes), churn risk scored in between (so the October run
+    tags key customers); an analyst, a front desk and a C01 manager."""
     folder = tmp_path_factory.mktemp("report")
     generate(SynthConfig(out_dir=folder / "data", patients=400, clinics=3, seed=11, end_date=END))
     db = folder / "molar.duckdb"
@@ -41,6 +43,7 @@ def chain(tmp_path_factory):
         ingest_paths(engine, [folder / "data" / "sources"], today=END)
         resolve(engine, now=datetime(2026, 10, 31, 12))
         compute_profile(engine, date(2026, 9, 30), sentiment=True)
+        score_churn(engine, END)
         compute_profile(engine, END, sentiment=True)
         now = datetime(2026, 10, 31, 12)
         add_user(engine, "ana", PASSWORD, "analyst", now=now, by="test")
@@ -90,8 +93,15 @@ def test_report_figures_match_sql_for_the_month_the_month_before_and_a_year_befo
             WHERE occurred_on BETWEEN DATE '2026-10-01' AND DATE '2026-10-31' AND from_tier <> to_tier
               AND ($c IS NULL OR golden_id IN (SELECT golden_id FROM identity.patient WHERE home_clinic_id = $c))
             GROUP BY 1, 2""", {"c": clinic})
+        home = "golden_id IN (SELECT golden_id FROM identity.patient WHERE $c IS NULL OR home_clinic_id = $c)"
+        bands = dict(engine.rows(f"SELECT band, count(*) FROM profile.churn_risk WHERE {home} GROUP BY 1", {"c": clinic}))
+        key = engine.rows(f"""SELECT count(*) FROM profile.tag_value
+                              WHERE tag_key = 'key_customer' AND value = 'true' AND {home}""", {"c": clinic})[0][0]
     assert report.moves.tiers == {(a, b): n for a, b, n in moves}
     assert sum(report.moves.tiers.values()) > 0 and sum(report.moves.stages.values()) > 0
+    assert report.moves.risk_bands == bands and sum(bands.values()) > 0
+    assert report.moves.key_customers == key > 0
+    assert report.moves.risk_as_of == END
 
 
 def run(chain: Path, *args: str, user: str | None = "ana"):
@@ -115,11 +125,13 @@ def test_html_report_in_english_carries_the_month_s_figures_and_is_audited(chain
     with open_warehouse(path=chain) as engine:
         want, before = month_sql(engine, OCT, None), month_sql(engine, SEP, None)
         rows = audit.list_entries(engine, actor="ana", action="report.read")
+        high = engine.rows("SELECT count(*) FROM profile.churn_risk WHERE band = 'high'")[0][0]
     row = re.search(r'<tr data-kpi="visits"><th>Visits</th><td class="now">([\d,]+)</td><td>([\d,]+)</td>', html)
     assert row and row.groups() == (f"{want['visits']:,}", f"{before['visits']:,}")
     revenue = re.search(r'<tr data-kpi="revenue"><th>Revenue</th><td class="now">CN¥([\d,]+)</td>', html)
     assert revenue and revenue.group(1) == f"{round(want['revenue']):,}"
     assert f"{(want['visits'] - before['visits']) / before['visits']:+.1%}" in html
+    assert f"{high:,} patients are at high churn risk" in html
     markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)     # the inlined scripts aside
     assert markup.count("<script") == 1 and re.findall(r"\b(?:src|href)=", markup) == []   # nothing fetched
     assert len(rows) == 1 and rows[0]["detail"] == {"month": "2026-10", "clinic": None, "format": "html"}

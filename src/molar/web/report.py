@@ -80,7 +80,7 @@ def words(report: Report, loc: Locale, clinic_names: dict[str, str], rows: dict[
         out["moves"] = t("report.text_no_moves")
     if m.risk_as_of is not None:
         out["risk"] = t("report.text_risk", as_of=loc.date(m.risk_as_of), high=loc.number(m.risk_bands.get("high", 0)),
-                        key=loc.number(m.key_customers or 0))
+                        key_customers=loc.number(m.key_customers or 0))
     else:
         out["risk"] = t("report.text_no_risk")
     out["complaints"] = t("report.text_complaints", now=loc.number(o.complaints),
