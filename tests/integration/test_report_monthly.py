@@ -251,3 +251,27 @@ def test_drill_down_lists_the_patients_behind_each_kpi(chain, clinic):
         if not unlinked:
             assert sum(float(r["amount_yuan"]) for r in revenue) == pytest.approx(overview.revenue_yuan)
         assert every("average_order") == revenue
+
+
+def test_drill_down_names_are_masked_by_role_and_hidden_across_clinics(chain):
+    from molar.privacy.accounts import Principal
+    from molar.privacy.fields import read_golden
+    from molar.web.patients import named
+
+    with open_warehouse(path=chain) as engine:
+        rows = kpis.behind(engine, kpis.Scope(OCT), "active_patients", limit=60).rows
+        truth = {p["golden_id"]: p for p in read_golden(engine, "golden_id, name, home_clinic_id").to_pylist()}
+        manager = Principal("boss1", "clinic_manager", "session", "console", clinics=frozenset({CLINIC}))
+        marketer = Principal("mark", "marketer", "session", "console")
+        as_manager, view = named(engine, rows, manager)
+        as_marketer, _ = named(engine, rows, marketer)
+    homes = {truth[r["golden_id"]]["home_clinic_id"] for r in rows}
+    assert CLINIC in homes and len(homes) > 1
+    for mine, theirs in zip(as_manager, as_marketer, strict=True):
+        person = truth[mine["golden_id"]]
+        if person["home_clinic_id"] == CLINIC:
+            assert mine["mine"] and mine["name"] == person["name"]           # clinic manager: full
+        else:
+            assert not mine["mine"] and mine["name"] is None                 # another clinic's patient
+        assert theirs["name"] == person["name"][0] + "*" * (len(person["name"]) - 1)
+    assert view.shown == {"name"}
