@@ -23,6 +23,7 @@ from molar.reports import kpis
 from molar.reports.monthly import build
 from molar.synth import SynthConfig, generate
 from molar.warehouse import open_warehouse
+from molar.web.i18n import Locale
 
 pytestmark = pytest.mark.timeout(600)
 END = date(2026, 10, 31)
@@ -126,12 +127,16 @@ def test_html_report_in_english_carries_the_month_s_figures_and_is_audited(chain
         want, before = month_sql(engine, OCT, None), month_sql(engine, SEP, None)
         rows = audit.list_entries(engine, actor="ana", action="report.read")
         high = engine.rows("SELECT count(*) FROM profile.churn_risk WHERE band = 'high'")[0][0]
+        department, busiest = engine.rows("""
+            SELECT coalesce(department, 'unknown'), count(*) FROM std.visit
+            WHERE visit_date BETWEEN DATE '2026-10-01' AND DATE '2026-10-31' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1""")[0]
     row = re.search(r'<tr data-kpi="visits"><th>Visits</th><td class="now">([\d,]+)</td><td>([\d,]+)</td>', html)
     assert row and row.groups() == (f"{want['visits']:,}", f"{before['visits']:,}")
     revenue = re.search(r'<tr data-kpi="revenue"><th>Revenue</th><td class="now">CN¥([\d,]+)</td>', html)
     assert revenue and revenue.group(1) == f"{round(want['revenue']):,}"
     assert f"{(want['visits'] - before['visits']) / before['visits']:+.1%}" in html
     assert f"{high:,} patients are at high churn risk" in html
+    assert f"The busiest department was {Locale('en').t('department.' + department)} ({busiest:,} visits)" in html
     markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)     # the inlined scripts aside
     assert markup.count("<script") == 1 and re.findall(r"\b(?:src|href)=", markup) == []   # nothing fetched
     assert len(rows) == 1 and rows[0]["detail"] == {"month": "2026-10", "clinic": None, "format": "html"}

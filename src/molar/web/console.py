@@ -172,8 +172,7 @@ def build_router() -> APIRouter:
 
         return render(request, viewer, "behind.html", rows=rows, found=found, kpi=kpi, f=f, page=page, pages=pages,
                       previous=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
-                      back=f"{PREFIX}/dashboard?" + urlencode({"month": f.month, "clinic": f.clinic}),
-                      levels={"name": view.level("name")})
+                      back=f"{PREFIX}/dashboard?" + urlencode({"month": f.month, "clinic": f.clinic}))
 
     @router.get("/report")
     def report_page(request: Request, viewer: ReportReader, month: str | None = None,

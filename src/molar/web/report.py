@@ -61,14 +61,15 @@ def words(report: Report, loc: Locale, clinic_names: dict[str, str], rows: dict[
         for dept_cells in o.heatmap.values():
             for weekday, hour, n in dept_cells:
                 cells[(weekday, hour)] += n
-        (weekday, hour), _ = cells.most_common(1)[0] if cells else ((0, 0), 0)
         department, department_visits = next(iter(o.by_department.items()))
         busiest = max(o.by_clinic, key=lambda c: o.by_clinic[c])
         channel = next((c for c in o.acquisition if c != "none"), next(iter(o.acquisition), "none"))
         out["charts"] = t("report.text_charts", department=t(f"department.{department}"),
                           department_visits=loc.number(department_visits),
-                          clinic=clinic_names.get(busiest, busiest), channel=t(f"channel.{channel}"),
-                          weekday=t("weekday")[weekday], hour=hour)
+                          clinic=clinic_names.get(busiest, busiest), channel=t(f"channel.{channel}"))
+        if cells:   # a chain may load visits without any booking system
+            (weekday, hour), _ = cells.most_common(1)[0]
+            out["charts"] += t("report.text_peak", weekday=t("weekday")[weekday], hour=hour)
     else:
         out["charts"] = t("report.text_charts_empty")
     if m.tiers or m.stages:
