@@ -284,6 +284,14 @@ def test_an_analyst_drills_down_without_names_and_front_desk_not_at_all(browser,
     page.wait_for_load_state()
     names = page.locator("tr.patient [data-field=name]").all_inner_texts()
     assert names and set(names) == {"不可见"}
+    page.go_back()
+    tier = page.locator("a[href*='kpi=tier'][href*='group=growth']")
+    shown = digits(tier.inner_text())
+    tier.click()
+    page.wait_for_load_state()
+    assert "价值分层: 成长客户" in page.inner_text("h1")
+    assert int(re.search(r"\d+", page.inner_text("#behind-count")).group()) == shown
+    assert page.locator("tr.patient").count() == min(50, shown)
     context.close()
     context, page = signed_in(browser, server, "desk", outside)
     assert page.request.get(f"{server}/console/dashboard/patients?kpi=visits").status == 403

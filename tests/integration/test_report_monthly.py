@@ -280,3 +280,28 @@ def test_drill_down_names_are_masked_by_role_and_hidden_across_clinics(chain):
             assert not mine["mine"] and mine["name"] is None                 # another clinic's patient
         assert theirs["name"] == person["name"][0] + "*" * (len(person["name"]) - 1)
     assert view.shown == {"name"}
+
+
+@pytest.mark.parametrize("clinic", [None, CLINIC])
+def test_drill_down_lists_the_patients_behind_each_table_row(chain, clinic):
+    scope = kpis.Scope(OCT, clinic)
+    home = "($c IS NULL OR golden_id IN (SELECT golden_id FROM identity.patient WHERE home_clinic_id = $c))"
+    with open_warehouse(path=chain) as engine:
+        overview = kpis.overview(engine, scope)
+        tiers = engine.rows(f"SELECT tier, list(golden_id ORDER BY golden_id) FROM profile.tier WHERE {home} GROUP BY 1",
+                            {"c": clinic})
+        stages = dict(engine.rows(f"SELECT stage, count(*) FROM profile.lifecycle WHERE {home} GROUP BY 1", {"c": clinic}))
+        wechat = engine.rows("""
+            SELECT c.golden_id, count(*) FROM std.appointment a JOIN identity.cluster c
+              ON c.source = a.source AND c.source_patient_key = a.source_patient_key
+            WHERE a.channel = 'wechat' AND a.slot_start >= '2026-10-01' AND a.slot_start < '2026-11-01'
+              AND ($c IS NULL OR a.clinic_id = $c) GROUP BY 1""", {"c": clinic})
+        assert len(tiers) > 1 and wechat
+        for tier, ids in tiers:
+            found = kpis.behind(engine, scope, "tier", group=tier, limit=10_000)
+            assert sorted(r["golden_id"] for r in found.rows) == ids and overview.tiers[tier] == len(ids)
+        for stage, n in stages.items():
+            assert kpis.behind(engine, scope, "stage", group=stage, limit=1).patients == n == overview.stages[stage]
+        found = kpis.behind(engine, scope, "channel", group="wechat", limit=10_000)
+        assert {r["golden_id"]: r["n"] for r in found.rows} == dict(wechat)
+        assert sum(r["n"] for r in found.rows) + found.unlinked == overview.channel_mix["wechat"]

@@ -141,6 +141,20 @@ BEHIND: dict[str, str] = {
 # KPIs whose patients are another KPI's: the average order's are the revenue's.
 BEHIND_ALIAS = {"average_order": "revenue"}
 DRILLS = (*BEHIND, *BEHIND_ALIAS)
+# Breakdowns (a count per value of ``grp``) with the same rows: the dashboard's tables.
+GROUPS: dict[str, str] = {
+    "channel": """
+        SELECT c.golden_id, coalesce(a.channel, 'unknown') AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan
+        FROM std.appointment a LEFT JOIN identity.cluster c
+          ON c.source = a.source AND c.source_patient_key = a.source_patient_key
+        WHERE a.slot_start >= $start AND a.slot_start < $end AND ($clinic IS NULL OR a.clinic_id = $clinic)""",
+    "tier": f"SELECT golden_id, tier AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.tier WHERE {_HOME}",
+    "stage": f"SELECT golden_id, stage AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.lifecycle WHERE {_HOME}",
+}
+
+
+def _breakdown(engine: Engine, group: str, p: dict[str, Any], order: str) -> dict[str, int]:
+    return _dict(_rows(engine, f"SELECT grp, count(*) FROM ({GROUPS[group]}) GROUP BY 1 ORDER BY {order}", p))
 
 
 def _params(scope: Scope) -> dict[str, Any]:
@@ -168,12 +182,10 @@ def overview(engine: Engine, scope: Scope) -> Overview:
         average_order_yuan=revenue / charges if charges else None,
         no_show_rate=no_show / attended if attended else None,
         complaints=complaints,
-        channel_mix=_dict(_rows(engine, f"""
-            SELECT coalesce(channel, 'unknown') AS ch, count(*) FROM std.appointment
-            WHERE slot_start >= $start AND slot_start < $end AND {_CLINIC} GROUP BY ch ORDER BY 2 DESC, 1""", p)),
+        channel_mix=_breakdown(engine, "channel", p, "2 DESC, 1"),
         acquisition=_acquisition(engine, p),
-        tiers=_dict(_rows(engine, f"SELECT tier, count(*) FROM profile.tier WHERE {_HOME} GROUP BY 1 ORDER BY 1", p)),
-        stages=_dict(_rows(engine, f"SELECT stage, count(*) FROM profile.lifecycle WHERE {_HOME} GROUP BY 1 ORDER BY 1", p)),
+        tiers=_breakdown(engine, "tier", p, "1"),
+        stages=_breakdown(engine, "stage", p, "1"),
         daily=_daily(engine, p),
         by_department=_dict(_rows(engine, f"""
             SELECT coalesce(department, 'unknown') AS d, count(*) FROM std.visit
@@ -195,10 +207,15 @@ class Behind:
     rows: list[dict[str, Any]]
 
 
-def behind(engine: Engine, scope: Scope, kpi: str, *, limit: int, offset: int = 0) -> Behind:
-    """The patients behind a KPI of :func:`overview`, most rows (then most money) first."""
-    sql = BEHIND[BEHIND_ALIAS.get(kpi, kpi)]
-    p = {**_params(scope), "limit": limit, "offset": offset}
+def behind(engine: Engine, scope: Scope, kpi: str, *, limit: int, offset: int = 0,
+           group: str | None = None) -> Behind:
+    """The patients behind a KPI of :func:`overview` (or one value ``group`` of a breakdown
+    in :data:`GROUPS`), most rows (then most money) first."""
+    if kpi in GROUPS:
+        sql = f"SELECT * FROM ({GROUPS[kpi]}) WHERE grp = $group"
+    else:
+        sql = BEHIND[BEHIND_ALIAS.get(kpi, kpi)]
+    p = {**_params(scope), "limit": limit, "offset": offset, "group": group}
     [(patients, unlinked)] = _rows(engine, f"""
         SELECT count(DISTINCT golden_id) FILTER (WHERE n > 0), count(*) FILTER (WHERE golden_id IS NULL AND n > 0)
         FROM ({sql})""", p)

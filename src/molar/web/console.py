@@ -52,6 +52,7 @@ Dashboard = Annotated[Viewer, Depends(page("dashboard", "read"))]
 Reader = Annotated[Viewer, Depends(page("patient", "read"))]
 ReportReader = Annotated[Viewer, Depends(page("report", "read"))]
 PAGE_ROWS = 50
+GROUP_TABLES = {"channel": "channel_mix", "tier": "tiers", "stage": "stages"}   # kpis.GROUPS -> Overview
 
 
 def _nav(viewer: Viewer) -> list[dict[str, str]]:
@@ -141,36 +142,47 @@ def build_router() -> APIRouter:
         data = kpis.overview(engine, f.scope)
         last_year = kpis.daily(engine, kpis.Scope(f.scope.month.replace(year=f.scope.month.year - 1), f.scope.clinic))
         query = {"month": f.month, "clinic": f.clinic}
-        drill = ({k: f"{PREFIX}/dashboard/patients?" + urlencode({**query, "kpi": k}) for k in kpis.DRILLS}
-                 if viewer.may("patient", "read") else {})
+        may = viewer.may("patient", "read")
+
+        def drill_url(kpi: str, **extra: str) -> str:
+            return f"{PREFIX}/dashboard/patients?" + urlencode({**query, "kpi": kpi, **extra})
+
+        drill = {k: drill_url(k) for k in kpis.DRILLS} if may else {}
+        groups = ({kind: {v: drill_url(kind, group=v) for v in getattr(data, attr)}
+                   for kind, attr in GROUP_TABLES.items()} if may else {})
         return render(request, viewer, "dashboard.html", o=data, month=f.month, clinic=f.clinic, clinics=f.choices,
-                      chain_wide=f.chain_wide, drill=drill, charts=chart_data(viewer.locale, data, f.names, last_year))
+                      chain_wide=f.chain_wide, drill=drill, groups=groups,
+                      charts=chart_data(viewer.locale, data, f.names, last_year))
 
     @router.get("/dashboard/patients")
     def behind(request: Request, viewer: Dashboard, kpi: str, month: str | None = None,
-               clinic: str | None = None, page: int = 1) -> Response:
-        """The patients behind one KPI of the dashboard, a page at a time, masked by role."""
+               clinic: str | None = None, page: int = 1, group: str | None = None) -> Response:
+        """The patients behind one KPI (or one row of a table) of the dashboard, a page at a
+        time, masked by role."""
         if not viewer.may("patient", "read"):
             raise PageDenied(viewer)
         loc = viewer.locale
-        if kpi not in kpis.DRILLS:
+        if kpi not in kpis.DRILLS and not (kpi in kpis.GROUPS and group and len(group) <= 40):
             return render(request, viewer, "error.html", 404, title=loc.t("error.not_found_title"),
                           message=loc.t("behind.unknown_kpi"))
         engine = request.app.state.realtime.read_engine()
         f = _filters(engine, viewer, month, clinic)
         page = max(1, min(page, 100_000))
-        found = kpis.behind(engine, f.scope, kpi, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS)
+        group = group if kpi in kpis.GROUPS else None
+        found = kpis.behind(engine, f.scope, kpi, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, group=group)
         rows, view = find.named(engine, found.rows, viewer.principal)
         audit_read(request, action="patient.read", patient=None, fields=view.shown,
-                   detail={"masked": sorted(view.masked), "via": "console drill-down", "kpi": kpi, "month": f.month,
+                   detail={"masked": sorted(view.masked), "via": "console drill-down", "kpi": kpi, "group": group,
+                           "month": f.month,
                            "clinic": f.clinic or None, "page": page, "patients": [r["golden_id"] for r in rows]})
-        query = {"kpi": kpi, "month": f.month, "clinic": f.clinic}
+        query = {"kpi": kpi, "month": f.month, "clinic": f.clinic, **({"group": group} if group else {})}
         pages = max(1, -(-found.patients // PAGE_ROWS))
 
         def link(n: int) -> str:
             return f"{PREFIX}/dashboard/patients?" + urlencode({**query, "page": n})
 
-        return render(request, viewer, "behind.html", rows=rows, found=found, kpi=kpi, f=f, page=page, pages=pages,
+        return render(request, viewer, "behind.html", rows=rows, found=found, kpi=kpi, group=group, f=f, page=page,
+                      pages=pages,
                       previous=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
                       back=f"{PREFIX}/dashboard?" + urlencode({"month": f.month, "clinic": f.clinic}))
 
