@@ -48,8 +48,8 @@ def monthly(
                        "pass one with --clinic / 只能查看所属诊所的报告")
         with failing_on(ReportError):
             report = build(engine, period, clinic)
-        first, last = engine.rows("SELECT min(visit_date), max(visit_date) FROM std.visit")[0]
         if not report.current.visits and not report.current.charges:
+            first, last = engine.rows("SELECT min(visit_date), max(visit_date) FROM std.visit")[0]
             span = f"its visits run from {first:%Y-%m} to {last:%Y-%m}" if first else "it holds no visits yet"
             raise fail(f"nothing to report for {period:%Y-%m} in this warehouse: {span} / 该月份没有数据")
         names = dict(kpis.clinics(engine))
