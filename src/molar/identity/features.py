@@ -53,7 +53,7 @@ from functools import cache
 import pyarrow as pa
 
 from molar.ingest.standardise import id_birth_date_sql, id_sex_sql
-from molar.ingest.standardise.names import COMPOUND_SURNAMES, HONORIFIC, parse_name
+from molar.ingest.standardise.names import COMPOUND_SURNAMES, HONORIFIC, PARSER_VERSION, parse_name
 from molar.ingest.standardise.pinyin import COMPOUND_SURNAMES as SPECIAL_COMPOUNDS
 from molar.ingest.standardise.pinyin import SURNAMES as SPECIAL_SURNAMES
 from molar.privacy import fields, keys
@@ -126,6 +126,13 @@ def _parse_keys(text_bi: pa.Array | pa.ChunkedArray, nickname_field: pa.Array | 
     return [f"{b}:{str(n).lower()}" for b, n in zip(text_bi.to_pylist(), nickname_field.to_pylist(), strict=True)]
 
 
+def _cache_key(indexer: BlindIndexer, texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Blind index of the parser version and the text: names parsed by an older parser
+    are not found, so they are parsed again."""
+    versioned = pa.array([f"{PARSER_VERSION}:{t}" for t in texts.to_pylist()], pa.string())
+    return pa.array(indexer.column("name", versioned), pa.string())
+
+
 def open_name_parse(engine: Engine, source_table: str, keyring: keys.Keyring) -> int:
     """The parsed names of ``source_table`` (plaintext, shaped like std.patient) in the TEMP
     table :data:`NAMES`, with blind indexes of the name and pinyin; returns how many
@@ -135,7 +142,7 @@ def open_name_parse(engine: Engine, source_table: str, keyring: keys.Keyring) ->
         f"""SELECT DISTINCT coalesce(name, nickname) AS text, name IS NULL AS nickname_field
             FROM {source_table} WHERE coalesce(name, nickname) IS NOT NULL""")
     indexer = BlindIndexer.from_keyring(keyring)
-    texts = texts.append_column("text_bi", pa.array(indexer.column("name", texts["text"]), pa.string()))
+    texts = texts.append_column("text_bi", _cache_key(indexer, texts["text"]))
     engine.register("_id_names_wanted", texts)
     try:
         cached = engine.arrow(
@@ -156,7 +163,7 @@ def open_name_parse(engine: Engine, source_table: str, keyring: keys.Keyring) ->
     })
     new = name_parse_rows(missing)
     if new.num_rows:
-        new_bi = pa.array(indexer.column("name", new["text"]), pa.string())
+        new_bi = _cache_key(indexer, new["text"])
         parts = [json.dumps(list(p), ensure_ascii=False) for p in zip(*(new[c].to_pylist() for c in _PARTS), strict=True)]
         engine.append(NAME_PARSE, pa.table({
             "text_bi": new_bi, "nickname_field": new["nickname_field"], "kind": new["kind"],
