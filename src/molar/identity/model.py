@@ -70,12 +70,14 @@ class LinkModel:
     exact_u: tuple[tuple[str, str, str, str], ...] = ()
     pretrained: Callable[[], dict[str, Any]] | None = None
     # Training starts from ``pretrained()`` (the prior) and EM only refines it. A trained
-    # comparison that cannot be right goes back to the prior's m (linker.check_plausible:
+    # comparison that cannot be right moves back toward the prior's m (linker.check_plausible:
     # agreement weighing less than a weaker level, disagreement counting for a match, or
     # the agreement level's m more than ``max_m_shift`` bits from the prior's, m under
-    # 0.01 counted as 0.01); so does a λ more than ``max_lambda_shift`` bits from the
+    # 0.01 counted as 0.01) by the share of ``plausibility_band`` bits it is past that,
+    # all the way from one band on; λ is kept within ``max_lambda_shift`` bits of the
     # prior's (with a warning).
     max_m_shift: float = 4.0
+    plausibility_band: float = 2.0
     max_lambda_shift: float = 6.0
     # An EM block with fewer pairs than this is skipped (its comparisons keep the prior).
     em_min_pairs: int = 200
