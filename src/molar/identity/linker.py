@@ -12,7 +12,9 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
    computed from value counts over all records;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
    trains the comparisons its blocking rule does not use); a session with too few
-   pairs, or one Splink refuses, is skipped with a warning;
+   pairs, or one Splink refuses, is skipped with a warning, and one whose block is not
+   a mix of matches and non-matches by its own estimate (``LinkModel.em_match_rate``:
+   a block of nearly all matches teaches "else" levels nothing) is undone;
 4. m floored (``m_floor``) after every session, u corrected for the true matches among
    random pairs (``correct_u``);
 5. trained comparisons that cannot be right move back toward the prior, as far as they
@@ -267,17 +269,38 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
         kwargs: dict[str, Any] = {}
         if model.em_max_pairs:
             kwargs["max_pairs"] = model.em_max_pairs
+        before = _m_probabilities(linker)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True, **kwargs
             )
         except Exception as exc:  # noqa: BLE001 - Splink raises plain errors on degenerate blocks
             warnings.append(f"EM session {i} failed and was skipped ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            rate = session.core_model_settings.probability_two_random_records_match
+            low, high = model.em_match_rate
+            if not low <= rate <= high:
+                _set_m_probabilities(linker, before)
+                warnings.append(f"EM session {i} not used: its block is {rate:.1%} matches by its own estimate "
+                                f"(EM learns only from a mix, {low:.0%}–{high:.0%})")
         floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
     if model.u_match_correction:
         correct_u(linker, float(prior), model.u_match_correction)
     return float(prior)
+
+
+def _m_probabilities(linker) -> dict[tuple[str, str], Any]:
+    return {(c.output_column_name, lv.label_for_charts): lv._m_probability
+            for c in linker._settings_obj.comparisons for lv in c.comparison_levels if not lv.is_null_level}
+
+
+def _set_m_probabilities(linker, m: dict[tuple[str, str], Any]) -> None:
+    for c in linker._settings_obj.comparisons:
+        for lv in c.comparison_levels:
+            key = (c.output_column_name, lv.label_for_charts)
+            if not lv.is_null_level and not lv._fix_m_probability and isinstance(m.get(key), (int, float)):
+                lv.m_probability = m[key]
 
 
 def _em_block_unfit(con, rule, model: LinkModel) -> str | None:
