@@ -157,6 +157,12 @@ def implausibility(levels: list, known: dict, name: str, max_shift: float) -> tu
     return excess, why
 
 
+def _m_is_prior(level, prior_level: dict | None) -> bool:
+    m0 = (prior_level or {}).get("m_probability")
+    m = level._m_probability
+    return isinstance(m0, (int, float)) and isinstance(m, (int, float)) and math.isclose(m, m0, rel_tol=1e-9)
+
+
 def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
                     warnings: list[str]) -> float:
     """Move trained parameters back toward the prior as far as they are implausible;
@@ -178,6 +184,8 @@ def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float
         trained = [lv for lv in comparison.comparison_levels if not lv.is_null_level and not lv._fix_m_probability]
         if not trained or (name, trained[0].label_for_charts) not in known:
             continue
+        if all(_m_is_prior(lv, known.get((name, lv.label_for_charts))) for lv in trained):
+            continue  # nothing trained to move back (this data's u may still order levels oddly)
         excess, why = implausibility(trained, known, name, model.max_m_shift)
         if excess <= 0:
             continue
