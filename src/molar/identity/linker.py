@@ -14,7 +14,8 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
    trains the comparisons its blocking rule does not use); a session with too few
    pairs, or one Splink refuses, is skipped with a warning, and one whose block is not
    a mix of matches and non-matches by its own estimate (``LinkModel.em_match_rate``:
-   a block of nearly all matches teaches "else" levels nothing) is undone;
+   a block of nearly all matches teaches "else" levels nothing) counts less, down to
+   not at all for a block of only matches;
 4. m floored (``m_floor``) after every session, u corrected for the true matches among
    random pairs (``correct_u``);
 5. trained comparisons that cannot be right move back toward the prior, as far as they
@@ -287,10 +288,14 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
         else:
             rate = session.core_model_settings.probability_two_random_records_match
             low, high = model.em_match_rate
-            if not low <= rate <= high:
-                _set_m_probabilities(linker, before)
-                warnings.append(f"EM session {i} not used: its block is {rate:.1%} matches by its own estimate "
-                                f"(EM learns only from a mix, {low:.0%}–{high:.0%})")
+            # the session counts fully inside the range, less the nearer its block is to
+            # all matches (or none), nothing at the extremes: continuous in the data
+            share = max(0.0, min(1.0, (1 - rate) / (1 - high), rate / low))
+            if share < 1:
+                _blend_m_probabilities(linker, before, share)
+                use = "not used" if share == 0 else f"counted {share:.0%}"
+                warnings.append(f"EM session {i} {use}: its block is {rate:.1%} matches by its own estimate "
+                                f"(EM learns from a mix, {low:.0%}–{high:.0%})")
         floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
     if model.u_match_correction:
@@ -303,12 +308,17 @@ def _m_probabilities(linker) -> dict[tuple[str, str], Any]:
             for c in linker._settings_obj.comparisons for lv in c.comparison_levels if not lv.is_null_level}
 
 
-def _set_m_probabilities(linker, m: dict[tuple[str, str], Any]) -> None:
+def _blend_m_probabilities(linker, before: dict[tuple[str, str], Any], share: float) -> None:
+    """m = m_before^(1−share) · m_now^share on every trained level (share 0: as before)."""
     for c in linker._settings_obj.comparisons:
         for lv in c.comparison_levels:
-            key = (c.output_column_name, lv.label_for_charts)
-            if not lv.is_null_level and not lv._fix_m_probability and isinstance(m.get(key), (int, float)):
-                lv.m_probability = m[key]
+            m0, m = before.get((c.output_column_name, lv.label_for_charts)), lv._m_probability
+            if lv.is_null_level or lv._fix_m_probability or not isinstance(m0, (int, float)):
+                continue
+            if share == 0 or not isinstance(m, (int, float)) or m <= 0 or m0 <= 0:
+                lv.m_probability = m0
+            else:
+                lv.m_probability = m0 ** (1 - share) * m**share
 
 
 def _em_block_unfit(con, rule, model: LinkModel) -> str | None:

@@ -79,9 +79,10 @@ class LinkModel:
     max_m_shift: float = 4.0
     plausibility_band: float = 2.0
     max_lambda_shift: float = 6.0
-    # An EM block with fewer pairs than this is skipped (its comparisons keep the prior);
-    # a session whose block's estimated share of matches falls outside this range is
-    # undone (a block of > 99 % matches collapses the m of disagreement levels).
+    # An EM block with fewer pairs than this is skipped (its comparisons keep the prior).
+    # A session whose block's estimated share of matches r is above this range counts
+    # (1 − r)/(1 − high) of the way from the m before it (a block of > 99 % matches
+    # collapses the m of disagreement levels; only matches: not at all), below it r/low.
     em_min_pairs: int = 200
     em_match_rate: tuple[float, float] = (0.01, 0.99)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
@@ -340,16 +341,15 @@ def patient_blocking_rules() -> list[Any]:
 
 
 def patient_em_rules() -> list[Any]:
-    """EM sessions. A session whose block is nearly all matches by its own estimate is
-    undone (``LinkModel.em_match_rate``): it has no non-matches to learn disagreement
-    from. These three blocks are 99.3–99.7 % matches on the independent generator and
-    99.5–100 % on Molar's 20K chain, so both now link with the prior's m (u and λ are
-    still estimated from the data). Blocks that mix a person
-    with relatives or neighbours (mobile + surname, birth date + district, name + district
-    or birth year) were measured and rejected: EM there learns part "same family", and
-    family phones merged wrongly on Molar's 20K chain rose from 1 to 10 pairs. Not
-    ``block_on("mobile")`` alone for the same reason: half the pairs sharing a mobile are
-    family members."""
+    """EM sessions. A session counts less the nearer its block is to all matches by its
+    own estimate (``LinkModel.em_match_rate``): such a block has no non-matches to learn
+    disagreement from. These three blocks are 99.3–99.7 % matches on the independent
+    generator and 99.5–100 % on Molar's 20K chain, so they count 70 % down to nothing.
+    Blocks that mix a person with relatives or neighbours (mobile + surname, birth date
+    + district, name + district or birth year) were measured and rejected: EM there
+    learns part "same family", and family phones merged wrongly on Molar's 20K chain
+    rose from 1 to 10 pairs. Not ``block_on("mobile")`` alone for the same reason: half
+    the pairs sharing a mobile are family members."""
     from splink import block_on
 
     return [

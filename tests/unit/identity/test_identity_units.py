@@ -227,7 +227,7 @@ def _duplicated_people(n: int = 300) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def test_em_on_a_block_of_only_matches_is_undone():
+def test_em_on_a_block_of_only_matches_does_not_count():
     from splink import block_on
 
     from molar.identity.linker import new_linker, prior_settings, train
@@ -246,4 +246,4 @@ def test_em_on_a_block_of_only_matches_is_undone():
     prior_same = next(lv for lv in prior_name["comparison_levels"] if lv.get("label_for_charts") == "same name")
     con.close()
     assert same_name.m_probability == pytest.approx(prior_same["m_probability"])
-    assert any(w.startswith("EM session 1 not used") for w in warnings)
+    assert any(w.startswith("EM session 1 ") and "100.0% matches" in w for w in warnings), warnings
