@@ -263,12 +263,13 @@ phones AS (
   SELECT b.mobile,
          count(DISTINCT coalesce(given_py, name_py)) FILTER (WHERE name_kind = 'real')
            + coalesce(any_value(a.others), 0) AS mobile_names,
-         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births
+         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births,
+         any_value(sex) FILTER (WHERE name_kind IN ('real', 'honorific')) AS named_sex
   FROM base b LEFT JOIN addressed a ON a.mobile = b.mobile
   WHERE b.mobile IS NOT NULL GROUP BY b.mobile
 ),
 phone_people AS (
-  SELECT mobile, mobile_names,
+  SELECT mobile, mobile_names, named_sex,
          mobile_names = 1 AND sexes <= 1 AND births <= 1 AND records <= {OWN_PHONE_MAX_RECORDS} AS own
   FROM phones
 )
@@ -282,14 +283,21 @@ SELECT
   array_to_string(list_sort(string_split(k.mobile, '')), '') AS mobile_key,
   CAST(coalesce(ph.mobile_names, 0) AS INTEGER) AS mobile_names,
   k.name_kind,
-  -- a nickname says nothing of who holds the phone (a spouse's WeChat is bound to it)
-  CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific') THEN k.mobile END AS own_phone,
+  {OWN_PHONE_RECORD} THEN k.mobile END AS own_phone,
   k.id_number, k.district, k.wechat_unionid, k.registered_on, k.address, k.wechat_openid, k.clinic_id,
   k.name_bi, k.name_py_bi, k.given_py_bi, k.mobile_bi, k.id_number_bi, k.unionid_bi,
-  CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific') THEN k.mobile_bi END AS own_phone_bi
+  {OWN_PHONE_RECORD} THEN k.mobile_bi END AS own_phone_bi
 FROM base k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phone_people ph ON ph.mobile = k.mobile
 """
 
+
+# A record that names the one person on an own phone: a real name or form of address,
+# or a nickname (a WeChat account bound to the phone) whose stated sex is that person's.
+# A nickname alone says nothing of who holds the phone: a spouse's WeChat is bound to it.
+OWN_PHONE_RECORD = (
+    "CASE WHEN ph.own AND (k.name_kind IN ('real', 'honorific')"
+    " OR (k.name_kind = 'nickname' AND k.sex = ph.named_sex))"
+)
 
 # More records than this on one phone is a shop or placeholder number, never an own
 # phone (it also bounds the pairs the own-phone rule links).

@@ -39,7 +39,7 @@ def test_name_field(text, expected):
 @pytest.mark.parametrize(
     ("nickname", "kind"),
     [("张伟", REAL), ("欧阳娜娜", REAL), ("仝卫国", NICKNAME), ("张女士", HONORIFIC), ("戴姐", HONORIFIC),
-     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME)],
+     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("陈陈", NICKNAME), ("B.Zhang", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME)],
 )
 def test_nickname_field_is_stricter(nickname, kind):
     assert parse_name(nickname, nickname_field=True).kind == kind

@@ -136,7 +136,7 @@ class NameStandardiser(Standardiser):
 REAL, HONORIFIC, NICKNAME, EMPTY = "real", "honorific", "nickname", "empty"
 # Raised whenever ``parse_name`` reads some text differently: caches of parsed names
 # (identity.name_parse) are keyed by it, so a new reading replaces the old one.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 # Two-character surnames: the first two characters of a name are the surname when they
 # are one of these (欧阳娜娜 → 欧阳 + 娜娜).
@@ -230,7 +230,10 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
         ):
             return NameParts(NICKNAME)
         if nickname_field:
-            return NameParts(REAL, name=text) if known_surname and len(text) <= 4 else NameParts(NICKNAME)
+            # 陈陈, 彭彭: a doubled surname is a pet name, not a given name
+            doubled = len(text) == 2 and text[0] == text[1]
+            return NameParts(REAL, name=text) if known_surname and len(text) <= 4 and not doubled \
+                else NameParts(NICKNAME)
         # rare surnames occur in 2–3 character names; longer names start with a known one
         if known_surname or (len(text) <= 3 and text[0] not in HONORIFIC_PREFIXES):
             return NameParts(REAL, name=text)
