@@ -401,23 +401,6 @@ def test_link_file_reads_a_wechat_name_as_a_nickname(tmp_path):
     assert g["1"] == g["2"]
 
 
-def test_a_wechat_account_on_an_own_phone_is_its_owner_when_the_sex_agrees(engine):
-    a, b, c = "+8613711112222", "+8613722223333", "+8613733334444"
-    load(engine, [
-        rec("his", "W1", "李雨曦", "F", "1990-05-05", a),
-        rec("wechat", "W2", None, "F", None, a, unionid="oW2", nickname="快乐小鱼"),   # her profile sex
-        rec("his", "W3", "王刚", "M", "1985-01-01", b),
-        rec("wechat", "W4", None, None, None, b, unionid="oW4", nickname="追风少年"),  # no sex stated
-        rec("his", "W5", "赵敏", "F", "1988-08-08", c),
-        rec("wechat", "W6", None, "M", None, c, unionid="oW6", nickname="大脸猫"),     # a man's account
-    ])
-    resolve(engine)
-    own = dict(engine.rows("SELECT unique_id, own_phone_bi IS NOT NULL FROM identity.link_input"))
-    assert own == {"his:W1": True, "wechat:W2": True, "his:W3": True, "wechat:W4": False,
-                   "his:W5": False, "wechat:W6": False}   # two sexes on c: nobody's own phone
-    assert golden_of(engine)["his:W1"] == golden_of(engine)["wechat:W2"]
-
-
 # ------------------------------------------------------------------ CLI
 
 runner = CliRunner()

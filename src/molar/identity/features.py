@@ -263,13 +263,12 @@ phones AS (
   SELECT b.mobile,
          count(DISTINCT coalesce(given_py, name_py)) FILTER (WHERE name_kind = 'real')
            + coalesce(any_value(a.others), 0) AS mobile_names,
-         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births,
-         any_value(sex) FILTER (WHERE name_kind IN ('real', 'honorific')) AS named_sex
+         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births
   FROM base b LEFT JOIN addressed a ON a.mobile = b.mobile
   WHERE b.mobile IS NOT NULL GROUP BY b.mobile
 ),
 phone_people AS (
-  SELECT mobile, mobile_names, named_sex,
+  SELECT mobile, mobile_names,
          mobile_names = 1 AND sexes <= 1 AND births <= 1 AND records <= {OWN_PHONE_MAX_RECORDS} AS own
   FROM phones
 )
@@ -291,13 +290,10 @@ FROM base k JOIN ids ix ON ix.unique_id = k.unique_id LEFT JOIN phone_people ph 
 """
 
 
-# A record that names the one person on an own phone: a real name or form of address,
-# or a nickname (a WeChat account bound to the phone) whose stated sex is that person's.
-# A nickname alone says nothing of who holds the phone: a spouse's WeChat is bound to it.
-OWN_PHONE_RECORD = (
-    "CASE WHEN ph.own AND (k.name_kind IN ('real', 'honorific')"
-    " OR (k.name_kind = 'nickname' AND k.sex = ph.named_sex))"
-)
+# A record that names the one person on an own phone: a real name or form of address.
+# Not a nickname, even with the owner's sex: a family member's WeChat is bound to the
+# phone (measured: on Molar's 20K chain family-phone false merges rose from 1 to 47).
+OWN_PHONE_RECORD = "CASE WHEN ph.own AND k.name_kind IN ('real', 'honorific')"
 
 # More records than this on one phone is a shop or placeholder number, never an own
 # phone (it also bounds the pairs the own-phone rule links).
