@@ -343,8 +343,8 @@ def patient_blocking_rules() -> list[Any]:
 def patient_em_rules() -> list[Any]:
     """EM sessions. A session counts less the nearer its block is to all matches by its
     own estimate (``LinkModel.em_match_rate``): such a block has no non-matches to learn
-    disagreement from. These three blocks are 99.3–99.7 % matches on the independent
-    generator and 99.5–100 % on Molar's 20K chain, so they count 70 % down to nothing.
+    disagreement from. These three blocks are 99.4–99.9 % matches on the independent
+    generator and 99.5–100 % on Molar's 20K chain, so they count 64 % down to nothing.
     Blocks that mix a person with relatives or neighbours (mobile + surname, birth date
     + district, name + district or birth year) were measured and rejected: EM there
     learns part "same family", and family phones merged wrongly on Molar's 20K chain
