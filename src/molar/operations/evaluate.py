@@ -19,7 +19,7 @@ import pandas as pd
 
 from molar.operations.blocks import LEVELS, actual_block, at_level, predict_block
 from molar.operations.model import ForecastConfig, dispersion, interval
-from molar.operations.series import ForecastDataError, Series
+from molar.operations.series import MEASURES, ForecastDataError, Series
 
 SEASON = 52
 
@@ -70,7 +70,7 @@ def evaluate_measure(full: Series, measure: str, config: ForecastConfig,
     cal_actual = actual_block(full, origin - w, origin, measure)
     test = test_block if test_block is not None else predict_block(full, origin, measure, config)
     test_actual = actual_block(full, origin, n, measure)
-    alphas = {lv: dispersion(*_pair(at_level(cal, cal_actual, lv))) for lv in LEVELS}
+    alphas = {lv: dispersion(*actual_expected(at_level(cal, cal_actual, lv))) for lv in LEVELS}
     result = {"measure": measure, "dispersion": {k: round(v, 4) for k, v in alphas.items()},
               "coverage": {lv: coverage(at_level(test, test_actual, lv), alphas[lv], config.level) for lv in LEVELS}}
     result["departments"] = _per_department(full, test, test_actual, origin, measure)
@@ -79,14 +79,24 @@ def evaluate_measure(full: Series, measure: str, config: ForecastConfig,
     merged = dept.merge(naive, on=["department", "t"], how="left")
     y, f, s = merged["actual"].to_numpy(), merged["expected"].to_numpy(), merged["naive"].to_numpy()
     cd = at_level(test, test_actual, "clinic_department")
-    result["overall"] = {"mape": mape(y, f), "smape": smape(y, f), "seasonal_naive_mape": mape(y, s),
-                         "seasonal_naive_smape": smape(y, s),
-                         "wape_clinic_department": round(float(np.abs(cd["actual"] - cd["expected"]).sum()
-                                                               / max(cd["actual"].sum(), 1)), 4)}
+    result.update({"weeks_held_out": w, "test_weeks": [full.weeks[origin].isoformat(), full.weeks[-1].isoformat()],
+                   "mape": mape(y, f), "smape": smape(y, f), "seasonal_naive_mape": mape(y, s),
+                   "seasonal_naive_smape": smape(y, s),
+                   "wape_clinic_department": round(float(np.abs(cd["actual"] - cd["expected"]).sum()
+                                                         / max(cd["actual"].sum(), 1)), 4)})
     return result
 
 
-def _pair(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def evaluate(full: Series, config: ForecastConfig) -> dict:
+    """Both measures; the headline keys are the appointments' (coverage at clinic × department weeks)."""
+    measures = {m: evaluate_measure(full, m, config) for m in MEASURES}
+    head = measures["appointments"]
+    return {"mape": head["mape"], "seasonal_naive_mape": head["seasonal_naive_mape"],
+            "coverage_80": head["coverage"]["clinic_department"], "weeks_held_out": config.weeks,
+            "data_end": full.end.isoformat(), "measures": measures}
+
+
+def actual_expected(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return frame["actual"].to_numpy(), frame["expected"].to_numpy()
 
 
