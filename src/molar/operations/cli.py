@@ -142,6 +142,13 @@ def ops_staffing(
         table.add_row(r["clinic_id"], WEEKDAYS[r["weekday"]], f"{r['hour']:02d}:00", str(r["doctors"]), str(r["nurses"]),
                       f"{r['chair_use']:.0%}", "yes" if r["doctors_short"] else "")
     console.print(table)
+    sessions = Table(title="Quiet slots to book into sessions (hours per clinic, department and day)")
+    for col in ("clinic", "department", "day", "visits", "session hours"):
+        sessions.add_column(col, justify="right" if col in ("visits", "session hours") else "left")
+    for r in result["sessions"]:
+        sessions.add_row(r["clinic_id"], r["department"], WEEKDAYS[r["weekday"]], f"{r['visits']:.1f}",
+                         str(r["session_hours"]))
+    console.print(sessions)
     for e in result["extend"]:
         console.print(f"{e['clinic_id']} {WEEKDAYS[e['weekday']]}: {e['suggest']} ({e['edge_hour']:02d}:00 uses "
                       f"{e['chair_use']:.0%} of the chairs{', short of doctors' if e['doctors_short'] else ''})")

@@ -1,6 +1,8 @@
 """Staffing per slot from the stored forecast: doctors so that the mean wait stays under a
 target (Erlang C: arrivals at random within the hour, one doctor per patient for the
-department's visit length), nurses per doctor, and where opening hours should grow.
+department's visit length), nurses per doctor, and where opening hours should grow. A slot
+expecting fewer than ``min_visits_per_hour`` visits gets no doctor of its own; its visits are
+summed per clinic × department × weekday into session hours (book them into one block).
 
 Capacity comes from the warehouse: chairs per clinic (``std.clinic.chairs``) and doctors per
 clinic × department (``std.doctor``). Visits without a booking are added through each
@@ -37,6 +39,7 @@ class StaffingConfig:
     default_chairs: int = 8           # a clinic whose export has no chair count
     busy_share: float = 0.8           # an edge hour this busy (chairs or doctors) suggests opening longer
     plan_for: str = "expected"        # expected | high (the upper end of the 80 % interval)
+    min_visits_per_hour: float = 0.5  # below this a slot gets no doctor of its own: its visits go to sessions
 
 
 def mean_wait_minutes(arrivals_per_hour: float, visit_minutes: float, doctors: int) -> float:
@@ -118,23 +121,28 @@ def staffing(engine: Engine, week: date | None = None, config: StaffingConfig | 
     for r in slots.itertuples(index=False):
         minutes = config.visit_minutes.get(r.department, config.default_visit_minutes)
         visits = r.arrivals * factor.get((r.clinic_id, r.department), 1.0)
-        need = doctors_needed(visits, minutes, config.target_wait_minutes)
+        own = visits >= config.min_visits_per_hour
+        need = doctors_needed(visits, minutes, config.target_wait_minutes) if own else 0
         nurses = math.ceil(need * config.nurses_per_doctor.get(r.department, config.default_nurses_per_doctor))
         out.append({"clinic_id": r.clinic_id, "department": r.department, "weekday": int(r.weekday), "hour": int(r.hour),
                     "visits": round(visits, 2), "doctors": need, "nurses": nurses,
                     "doctors_available": doctors.get((r.clinic_id, r.department), 0),
-                    "chair_hours": round(visits * minutes / 60, 2)})
+                    "chair_hours": round(visits * minutes / 60, 2), "session": not own})
     frame = pd.DataFrame(out, columns=["clinic_id", "department", "weekday", "hour", "visits", "doctors", "nurses",
-                                       "doctors_available", "chair_hours"])
+                                       "doctors_available", "chair_hours", "session"])
     frame["doctors_short"] = frame["doctors"] > frame["doctors_available"]
     per_hour = frame.groupby(["clinic_id", "weekday", "hour"], as_index=False).agg(
         doctors=("doctors", "sum"), nurses=("nurses", "sum"), chair_hours=("chair_hours", "sum"),
         doctors_short=("doctors_short", "any"))
     per_hour["chairs"] = per_hour["clinic_id"].map(lambda c: chairs.get(c, config.default_chairs))
     per_hour["chair_use"] = (per_hour["chair_hours"] / per_hour["chairs"]).round(3)
+    sessions = frame[frame["session"]].groupby(["clinic_id", "department", "weekday"], as_index=False).agg(
+        visits=("visits", "sum"), chair_hours=("chair_hours", "sum"))
+    sessions["session_hours"] = sessions["chair_hours"].apply(lambda h: math.ceil(round(h, 6)))
     return {"forecast_id": forecast_id, "week": week.isoformat(), "plan_for": config.plan_for,
             "target_wait_minutes": config.target_wait_minutes, "slots": frame.to_dict("records"),
-            "per_hour": per_hour.to_dict("records"), "extend": extend_hours(per_hour, _opening_hours(engine), config)}
+            "per_hour": per_hour.to_dict("records"), "sessions": sessions.to_dict("records"),
+            "extend": extend_hours(per_hour, _opening_hours(engine), config)}
 
 
 def extend_hours(per_hour: pd.DataFrame, hours: pd.DataFrame, config: StaffingConfig) -> list[dict]:
