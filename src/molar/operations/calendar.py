@@ -63,7 +63,7 @@ def day_features(days: Iterable[date]) -> pd.DataFrame:
         else:
             holiday, makeup, rest = False, False, day.weekday() >= 5
         offset = _festival_offset(day)
-        rows.append({"day": day, "rest_day": int(rest), "public_holiday": int(holiday and day.weekday() < 5),
+        rows.append({"day": day, "rest_day": int(rest), "public_holiday": int(holiday),
                      "makeup_workday": int(makeup), "festival_offset": offset,
                      "school_holiday": int(_school_holiday(day, offset))})
     return pd.DataFrame(rows, columns=["day", *COLUMNS]).set_index("day")

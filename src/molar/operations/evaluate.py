@@ -70,7 +70,7 @@ def evaluate_measure(full: Series, measure: str, config: ForecastConfig,
     cal_actual = actual_block(full, origin - w, origin, measure)
     test = test_block if test_block is not None else predict_block(full, origin, measure, config)
     test_actual = actual_block(full, origin, n, measure)
-    alphas = {lv: dispersion(*actual_expected(at_level(cal, cal_actual, lv))) for lv in LEVELS}
+    alphas = {lv: dispersion(*actual_expected(at_level(cal, cal_actual, lv)), config.level) for lv in LEVELS}
     result = {"measure": measure, "dispersion": {k: round(v, 4) for k, v in alphas.items()},
               "coverage": {lv: coverage(at_level(test, test_actual, lv), alphas[lv], config.level) for lv in LEVELS}}
     result["departments"] = _per_department(full, test, test_actual, origin, measure)

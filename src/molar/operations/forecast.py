@@ -43,7 +43,8 @@ def forecast_measure(full: Series, measure: str, config: ForecastConfig, evaluat
     rows = []
     alphas = {}
     for level in STORED_LEVELS:
-        alphas[level] = dispersion(*actual_expected(at_level(held_out, actual_block(full, n - w, n, measure), level)))
+        alphas[level] = dispersion(*actual_expected(at_level(held_out, actual_block(full, n - w, n, measure), level)),
+                                    config.level)
         frame = at_level(ahead, None, level)
         frame["low"], frame["high"] = interval(frame["expected"].to_numpy(), alphas[level], config.level)
         frame["level"], frame["measure"] = level, measure

@@ -45,13 +45,19 @@ class DemandModel:
         return self.booster_.predict(x[NAMES])
 
 
-def dispersion(y: np.ndarray, mean: np.ndarray) -> float:
-    """Negative binomial α (variance = μ + α μ²) by the method of moments on out-of-sample
-    errors; 0 (Poisson) when the errors are no wider than Poisson noise."""
-    denom = float(np.sum(mean**2))
-    if denom == 0:
-        return 0.0
-    return max(0.0, float(np.sum((y - mean) ** 2 - mean)) / denom)
+ALPHAS = np.concatenate([[0.0], np.geomspace(1e-4, 10, 81)])
+
+
+def dispersion(y: np.ndarray, mean: np.ndarray, level: float = 0.8) -> float:
+    """Negative binomial α (variance = μ + α μ²) for intervals: the smallest α on a grid whose
+    central ``level`` intervals hold at least ``level`` of the out-of-sample counts ``y``
+    (0, Poisson, when Poisson intervals already do). Set by coverage rather than by moments,
+    so a few badly missed weeks (an unusual holiday) do not widen every interval."""
+    for alpha in ALPHAS:
+        lo, hi = interval(mean, alpha, level)
+        if np.mean((y >= lo) & (y <= hi)) >= level:
+            return float(alpha)
+    return float(ALPHAS[-1])
 
 
 def interval(mean: np.ndarray, alpha: float, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -125,7 +125,7 @@ def staffing(engine: Engine, week: date | None = None, config: StaffingConfig | 
         need = doctors_needed(visits, minutes, config.target_wait_minutes) if own else 0
         nurses = math.ceil(need * config.nurses_per_doctor.get(r.department, config.default_nurses_per_doctor))
         out.append({"clinic_id": r.clinic_id, "department": r.department, "weekday": int(r.weekday), "hour": int(r.hour),
-                    "visits": round(visits, 2), "doctors": need, "nurses": nurses,
+                    "visits": round(visits, 3), "doctors": need, "nurses": nurses,
                     "doctors_available": doctors.get((r.clinic_id, r.department), 0),
                     "chair_hours": round(visits * minutes / 60, 2), "session": not own})
     frame = pd.DataFrame(out, columns=["clinic_id", "department", "weekday", "hour", "visits", "doctors", "nurses",
