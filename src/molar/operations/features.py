@@ -1,5 +1,5 @@
-"""Features of one slot in one week, built only from weeks a forecast made ``gap`` weeks
-ahead could see: the calendar of the day, the slot, and levels that end ``gap`` weeks before.
+"""Features of one slot in week t, built only from weeks a forecast made up to ``gap`` weeks
+ahead could see (t − gap and before): the calendar of the day, the slot, and levels.
 
 Levels (NaN where the history is too short): the slot's mean over the year before the gap,
 its clinic × department's weekly total over the 8 weeks before the gap and over the year
@@ -29,10 +29,10 @@ CATEGORICAL = ["clinic", "department"]
 
 
 def _window_mean(grid: np.ndarray, t: np.ndarray, gap: int, length: int) -> np.ndarray:
-    """Mean of columns [t − gap − length, t − gap) per row pair (slot row, week t); NaN when
-    the window starts before the data."""
+    """Mean of the ``length`` columns ending with t − gap, per (row, week t); NaN when the
+    window starts before the data."""
     csum = np.concatenate([np.zeros((grid.shape[0], 1)), np.cumsum(grid, axis=1)], axis=1)
-    hi = np.minimum(t - gap, grid.shape[1])
+    hi = np.minimum(t - gap + 1, grid.shape[1])
     lo = hi - length
     ok = lo >= 0
     out = np.full(t.shape, np.nan)
@@ -51,11 +51,11 @@ def _lag(grid: np.ndarray, t: np.ndarray, lag: int) -> np.ndarray:
 
 
 def _recent_share(start, weeks: np.ndarray, gap: int, column: str) -> np.ndarray:
-    """Per week index, the share of days with ``column`` in the weeks [t − gap − RECENT, t − gap)."""
-    first = int(weeks.min()) - gap - RECENT
-    days = [start + timedelta(weeks=first, days=d) for d in range((int(weeks.max()) - gap - first) * 7)]
+    """Per week index t, the share of days with ``column`` in the RECENT weeks ending with t − gap."""
+    first = int(weeks.min()) - gap - RECENT + 1
+    days = [start + timedelta(weeks=first, days=d) for d in range((int(weeks.max()) - gap + 1 - first) * 7)]
     daily = day_features(days)[column].to_numpy().reshape(-1, 7).mean(axis=1)
-    return np.array([daily[w - gap - RECENT - first: w - gap - first].mean() for w in weeks])
+    return np.array([daily[w - gap + 1 - RECENT - first: w - gap + 1 - first].mean() for w in weeks])
 
 
 def design(series: Series, measure: str, weeks: np.ndarray, gap: int, codes: dict[str, list[str]]) -> pd.DataFrame:
