@@ -23,6 +23,7 @@ from molar.operations.blocks import at_level, predict_block
 from molar.operations.evaluate import evaluate
 from molar.operations.model import ForecastConfig
 from molar.operations.series import load_series
+from molar.privacy.accounts import add_user
 from molar.warehouse import open_warehouse
 
 pytestmark = pytest.mark.timeout(600)
@@ -166,6 +167,16 @@ def test_forecast_and_staffing_through_the_cli(chain):
     weekday_morning = slots[("K3", "orthodontics", 1, 10)]
     assert weekend_morning["doctors"] > weekday_morning["doctors"]
     assert weekend_morning["visits"] > 3 * weekday_morning["visits"]     # known ratio: 2.5 × 2 = 5
+
+    # A clinic manager limited to K1 sees K1's staffing only; a marketer may not ask.
+    add_user(chain[0], "kate", "a long password", "clinic_manager", clinics=["K1"], now=datetime(2026, 3, 16), by="test")
+    add_user(chain[0], "mark", "a long password", "marketer", now=datetime(2026, 3, 16), by="test")
+    kate = {**env, "MOLAR_USER": "kate", "MOLAR_PASSWORD": "a long password"}
+    r = runner.invoke(app, ["ops", "staffing", "--json"], env=kate)
+    assert r.exit_code == 0, r.output
+    assert {s["clinic_id"] for s in json.loads(r.output)["slots"]} == {"K1"}
+    r = runner.invoke(app, ["ops", "staffing"], env={**env, "MOLAR_USER": "mark", "MOLAR_PASSWORD": "a long password"})
+    assert r.exit_code == 2 and "may not" in r.output
 
 
 def test_too_little_history_is_one_message(tmp_path):
