@@ -147,7 +147,7 @@ def ops_staffing(
         sessions.add_column(col, justify="right" if col in ("visits", "session hours") else "left")
     for r in result["sessions"]:
         sessions.add_row(r["clinic_id"], r["department"], WEEKDAYS[r["weekday"]], f"{r['visits']:.1f}",
-                         str(r["session_hours"]))
+                         f"{r['session_hours']:g}")
     console.print(sessions)
     for e in result["extend"]:
         console.print(f"{e['clinic_id']} {WEEKDAYS[e['weekday']]}: {e['suggest']} ({e['edge_hour']:02d}:00 uses "

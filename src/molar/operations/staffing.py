@@ -2,7 +2,8 @@
 target (Erlang C: arrivals at random within the hour, one doctor per patient for the
 department's visit length), nurses per doctor, and where opening hours should grow. A slot
 expecting fewer than ``min_visits_per_hour`` visits gets no doctor of its own; its visits are
-summed per clinic × department × weekday into session hours (book them into one block).
+summed per clinic × department × weekday into session hours (book them into one block, in
+half hours); a day expecting fewer visits than that in all is left to booking on request.
 
 Capacity comes from the warehouse: chairs per clinic (``std.clinic.chairs``) and doctors per
 clinic × department (``std.doctor``). Visits without a booking are added through each
@@ -138,7 +139,8 @@ def staffing(engine: Engine, week: date | None = None, config: StaffingConfig | 
     per_hour["chair_use"] = (per_hour["chair_hours"] / per_hour["chairs"]).round(3)
     sessions = frame[frame["session"]].groupby(["clinic_id", "department", "weekday"], as_index=False).agg(
         visits=("visits", "sum"), chair_hours=("chair_hours", "sum"))
-    sessions["session_hours"] = sessions["chair_hours"].apply(lambda h: math.ceil(round(h, 6)))
+    sessions = sessions[sessions["visits"] >= config.min_visits_per_hour].reset_index(drop=True)
+    sessions["session_hours"] = sessions["chair_hours"].apply(lambda h: math.ceil(round(h * 2, 6)) / 2)
     return {"forecast_id": forecast_id, "week": week.isoformat(), "plan_for": config.plan_for,
             "target_wait_minutes": config.target_wait_minutes, "slots": frame.to_dict("records"),
             "per_hour": per_hour.to_dict("records"), "sessions": sessions.to_dict("records"),
