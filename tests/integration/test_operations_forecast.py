@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from molar.cli import app
 from molar.operations.blocks import at_level, predict_block
-from molar.operations.evaluate import evaluate
 from molar.operations.model import ForecastConfig
 from molar.operations.series import load_series
 from molar.privacy.accounts import add_user
@@ -105,7 +104,10 @@ def chain(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluation(chain):
-    return evaluate(load_series(chain[0]), ForecastConfig())
+    env = {"MOLAR_WAREHOUSE": str(chain[1]), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
+    r = CliRunner().invoke(app, ["ops", "evaluate", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
 
 
 def test_the_model_beats_seasonal_naive_on_every_department(evaluation):

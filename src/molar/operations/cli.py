@@ -28,7 +28,7 @@ def _metrics_table(metrics: dict, measure: str) -> Table:
     table = Table(title=f"Held-out {measure}: last {m['weeks_held_out']} weeks, chain-wide weekly totals per department")
     for col in ("department", "actual", "forecast", "MAPE %", "naive MAPE %", "sMAPE %", "naive sMAPE %", "MASE",
                 "naive MASE"):
-        table.add_column(col, justify="left" if col == "department" else "right")
+        table.add_column(col, justify="left" if col == "department" else "right", no_wrap=col == "department")
     for dept, d in m["departments"].items():
         model, naive = d["model"], d["seasonal_naive"]
         table.add_row(dept, f"{d['actual']:,.0f}", f"{d['expected']:,.0f}", _num(model["mape"]), _num(naive["mape"]),
