@@ -57,6 +57,7 @@ def _register() -> None:
     from molar.profile import cli as profile_cli
     from molar.profile.sentiment import cli as sentiment_cli
     from molar.realtime import cli as realtime_cli
+    from molar.reports import cli as report_cli
     from molar.synth import cli as synth_cli
 
     demo.register(app)
@@ -70,6 +71,7 @@ def _register() -> None:
     privacy_data_cli.register(app)
     privacy_cli.register(app)
     predict_cli.register(app)
+    report_cli.register(app)
     operations_cli.register(app)
 
 
