@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from molar.operations.blocks import LEVELS, actual_block, at_level, predict_block
+from molar.operations.features import SEASON
 from molar.operations.model import ForecastConfig, dispersion, interval
 from molar.operations.series import MEASURES, ForecastDataError, Series
-
-SEASON = 52
 
 
 def mape(y: np.ndarray, f: np.ndarray) -> float | None:

@@ -89,7 +89,3 @@ def run_forecast(engine: Engine, config: ForecastConfig | None = None, now: date
     return {"forecast_id": forecast_id, "data_end": full.end.isoformat(), "first_week": first_week.isoformat(),
             "weeks": config.weeks, "slots": int((rows["level"] == "slot").sum() // (len(MEASURES) * config.weeks)), **summary}
 
-
-def latest_run(engine: Engine) -> tuple[str, dict] | None:
-    rows = engine.rows("SELECT forecast_id, summary FROM ops.demand_forecast_run ORDER BY created_at DESC LIMIT 1")
-    return (rows[0][0], json.loads(rows[0][1])) if rows else None
