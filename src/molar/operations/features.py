@@ -6,7 +6,7 @@ its clinic × department's weekly total over the 8 weeks before the gap and over
 before it (their ratio is the trend), and the same week a year earlier (seasonal lag), for
 the slot and for its clinic × department. The share of school-holiday and rest days in the
 8 recent weeks lets the model tell a level raised by a holiday from a lasting one. The
-department's seasonal index is its chain-wide total in the same three weeks a year earlier
+department's seasonal index is its chain-wide total in weeks t − 52 … t − 50
 over its weekly mean in the year before the gap.
 """
 
