@@ -50,6 +50,7 @@ def _register() -> None:
     from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
+    from molar.operations import cli as operations_cli
     from molar.predict import cli as predict_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
@@ -71,6 +72,7 @@ def _register() -> None:
     privacy_cli.register(app)
     predict_cli.register(app)
     report_cli.register(app)
+    operations_cli.register(app)
 
 
 _register()
