@@ -12,6 +12,7 @@ from molar.realtime.identity_index import (
     is_provisional,
     reconcile_provisional,
 )
+from molar.realtime.schemas import normalise_mobile
 
 
 @pytest.fixture
@@ -30,6 +31,14 @@ def test_lookups(index):
     assert index.resolve(golden_id="G0000000003").golden_id == "G0000000003"
     assert index.resolve(golden_id="G0000000009").golden_id == "G0000000001"   # merged
     assert index.sizes()["shared_mobiles"] == 1
+
+
+def test_unallocated_prefix_finds_its_holder(warehouse):
+    # a well-formed number with an unallocated prefix (154) is a key like any other
+    seed_identity(warehouse, (Record("G0000000005", "his", "BL00010005", "赵敏", "+8615400000005"),), retired=())
+    index = IdentityIndex.load(warehouse)
+    found = index.resolve(mobile=normalise_mobile("154 0000 0005"))
+    assert (found.golden_id, found.matched_by) == ("G0000000005", "mobile")
 
 
 def test_strongest_key_wins(index):
