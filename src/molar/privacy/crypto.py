@@ -146,6 +146,11 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     *(EncryptedColumn("identity.patient", c, "golden_id")
       for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid")),
     EncryptedColumn("identity.name_parse", "parts", "text_bi || ':' || nickname_field"),
+    # live events: personal data fields as one token (molar.privacy.event_data); provisional
+    # people's keys (their blind indexes beside them for lookups)
+    EncryptedColumn("ops.rt_event", "sealed", "event_id"),
+    EncryptedColumn("ops.provisional_identity", "mobile", "provisional_id"),
+    EncryptedColumn("ops.provisional_identity", "unionid", "provisional_id"),
 )
 
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 import pytest
 from rtsupport import NOW, Record, seed_identity
 
+from molar.model.events import Event
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
+from molar.privacy.keys import open_keyring_from
+from molar.realtime.event_table import store_provisional
 from molar.realtime.identity_index import (
     IdentityError,
     IdentityIndex,
@@ -77,13 +82,13 @@ def test_provisional_id_is_stable_per_person(index):
 
 
 def _store_provisional(engine, pv, **keys):
+    keyring = open_keyring_from(None, engine)   # as the worker stores them: sealed, blind indexes beside
+    event = Event(f"e-{pv}", "review.posted", pv, NOW, source="wechat", provisional=True)
+    store_provisional(engine, [(event, keys)], NOW, FieldCipher(keyring), BlindIndexer.from_keyring(keyring))
     engine.execute(
-        "INSERT INTO ops.provisional_identity (provisional_id, unionid, mobile, source, source_patient_key, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [pv, keys.get("unionid"), keys.get("mobile"), keys.get("source"), keys.get("source_patient_key"), NOW])
-    engine.execute(
-        "INSERT INTO ops.rt_event VALUES (1, ?, 'review.posted', ?, true, 'wechat', ?, ?, ?, false, '{}')",
-        [f"e-{pv}", pv, NOW, NOW, NOW])
+        "INSERT INTO ops.rt_event BY NAME SELECT 1 AS seq, ? AS event_id, 'review.posted' AS type, ? AS golden_id, "
+        "true AS provisional, 'wechat' AS source, ? AS occurred_at, ? AS received_at, ? AS applied_at, "
+        "false AS derived, '{}' AS data", [f"e-{pv}", pv, NOW, NOW, NOW])
 
 
 def test_reconcile_after_identity_run(warehouse, index):
