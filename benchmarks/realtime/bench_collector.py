@@ -54,7 +54,7 @@ def _payload(event_id: str, i: int) -> dict:
                {"mobile": f"139{k:08d}"})
     if os.environ.get(EVENT) == "consult":   # free text with a name and a mobile: sealed on arrival
         return {"event_id": event_id, "type": "consult.message", "occurred_at": "2026-11-23T09:30:00",
-                "patient": patient, "data": {"consult_id": f"Q{i}", "channel": "wechat",
+                "patient": patient, "data": {"consult_id": f"Q{i}", "channel": "chat",
                                              "text": f"我是欧阳明华，种植牙术后第{i % 9 + 1}天有点肿，电话139{k:08d}"}}
     return {"event_id": event_id, "type": "app.action", "occurred_at": "2026-11-23T09:30:00",
             "patient": patient, "data": {"platform": "app", "action": "article_read", "target": f"A{i % 97}"}}
@@ -326,7 +326,7 @@ def main() -> None:
     os.environ[EVENT] = args.event   # the load-generator processes inherit it
 
     import molar.serve  # noqa: F401  (what `molar serve` imports: fail early if the package is broken)
-    sys.path.insert(0, str(ROOT / "tests" / "unit" / "realtime"))
+    sys.path[:0] = [str(ROOT / "tests" / "unit" / "realtime"), str(ROOT / "tests")]   # rtsupport needs support
     from rtsupport import free_port
 
     work = OUT / "realtime-bench"
