@@ -15,9 +15,10 @@ Someone no key matches gets a provisional ID (``PV`` + 10 hex digits). Their key
 remembered, so their next event gets the same provisional ID; the worker stores them in
 ``ops.provisional_identity``: unionid and mobile as blind indexes (for lookups) and as
 field tokens bound to the provisional ID (for the patient 360 and the rights export), never
-plaintext, also in the event log (:func:`provisional_keys`). After an identity run, :func:`reconcile_provisional` maps
-provisional IDs to golden IDs by the same keys and rewrites their events in
-``ops.rt_event``; :meth:`IdentityIndex.refresh` then reloads the index.
+plaintext, also in the event log (:func:`provisional_keys`). After an identity run,
+:func:`reconcile_provisional` maps provisional IDs to golden IDs by the same keys and
+rewrites their events in ``ops.rt_event``; :meth:`IdentityIndex.refresh` then reloads the
+index.
 """
 
 from __future__ import annotations
@@ -286,7 +287,6 @@ class IdentityIndex:
         """``keys`` as the event log and ``ops.provisional_identity`` keep them."""
         return provisional_keys(pv, keys, cipher, self._bi)
 
-
     def remember(self, pv: str, keys: dict[str, Any] | None, *, _locked: bool = False) -> None:
         """Record a provisional ID's keys (also used at startup for events still in the log,
         whose keys are in the stored form of :func:`provisional_keys`)."""
@@ -295,7 +295,7 @@ class IdentityIndex:
         keys = keys or {}
         if "unionid_bi" in keys or "mobile_bi" in keys:
             unionid, mobile = keys.get("unionid_bi"), keys.get("mobile_bi")
-        else:
+        else:   # a record logged before keys were sealed (migration 0020)
             unionid, mobile = self._keys(keys.get("unionid"), keys.get("mobile"))
 
         def apply() -> None:
