@@ -18,7 +18,7 @@ synthetic identity index (100,000 golden IDs), and a separate load-generator pro
 An event counts only when its 202 arrived, i.e. after the event log's fsync. After each
 run the server's own figures are read from `/v1/health?stats=true`: the time from a
 record becoming durable to the worker committing it (ack→applied) and the group-commit
-sizes. Medians of the runs are printed; raw results go to benchmarks/out/realtime.json.
+sizes. Medians of the runs are printed; raw results go to benchmarks/out/realtime-<event>.json.
 """
 
 from __future__ import annotations
@@ -44,11 +44,18 @@ HEADERS = {"X-API-Key": KEY, "Content-Type": "application/json"}
 
 
 # ---------------------------------------------------------------------- load generator
+EVENT = "MOLAR_BENCH_EVENT"   # app (default) | consult: set by --event, read by the load generator
+
+
 def _payload(event_id: str, i: int) -> dict:
     k = i % PEOPLE
     patient = ({"source": "his", "source_patient_key": f"BL{k:08d}"} if i % 3 == 0 else
                {"unionid": f"oBENCH{k:022d}"} if i % 3 == 1 else
                {"mobile": f"139{k:08d}"})
+    if os.environ.get(EVENT) == "consult":   # free text with a name and a mobile: sealed on arrival
+        return {"event_id": event_id, "type": "consult.message", "occurred_at": "2026-11-23T09:30:00",
+                "patient": patient, "data": {"consult_id": f"Q{i}", "channel": "chat",
+                                             "text": f"我是欧阳明华，种植牙术后第{i % 9 + 1}天有点肿，电话139{k:08d}"}}
     return {"event_id": event_id, "type": "app.action", "occurred_at": "2026-11-23T09:30:00",
             "patient": patient, "data": {"platform": "app", "action": "article_read", "target": f"A{i % 97}"}}
 
@@ -313,10 +320,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--modes", default="ceiling,single,batch100,rate1000,rate1000x1")
+    parser.add_argument("--event", choices=("app", "consult"), default="app",
+                        help="app.action (no personal data) or consult.message (free text, sealed)")
     args = parser.parse_args()
+    os.environ[EVENT] = args.event   # the load-generator processes inherit it
 
-    from molar.realtime.app import create_app  # noqa: F401  (fail early if the package is broken)
-    sys.path.insert(0, str(ROOT / "tests" / "unit" / "realtime"))
+    import molar.serve  # noqa: F401  (what `molar serve` imports: fail early if the package is broken)
+    sys.path[:0] = [str(ROOT / "tests" / "unit" / "realtime"), str(ROOT / "tests")]   # rtsupport needs support
     from rtsupport import free_port
 
     work = OUT / "realtime-bench"
@@ -354,11 +364,11 @@ def main() -> None:
             summary[mode]["records_per_fsync"] = statistics.median(
                 r["group_commit"]["records_per_fsync"] for r in runs)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    meta = {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "seconds": args.seconds,
+    meta = {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "seconds": args.seconds, "event": args.event,
             "connections": args.connections, "people": PEOPLE, "when": time.strftime("%Y-%m-%d %H:%M")}
-    (OUT / "realtime.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": results},
+    (OUT / f"realtime-{args.event}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": results},
                                                   indent=2, ensure_ascii=False))
-    print(f"raw results: {OUT / 'realtime.json'}")
+    print(f"raw results: {OUT / f'realtime-{args.event}.json'}")
 
 
 if __name__ == "__main__":

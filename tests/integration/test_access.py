@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "realtime"))
 from rtsupport import NOW, ThreadServer, event, seed_identity, seed_profile  # noqa: E402
 
 from molar.config import Settings  # noqa: E402
-from molar.privacy import audit  # noqa: E402
+from molar.privacy import audit, event_data, fields  # noqa: E402
 from molar.privacy.accounts import add_user, create_token  # noqa: E402
 from molar.privacy.policy import load_policy  # noqa: E402
+from molar.realtime.schemas import data_fields  # noqa: E402
 from molar.serve import build_server  # noqa: E402
 from molar.warehouse import open_warehouse  # noqa: E402
 
@@ -75,13 +76,16 @@ def live(tmp_path_factory):
     tokens = {role: create_token(engine, f"{role}-token", role, now=NOW, by="test") for role in ROLES}
     tokens["front_desk_c02"] = create_token(engine, "fd-c02", "front_desk", clinics=["C02"], now=NOW, by="test")
     add_user(engine, "li.nurse", "correct horse battery", "nurse", now=NOW, by="test")
-    with engine.transaction():  # a HIS charge with extra fields stored before they were refused
-        engine.execute("INSERT INTO ops.rt_event VALUES (1, 'his:c1', 'charge.paid', 'G0000000001', false, 'his', "
-                       "?, ?, ?, false, ?)", [NOW, NOW, NOW, json.dumps(
-                           {"charge_id": "F1", "amount_yuan": 120.0, "payer_mobile": "13999999999"})])
-        engine.execute("INSERT INTO ops.rt_event VALUES (2, 'wechat:m1', 'consult.message', 'G0000000001', false, "
-                       "'wechat', ?, ?, ?, false, ?)", [NOW, NOW, NOW, json.dumps(
-                           {"consult_id": "Q1", "channel": "wechat", "text": "牙龈出血怎么办"})])
+    cipher = fields.cipher_for(engine)
+    with engine.transaction():  # a HIS charge with extra fields stored before they were refused (sealed by 0020)
+        for seq, event_id, type_, source, data in (
+                (1, "his:c1", "charge.paid", "his", {"charge_id": "F1", "amount_yuan": 120.0,
+                                                     "payer_mobile": "13999999999"}),
+                (2, "wechat:m1", "consult.message", "wechat", {"consult_id": "Q1", "channel": "wechat",
+                                                               "text": "牙龈出血怎么办"})):
+            plain, token = event_data.seal(cipher, event_id, data, data_fields(type_))
+            engine.execute("INSERT INTO ops.rt_event VALUES (?, ?, ?, 'G0000000001', false, ?, ?, ?, ?, false, ?, ?)",
+                           [seq, event_id, type_, source, NOW, NOW, NOW, json.dumps(plain), token])
     engine.close()
     app = build_server(Settings(warehouse_path=db), clock=lambda: NOW, profile_first_after=timedelta(days=3650))
     with ThreadServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:

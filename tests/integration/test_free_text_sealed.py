@@ -27,9 +27,10 @@ TEXTS = {   # text ID -> text as the source system exported it
 }
 CONSULTS = "咨询ID,客户来源,客户编号,渠道,时间,内容\r\n" + "".join(
     f"{k},his,P1,微信,2026-09-0{i} 10:00,{t}\r\n" for i, (k, t) in enumerate(TEXTS.items(), 1) if k[0] == "Q")
-# review platforms export the reviewer's mobile masked (a full one would be a plaintext source key)
+# review platforms key reviewers by their mobile: most export it masked, one in full
+REVIEWER = {"R1": "138****5678", "R2": "13912345678"}
 REVIEWS = "评价ID,用户手机,门店,医生,日期,星级,评价内容,平台\r\n" + "".join(
-    f"{k},138****5678,锦江口腔门诊部,D001,2026-09-1{i},3,{t},美团\r\n" for i, (k, t) in enumerate(TEXTS.items()) if k[0] == "R")
+    f"{k},{REVIEWER[k]},锦江口腔门诊部,D001,2026-09-1{i},3,{t},美团\r\n" for i, (k, t) in enumerate(TEXTS.items()) if k[0] == "R")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,15 @@ def test_texts_are_not_plaintext_in_the_file(warehouse):
         assert texts and all(t.startswith("v1.") for t in texts)
         assert not any(s in t for t in texts for s in (NAME, MOBILE, "耐心", "太差"))
     found = scan.scan(warehouse).columns
-    assert [c for c in found if c.startswith(("std.consult", "std.review", "profile."))] == []
+    assert [c for c in found if c.startswith(("std.consult", "std.review", "profile.", "raw.review", "raw.consult"))] == []
+
+
+def test_reviewer_mobile_is_not_a_plaintext_source_key(warehouse):
+    keys = dict(warehouse.rows("SELECT review_id, source_patient_key FROM std.review"))
+    assert set(keys) == {"R1", "R2"} and len(set(keys.values())) == 2   # still one key per reviewer
+    assert not any(m in str(keys) for m in ("13912345678", "5678"))
+    raw = warehouse.rows("SELECT 用户手机 FROM raw.review__reviews")
+    assert raw and all(v.startswith("v1.") for (v,) in raw)
 
 
 def test_sentiment_is_that_of_the_source_texts(warehouse):

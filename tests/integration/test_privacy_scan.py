@@ -4,12 +4,23 @@ any text column, and leaves tokens, hex identifiers and staff names alone."""
 from __future__ import annotations
 
 import json
+import sys
+from datetime import timedelta
+from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner
 
 from molar.cli import app
+from molar.config import Settings
 from molar.privacy import crypto, keys, scan
+from molar.realtime.schemas import local_now
+from molar.serve import build_server
+from molar.warehouse import open_warehouse
 from support import PATIENT_HEADER, id_number, load
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "realtime"))
+from rtsupport import API_KEYS, HIS_KEY, ThreadServer  # noqa: E402
 
 # Planted values; none comes from the code under test.
 NAME, MOBILE = "欧阳明华", "13812345678"
@@ -73,3 +84,42 @@ def test_cli_scan_prints_columns_and_exits_1(reference, write, tmp_path):
     assert listed["planted.t.idcard"]["id_numbers"] == 1 and "planted.t.sealed" not in listed
     text = CliRunner().invoke(app, ["privacy", "scan"], env=env)
     assert "planted.t.note" in text.output and "明文扫描" in text.output
+
+
+def test_live_events_leave_no_plaintext(reference, write, tmp_path):
+    """Events from a running server: free text naming a patient with her mobile, a new
+    person known only by a mobile and a unionid, a referral by unionid."""
+    load(reference, _patients(write))
+    reference.close()
+    db = tmp_path / "molar.duckdb"
+    at = (local_now() - timedelta(hours=1)).isoformat(timespec="seconds")
+    said = f"我是{NAME}，种植牙术后有点肿，电话{MOBILE}"
+    events = [
+        {"event_id": "q1", "type": "consult.message", "occurred_at": at,
+         "patient": {"mobile": "13987654321", "unionid": "oLIVEUNION000000000000000001"},
+         "data": {"consult_id": "Q1", "channel": "chat", "text": said}},
+        {"event_id": "f1", "type": "followup.reply", "occurred_at": at, "patient": {"mobile": "13987654321"},
+         "data": {"status": "concern", "text": said}},
+        {"event_id": "r1", "type": "review.posted", "occurred_at": at, "patient": {"source_patient_key": "P1"},
+         "data": {"review_id": "R1", "rating": 2, "text": f"{NAME}：医生很好，就是等太久"}},
+        {"event_id": "a1", "type": "app.action", "occurred_at": at, "patient": {"source_patient_key": "P1"},
+         "data": {"platform": "wechat", "action": "referral", "referrer_unionid": "oLIVEUNION000000000000000001"}},
+    ]
+    server_app = build_server(Settings(warehouse_path=db, api_keys=API_KEYS), profile_first_after=timedelta(days=3650))
+    with ThreadServer(server_app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+        sent = http.post("/v1/events/batch", json={"events": events}, headers={"X-API-Key": HIS_KEY})
+        assert sent.status_code == 202, sent.text
+        extra = http.post("/v1/events", headers={"X-API-Key": HIS_KEY}, json={
+            "type": "charge.paid", "occurred_at": at, "patient": {"source_patient_key": "P1"},
+            "data": {"charge_id": "F1", "amount_yuan": 80, "payer_mobile": MOBILE}})
+        assert extra.status_code == 422   # an undeclared field is refused, never stored
+        runtime = server_app.state.realtime
+        assert runtime.wait_applied(120)[0], runtime.health(stats=True)
+        # the readers still see what was said (through the privacy layer)
+        pv = runtime.index.resolve(mobile="+8613987654321").golden_id
+        seen = runtime.read_engine().rows("SELECT count(*) FROM ops.followup_reply WHERE golden_id = ?", [pv])
+    with open_warehouse(path=db) as engine:
+        assert engine.count("ops.rt_event") >= 4 and engine.count("ops.provisional_identity") >= 1
+        assert seen == [(1,)]
+        result = scan.scan(engine)
+    assert result.hits == [], result.columns

@@ -7,13 +7,21 @@ import csv
 import io
 import json
 import re
+from datetime import datetime
 
 import pytest
 import xlsxwriter
+from typer.testing import CliRunner
 
+from molar.cli import app
+from molar.identity import resolve
 from molar.ingest import quarantine
-from molar.privacy import crypto, fields, keys, sealed
-from support import PATIENT_HEADER, id_number, load
+from molar.model.events import Event
+from molar.privacy import consent, crypto, event_data, fields, keys, sealed
+from molar.privacy.blind_index import BlindIndexer
+from molar.realtime.event_table import store_events, store_provisional
+from molar.warehouse import open_warehouse
+from support import PATIENT_HEADER, id_number, issues, load, seal_free_text
 
 GOOD_ID = id_number("51010719850315001")
 BAD_ID = GOOD_ID[:-1] + ("1" if GOOD_ID[-1] != "1" else "2")   # checksum fails: quarantined
@@ -113,3 +121,77 @@ def test_reasons_name_the_field_and_the_shape_not_the_value(chain):
     text = reasons["truemobile_wrong_length"]
     assert "1391234567" not in text
     assert "10 digits" in text and "10位数字" in text and text.startswith("手机号: ")
+
+
+def _opened(engine) -> dict[str, list]:
+    """Every sealed value of the warehouse, opened through the privacy layer, by layer."""
+    cipher = fields.cipher_for(engine)
+
+    def rows(table, sql, key=None):
+        found = fields.open_rows(table, engine.arrow(sql), cipher, key)
+        return sorted(map(str, found.to_pylist()))
+
+    raw = {t: sealed.open_raw(engine.arrow(f"SELECT * FROM {t}"), t, c, cipher).to_pylist()
+           for t, c in sealed.sealed_columns(engine).items()}
+    live = engine.arrow("SELECT event_id, sealed FROM ops.rt_event ORDER BY event_id")
+    return {
+        "raw": sorted(str(r) for t in raw.values() for r in t),
+        "quarantine": sorted(map(str, issues(engine))),
+        "std.patient": sorted(map(str, fields.read_patients(engine, "name, mobile, id_number, address, nickname")
+                                  .to_pylist())),
+        "golden": sorted(map(str, fields.read_golden(engine, "name, mobile, id_number").to_pylist())),
+        "name_parse": rows("identity.name_parse", "SELECT text_bi || ':' || nickname_field AS k, parts "
+                           "FROM identity.name_parse", "k"),
+        "consult": rows("std.consult", "SELECT consult_id, text FROM std.consult"),
+        "outbox": rows("ops.outbox", "SELECT message_id, rendered_text, payload FROM ops.outbox"),
+        "consent": rows("privacy.consent_event", "SELECT event_id, evidence FROM privacy.consent_event"),
+        "live": event_data.open_tokens(cipher, live["sealed"].to_pylist(), live["event_id"].to_pylist()),
+        "provisional": rows("ops.provisional_identity",
+                            "SELECT provisional_id, unionid, mobile FROM ops.provisional_identity"),
+    }
+
+
+def test_rotation_moves_every_sealed_layer(chain, tmp_path, monkeypatch):
+    engine = chain
+    resolve(engine)   # the golden record and the name-parse cache
+    cipher = fields.cipher_for(engine)
+    at = datetime(2026, 10, 30, 9, 0)
+    golden = engine.scalar("SELECT min(golden_id) FROM identity.patient")
+    consent.record(engine, subject=golden, purpose="marketing", channel="sms", granted=False, occurred_at=at,
+                   source="cli", evidence="表单 #9 欧阳明华 13812345678", cipher=cipher)
+    engine.execute("INSERT INTO std.consult (consult_id, source, source_patient_key, occurred_at, text) "
+                   "VALUES ('Q1', 'his', 'P1', ?, '欧阳明华问：种牙多少钱？电话13812345678')", [at])
+    seal_free_text(engine)
+    engine.execute("INSERT INTO ops.outbox (message_id, idempotency_key, golden_id, channel, purpose, rendered_text, "
+                   "payload, status, attempts, created_at, updated_at) VALUES ('m1', 'k1', ?, 'sms', 'care', ?, ?, "
+                   "'queued', 0, ?, ?)",
+                   [golden, cipher.encrypt("欧阳明华您好，明天复诊", "ops.outbox", "rendered_text", "m1"),
+                    cipher.encrypt('{"name": "欧阳明华"}', "ops.outbox", "payload", "m1"), at, at])
+    keyring = keys.open_keyring_from(None, engine)
+    said = Event("his:q2", "consult.message", "PV00000000aa", at, {"consult_id": "Q2", "channel": "chat",
+                                                                    "text": "我是欧阳明华，电话13812345678"},
+                 source="his", provisional=True)
+    store_events(engine, [said], derived=False, seq=1, now=at, cipher=cipher)
+    store_provisional(engine, [(said, {"mobile": "+8613900001111", "unionid": "oLIVE1"})], at, cipher,
+                      BlindIndexer.from_keyring(keyring))
+    before = _opened(engine)
+    assert all(before.values()), [layer for layer, values in before.items() if not values]
+    old_key = keyring.active["data"]
+    engine.close()
+
+    new = keys.new_master_key()
+    monkeypatch.setenv("MOLAR_NEW_MASTER_KEY", new)
+    out = CliRunner().invoke(app, ["privacy", "rotate-key", "--reencrypt", "-w", str(tmp_path / "molar.duckdb")])
+    assert out.exit_code == 0, out.output
+    monkeypatch.setenv("MOLAR_MASTER_KEY", new)
+    with open_warehouse(path=tmp_path / "molar.duckdb") as rotated:
+        retired = rotated.scalar("SELECT retired_at IS NOT NULL FROM privacy.data_key WHERE key_id = ?", [old_key])
+        under_old = [(s, t, c) for s, t, c in rotated.rows(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE data_type IN ('VARCHAR', 'JSON') AND table_catalog = current_database()")
+            if rotated.scalar(f'SELECT count(*) FROM "{s}"."{t}" WHERE contains(CAST("{c}" AS VARCHAR), ?)',
+                              [f"v1.{old_key}."])]
+        after = _opened(rotated)
+    assert retired
+    assert under_old == []   # looked for in every text column, not only the ones rotation knows
+    assert after == before

@@ -17,6 +17,7 @@ import yaml
 
 from molar.ingest.kinds import check_column
 from molar.model import CONTRACTS, Contract, codes
+from molar.privacy.crypto import ENCRYPTED_COLUMNS
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 LOOKUPS = {
@@ -119,13 +120,20 @@ class FileMap:
 
     @property
     def personal_headers(self) -> tuple[str, ...]:
-        """Headers whose values are personal (they feed a contract column marked ``pii``),
-        stored encrypted in the raw layer. A header that is also the value of a plain column
-        (WeChat's unionid is the record's source key) stays plain: std holds it in clear."""
-        feeds_pii = {cm.header for t in self.tables for cm in t.columns
-                     if cm.header and t.contract.column(cm.column).pii}
-        plain = {cm.header for t in self.tables for cm in t.columns
-                 if cm.header and not t.contract.column(cm.column).pii}
+        """Headers whose values are personal (they feed a contract column marked ``pii`` or
+        one std stores sealed, such as free text, or are hashed into a derived key: a
+        reviewer's mobile), stored encrypted in the raw layer. A header that is also the value
+        of a plain column (WeChat's unionid is the record's source key) stays plain: std holds
+        it in clear."""
+        sealed_std = {(c.table, c.column) for c in ENCRYPTED_COLUMNS}
+
+        def personal(table: TableMap, column: str) -> bool:
+            return table.contract.column(column).pii or (f"std.{table.contract.name}", column) in sealed_std
+
+        fed = [(t, cm) for t in self.tables for cm in t.columns if cm.header]
+        feeds_pii = {cm.header for t, cm in fed if personal(t, cm.column)}
+        feeds_pii |= {h for t in self.tables for cm in t.columns for h in cm.derive}
+        plain = {cm.header for t, cm in fed if not personal(t, cm.column)}
         return tuple(h for h in self.headers if h in feeds_pii - plain)
 
 

@@ -19,27 +19,35 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from molar.ingest.standardise import reference
-from molar.ingest.standardise.mobile import CHINA_MOBILE_PREFIXES
 from molar.privacy.crypto import as_list
 from molar.privacy.keys import Keyring
 
 INDEX_BYTES = 12   # 96 bits: no collision in practice, and less to leak than a full digest
-_STANDARD_MOBILE = re.compile(r"\+86(1[0-9]{10})")   # the std layer's form: skip the full standardiser
-_PREFIXES = frozenset(CHINA_MOBILE_PREFIXES)
+# the std layer's form, any well-formed prefix (13x–19x): skips the full standardiser
+_STANDARD_MOBILE = re.compile(r"\+86(1[3-9][0-9]{9})")
+
+
+@cache
+def _reference() -> ModuleType:
+    # imported on first use: molar.ingest imports this module (ingest seals what it loads)
+    from molar.ingest.standardise import reference
+
+    return reference
 
 
 def standard_mobile(value: object) -> str | None:
-    """Mainland mobile as 11 digits (+86, spaces, dashes, full-width digits removed)."""
-    if isinstance(value, str) and (standard := _STANDARD_MOBILE.fullmatch(value)) \
-            and value[3:6] in _PREFIXES:
+    """Mainland mobile as 11 digits (+86, spaces, dashes, full-width digits removed); a
+    well-formed number with an unallocated prefix keeps its digits (it still matches)."""
+    if isinstance(value, str) and (standard := _STANDARD_MOBILE.fullmatch(value)):
         return standard.group(1)
-    result = reference.mobile(value)
+    result = _reference().mobile(value)
     return result.value[3:] if result.value else None
 
 
@@ -47,6 +55,7 @@ def standard_id_number(value: object) -> str | None:
     """Resident ID number without spaces, full-width folded, upper-case X."""
     if value is None:
         return None
+    reference = _reference()
     text = reference.remove_ws(reference.fold(str(value), "0123456789Xx")).upper()
     return text or None
 
@@ -63,7 +72,7 @@ def standard_source_key(source: object, key: object) -> str | None:
 
 def standard_mobile_name(mobile: object, name: object) -> str | None:
     number, person = standard_mobile(mobile), standard_text(name)
-    return f"{number}|{reference.remove_ws(person)}" if number and person else None
+    return f"{number}|{_reference().remove_ws(person)}" if number and person else None
 
 
 STANDARDISERS: dict[str, Callable[..., str | None]] = {

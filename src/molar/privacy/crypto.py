@@ -125,11 +125,13 @@ class FieldCipher:
 
 @dataclass(frozen=True)
 class EncryptedColumn:
-    """A warehouse column holding tokens, and the SQL expression of its record key."""
+    """A warehouse column holding tokens, the SQL expression of its record key, and the SQL
+    condition of the rows whose value is a token (all non-NULL values when empty)."""
 
     table: str
     column: str
     record_key: str
+    where: str = ""
 
 
 # Every column written encrypted today; `rotate-key --reencrypt` walks this list.
@@ -146,21 +148,31 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     *(EncryptedColumn("identity.patient", c, "golden_id")
       for c in ("name", "name_pinyin", "mobile", "id_number", "address", "wechat_unionid", "wechat_openid")),
     EncryptedColumn("identity.name_parse", "parts", "text_bi || ':' || nickname_field"),
+    # live events: personal data fields as one token (molar.privacy.event_data); provisional
+    # people's keys (their blind indexes beside them for lookups)
+    EncryptedColumn("ops.rt_event", "sealed", "event_id"),
+    EncryptedColumn("ops.provisional_identity", "mobile", "provisional_id"),
+    EncryptedColumn("ops.provisional_identity", "unionid", "provisional_id"),
 )
 
 
 def reencrypt(engine: Engine, cipher: FieldCipher, columns: Sequence[EncryptedColumn] = ENCRYPTED_COLUMNS,
               batch: int = 50_000) -> dict[str, int]:
-    """Move every token not under the active data key to it; returns values moved per column."""
+    """Move every token not under the active data key to it; returns values moved per column.
+
+    Rows that share a record key (one cell quarantined for two reasons) hold the same value
+    and get the same new token."""
     moved: dict[str, int] = {}
     head = f"{VERSION}.{cipher.key_id}."
     for col in columns:
         name = f"{col.table}.{col.column}"
         moved[name] = 0
+        value = '"' + col.column.replace('"', '""') + '"'
+        where = f"{value} IS NOT NULL AND NOT starts_with({value}, ?)" + (f" AND ({col.where})" if col.where else "")
         while True:
             rows = engine.arrow(
-                f"SELECT CAST({col.record_key} AS VARCHAR) AS k, {col.column} AS t FROM {col.table} "
-                f"WHERE {col.column} IS NOT NULL AND NOT starts_with({col.column}, ?) LIMIT {batch}", [head])
+                f"SELECT CAST({col.record_key} AS VARCHAR) AS k, any_value({value}) AS t FROM {col.table} "
+                f"WHERE {where} GROUP BY k LIMIT {batch}", [head])
             if rows.num_rows == 0:
                 break
             plain = cipher.decrypt_column(rows["t"], col.table, col.column, rows["k"])
@@ -169,9 +181,13 @@ def reencrypt(engine: Engine, cipher: FieldCipher, columns: Sequence[EncryptedCo
             with engine.transaction():
                 engine.execute("CREATE OR REPLACE TEMP TABLE _reencrypt (k VARCHAR, t VARCHAR)")
                 engine.append("_reencrypt", update)
-                engine.execute(f"UPDATE {col.table} SET {col.column} = r.t FROM _reencrypt r "
-                               f"WHERE CAST({col.table}.{col.record_key} AS VARCHAR) = r.k")
+                engine.execute(f"UPDATE {col.table} SET {value} = r.t FROM _reencrypt r "
+                               f"WHERE CAST({col.table}.{col.record_key} AS VARCHAR) = r.k AND {where}", [head])
                 engine.execute("DROP TABLE _reencrypt")
+            left = engine.scalar(f"SELECT count(*) FROM {col.table} WHERE {where} AND CAST({col.record_key} AS VARCHAR) "
+                                 "IN (SELECT unnest(?::VARCHAR[]))", [head, rows["k"].to_pylist()])
+            if left:
+                raise RuntimeError(f"{name}: {left} values were not moved to the new key (their record key "
+                                   f"{col.record_key} does not find them)")
             moved[name] += rows.num_rows
     return moved
-

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from molar.privacy import consent, crypto, keys, rights, scan
+from molar.privacy import consent, crypto, keys, rights, scan, sealed
 from molar.privacy.blind_index import BlindIndexer
 from molar.privacy.cli import cli_access, cli_principal
 from molar.ui.console import console
@@ -98,9 +98,10 @@ def rotate_key(
             with engine.transaction():
                 engine.execute("UPDATE privacy.data_key SET retired_at = now() WHERE kind = 'data' AND retired_at IS NULL")
                 key_id = keys.add_data_key(engine, new)
-            moved = crypto.reencrypt(engine, crypto.FieldCipher(keys.open_keyring(engine, new)))
-            console.print(f"new data key {key_id}; values moved: "
-                          + ", ".join(f"{name} {n:,}" for name, n in moved.items()))
+            moved = crypto.reencrypt(engine, crypto.FieldCipher(keys.open_keyring(engine, new)),
+                                     sealed.every_sealed_column(engine))
+            console.print(f"new data key {key_id}; {sum(moved.values()):,} values moved to it: "
+                          + ", ".join(f"{name} {n:,}" for name, n in moved.items() if n))
 
 
 def consent_show(patient: PatientArg, at: AtOpt = None, evidence: Annotated[bool, typer.Option(

@@ -39,6 +39,7 @@ from molar.warehouse import Engine
 
 # Kept on erasure: bookkeeping of erasure itself, keys, and the hash-chained audit log
 # (its rows name only the pseudonymous golden ID, which leads nowhere once erased).
+PROVISIONAL = "ops.provisional_identity"   # live people's keys, sealed (realtime.identity_index)
 NOT_ERASED = ("privacy.erasure", "privacy.suppression", "privacy.data_key", "ops.audit_log")
 # Columns that name the patient in someone else's row: emptied, the row kept.
 REFERENCES = ("merged_into", "referrer_unionid")
@@ -81,10 +82,11 @@ def _load_person(engine: Engine, golden_id: str) -> None:
     # WeChat records are keyed by their unionid (as in realtime.identity_index)
     own = fields.read_patients(engine, "wechat_unionid", "WHERE (source, source_patient_key) IN "
                                "(SELECT source, source_patient_key FROM _p_records) AND wechat_unionid IS NOT NULL")
-    unionids = {(u,) for u in own["wechat_unionid"].to_pylist()} | set(engine.rows(
-        "SELECT source_patient_key FROM _p_records WHERE source = 'wechat' "
-        "UNION SELECT unionid FROM ops.provisional_identity WHERE provisional_id IN (SELECT id FROM _p_ids) "
-        "AND unionid IS NOT NULL"))
+    live = fields.open_rows(PROVISIONAL, engine.arrow(
+        f"SELECT provisional_id, unionid FROM {PROVISIONAL} WHERE provisional_id IN (SELECT id FROM _p_ids) "
+        "AND unionid IS NOT NULL"), fields.cipher_for(engine))
+    unionids = {(u,) for u in own["wechat_unionid"].to_pylist() + live["unionid"].to_pylist()} | set(engine.rows(
+        "SELECT source_patient_key FROM _p_records WHERE source = 'wechat'"))
     _fill(engine, "_p_unionids", sorted(unionids))
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molar.privacy.crypto import FieldCipher
+from molar.privacy.crypto import ENCRYPTED_COLUMNS, EncryptedColumn, FieldCipher
 from molar.warehouse import Engine
 
 PROBLEM_DETAIL = "_problem_detail"   # the reader's quote of a line it could not read
@@ -53,6 +53,15 @@ def sealed_columns(engine: Engine, raw_table: str | None = None) -> dict[str, li
             "ORDER BY ALL", [raw_table, raw_table]):
         out.setdefault(table, []).append(column)
     return out
+
+
+def every_sealed_column(engine: Engine) -> list[EncryptedColumn]:
+    """Every column of the warehouse that holds tokens: the fixed ones
+    (:data:`~molar.privacy.crypto.ENCRYPTED_COLUMNS`), the sealed raw columns recorded in
+    ``privacy.sealed_column`` and sealed quarantined values. Key rotation walks this list."""
+    raw = [EncryptedColumn(table, column, RAW_RECORD_KEY)
+           for table, columns in sealed_columns(engine).items() if engine.table_exists(table) for column in columns]
+    return [*ENCRYPTED_COLUMNS, *raw, EncryptedColumn(ISSUE, "value", ISSUE_RECORD_KEY, "value_sealed")]
 
 
 def _apply(table: pa.Table, raw_table: str, columns: Sequence[str], cipher: FieldCipher, seal: bool) -> pa.Table:

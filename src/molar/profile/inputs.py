@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from molar.privacy import fields
+from molar.privacy import event_data, fields
 from molar.warehouse import Engine
 
 CENTROIDS_CSV = Path(__file__).with_name("reference") / "district_centroids.csv"
@@ -131,6 +131,7 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
         )
         for sql in _live_statements(d, ts, scope, scoped):
             engine.execute(sql)
+        _open_live_texts(engine)
     _load_centroids(engine)
     return {name: engine.count(name) for name in INPUT_TABLES}
 
@@ -147,6 +148,20 @@ def _open_texts(engine: Engine) -> None:
                                "WHERE texts.kind = ? AND texts.text_id = o.text_id", [kind])
             finally:
                 engine.unregister("_opened_texts")
+
+
+def _open_live_texts(engine: Engine) -> None:
+    """Live texts arrive as their event's sealed token (molar.privacy.event_data): opened in place."""
+    rows = engine.arrow("SELECT DISTINCT e.event_id, e.sealed FROM ops.rt_event e JOIN texts t ON t.text = e.sealed")
+    if rows.num_rows == 0:
+        return
+    opened = event_data.open_tokens(fields.cipher_for(engine), rows["sealed"].to_pylist(), rows["event_id"].to_pylist())
+    engine.register("_opened_live_texts", pa.table({"sealed": rows["sealed"],
+                                                    "text": pa.array([o.get("text") for o in opened], pa.string())}))
+    try:
+        engine.execute("UPDATE texts SET text = o.text FROM _opened_live_texts o WHERE texts.text = o.sealed")
+    finally:
+        engine.unregister("_opened_live_texts")
 
 
 def _either_scope(scoped: bool, owner: str, referrer: str) -> str:
@@ -207,13 +222,13 @@ def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -
             WHERE occurred_at < {ts}
               {_either_scope(scoped, 'e.golden_id', "coalesce(data->>'referrer_golden_id', r.golden_id)")}""",
         f"""INSERT INTO texts
-            SELECT e.golden_id, e.data->>'consult_id', 'consult', e.occurred_at, s.label, s.confidence, e.data->>'text', NULL
+            SELECT e.golden_id, e.data->>'consult_id', 'consult', e.occurred_at, s.label, s.confidence, e.sealed, NULL
             FROM ({_live('consult.message')}) e
             JOIN profile.text_sentiment s ON s.kind = 'consult' AND s.text_id = e.data->>'consult_id' AND s.source = 'live'
             WHERE e.occurred_at < {ts}{scope('e.golden_id')}
               AND NOT EXISTS (SELECT 1 FROM std.consult c WHERE c.consult_id = e.data->>'consult_id')""",
         f"""INSERT INTO texts
-            SELECT e.golden_id, e.data->>'review_id', 'review', e.occurred_at, s.label, s.confidence, e.data->>'text',
+            SELECT e.golden_id, e.data->>'review_id', 'review', e.occurred_at, s.label, s.confidence, e.sealed,
                    TRY_CAST(e.data->>'rating' AS INTEGER)
             FROM ({_live('review.posted')}) e
             JOIN profile.text_sentiment s ON s.kind = 'review' AND s.text_id = e.data->>'review_id' AND s.source = 'live'

@@ -25,10 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from molar.model.events import INBOUND_EVENT_TYPES
+from molar.privacy import event_data
 from molar.privacy.accounts import Principal
+from molar.privacy.crypto import FieldCipher
 from molar.realtime import records
 from molar.realtime.identity_index import IdentityError, IdentityIndex
-from molar.realtime.schemas import Problem, local_now, validate_event
+from molar.realtime.schemas import Problem, data_fields, local_now, validate_event
 from molar.realtime.wal import EventLog
 
 
@@ -85,6 +87,7 @@ class Collector:
         self,
         event_log: EventLog,
         index: IdentityIndex,
+        cipher: FieldCipher,
         *,
         max_batch: int = 1000,
         clock: Callable[[], datetime] = local_now,
@@ -93,6 +96,7 @@ class Collector:
     ) -> None:
         self.log = event_log
         self.index = index
+        self.cipher = cipher
         self.max_batch = max_batch
         self.clock = clock
         self._recent: dict[str, StoredEvent] = {}
@@ -185,14 +189,17 @@ class Collector:
             if firsts[stored_id] != i:
                 continue  # filled in from the first copy below
             golden_id = res.golden_id
-            keys = res.keys if res.provisional else None
+            keys = None
             if res.keys:
                 # New or known provisional person: also remember any new keys for them.
                 golden_id = self.index.assign_provisional(res.keys)
+                keys = self.index.stored_keys(golden_id, res.keys, self.cipher)
+            # personal values are sealed before the log: nothing in plaintext on disk
+            plain, sealed = event_data.seal(self.cipher, stored_id, event.data, data_fields(event.type))
             payloads.append(records.encode(
                 event_id=stored_id, type=event.type, golden_id=golden_id,
-                occurred_at=event.occurred_at, data=event.data, source=key.source,
-                received_at=now, provisional=res.provisional, keys=keys,
+                occurred_at=event.occurred_at, data=plain, source=key.source,
+                received_at=now, provisional=res.provisional, sealed=sealed, keys=keys,
             ))
             slots.append(i)
             accepted[i] = Accepted(sent_id, 0, False, golden_id)

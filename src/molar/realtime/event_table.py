@@ -1,5 +1,10 @@
 """The worker's writes to the warehouse: log records into ops.rt_event (first copy of an
-event_id wins), derived events, provisional identities, and the applied-up-to checkpoint."""
+event_id wins), derived events, provisional identities, and the applied-up-to checkpoint.
+
+Personal values arrive sealed (the collector seals them before the event log): a record's
+personal data fields are its ``sealed`` token (:mod:`molar.privacy.event_data`), a
+provisional person's keys are blind indexes and tokens (``identity_index.provisional_keys``).
+Derived events are sealed here the same way."""
 
 from __future__ import annotations
 
@@ -11,6 +16,10 @@ from datetime import datetime
 import pyarrow as pa
 
 from molar.model.events import Event
+from molar.privacy import event_data
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
+from molar.realtime.identity_index import provisional_keys
 from molar.warehouse import DuckDBEngine, Engine
 
 log = logging.getLogger("molar.realtime.pipeline")
@@ -31,7 +40,8 @@ SELECT seq,
        (j->>'$.received_at')::TIMESTAMP AS received_at,
        ?::TIMESTAMP AS applied_at,
        false AS derived,
-       coalesce(j->'$.data', '{{}}') AS data
+       coalesce(j->'$.data', '{{}}') AS data,
+       j->>'$.sealed' AS sealed
 FROM (SELECT seq, payload::JSON AS j FROM {view})
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) = 1
 RETURNING seq
@@ -49,6 +59,7 @@ _RT_EVENT_SCHEMA = pa.schema([
     ("applied_at", pa.timestamp("us")),
     ("derived", pa.bool_()),
     ("data", pa.string()),
+    ("sealed", pa.string()),
 ])
 
 
@@ -75,8 +86,9 @@ def store_records(engine: DuckDBEngine, batch: list[tuple[int, bytes]], now: dat
 
 
 def store_events(engine: DuckDBEngine, events: list[Event], *, derived: bool, seq: int | None,
-           now: datetime) -> list[Event]:
-    """Insert events not yet in ops.rt_event; returns those that were new, in order."""
+           now: datetime, cipher: FieldCipher) -> list[Event]:
+    """Insert events not yet in ops.rt_event (personal data fields sealed); returns those
+    that were new, in order."""
     if not events:
         return []
     unique: dict[str, Event] = {}
@@ -85,6 +97,7 @@ def store_events(engine: DuckDBEngine, events: list[Event], *, derived: bool, se
             raise TypeError(f"a stage returned {type(e).__name__}, not an Event")
         unique.setdefault(e.event_id, e)
     batch = list(unique.values())
+    split = [event_data.seal(cipher, e.event_id, e.data) for e in batch]
     table = pa.Table.from_pydict({
         "seq": [seq if (derived or e.seq is None) else e.seq for e in batch],
         "event_id": [e.event_id for e in batch],
@@ -96,8 +109,9 @@ def store_events(engine: DuckDBEngine, events: list[Event], *, derived: bool, se
         "received_at": [e.received_at for e in batch],
         "applied_at": [now] * len(batch),
         "derived": [derived] * len(batch),
-        "data": [json.dumps(e.data, ensure_ascii=False, separators=(",", ":"), default=str)
-                 for e in batch],
+        "data": [json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=str)
+                 for plain, _ in split],
+        "sealed": [token for _, token in split],
     }, schema=_RT_EVENT_SCHEMA)
     view = "_molar_rt_batch"
     engine.register(view, table)
@@ -110,17 +124,19 @@ def store_events(engine: DuckDBEngine, events: list[Event], *, derived: bool, se
     return [e for e in batch if e.event_id in inserted]
 
 
-def store_provisional(engine: Engine, decoded: list[tuple[Event, dict | None]], now: datetime) -> None:
+def store_provisional(engine: Engine, decoded: list[tuple[Event, dict | None]], now: datetime,
+                      cipher: FieldCipher, indexer: BlindIndexer) -> None:
     merged: dict[str, dict[str, str]] = {}
     for event, keys in decoded:
         if not event.provisional:
             continue
         row = merged.setdefault(event.golden_id, {})
-        for k, v in (keys or {}).items():
+        # records logged before keys were sealed carry them in plaintext
+        for k, v in provisional_keys(event.golden_id, keys or {}, cipher, indexer).items():
             row.setdefault(k, v)
     if not merged:
         return
-    cols = ("unionid", "mobile", "source", "source_patient_key")
+    cols = ("unionid_bi", "mobile_bi", "unionid", "mobile", "source", "source_patient_key")
     table = pa.Table.from_pydict(
         {"provisional_id": list(merged), **{c: [k.get(c) for k in merged.values()] for c in cols}},
         schema=pa.schema([("provisional_id", pa.string()), *((c, pa.string()) for c in cols)]),
@@ -131,10 +147,12 @@ def store_provisional(engine: Engine, decoded: list[tuple[Event, dict | None]], 
         engine.execute(
             f"""
             INSERT INTO ops.provisional_identity
-                (provisional_id, unionid, mobile, source, source_patient_key, created_at)
-            SELECT provisional_id, unionid, mobile, source, source_patient_key, ?::TIMESTAMP
+                (provisional_id, unionid_bi, mobile_bi, unionid, mobile, source, source_patient_key, created_at)
+            SELECT provisional_id, unionid_bi, mobile_bi, unionid, mobile, source, source_patient_key, ?::TIMESTAMP
             FROM {view}
             ON CONFLICT (provisional_id) DO UPDATE SET
+                unionid_bi = coalesce(provisional_identity.unionid_bi, excluded.unionid_bi),
+                mobile_bi = coalesce(provisional_identity.mobile_bi, excluded.mobile_bi),
                 unionid = coalesce(provisional_identity.unionid, excluded.unionid),
                 mobile = coalesce(provisional_identity.mobile, excluded.mobile),
                 source = coalesce(provisional_identity.source, excluded.source),

@@ -13,9 +13,12 @@ index holds no phone number in memory or in the file.
 
 Someone no key matches gets a provisional ID (``PV`` + 10 hex digits). Their keys are
 remembered, so their next event gets the same provisional ID; the worker stores them in
-``ops.provisional_identity``. After an identity run, :func:`reconcile_provisional` maps
-provisional IDs to golden IDs by the same keys and rewrites their events in
-``ops.rt_event``; :meth:`IdentityIndex.refresh` then reloads the index.
+``ops.provisional_identity``: unionid and mobile as blind indexes (for lookups) and as
+field tokens bound to the provisional ID (for the patient 360 and the rights export), never
+plaintext, also in the event log (:func:`provisional_keys`). After an identity run,
+:func:`reconcile_provisional` maps provisional IDs to golden IDs by the same keys and
+rewrites their events in ``ops.rt_event``; :meth:`IdentityIndex.refresh` then reloads the
+index.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from typing import Any
 import pyarrow as pa
 
 from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
 from molar.privacy.keys import open_keyring_from
 from molar.warehouse import Engine
 
 PROVISIONAL_PREFIX = "PV"
+PROVISIONAL_TABLE = "ops.provisional_identity"
 
 UNIONID_SQL = """
 SELECT li.unionid_bi AS unionid, any_value(c.golden_id) AS golden_id
@@ -157,7 +162,7 @@ class IdentityIndex:
         """Reload from the identity tables and ``ops.provisional_identity``."""
         maps = self._load_maps(engine)
         rows = engine.rows(
-            "SELECT provisional_id, unionid, mobile, source, source_patient_key, resolved_golden_id "
+            "SELECT provisional_id, unionid_bi, mobile_bi, source, source_patient_key, resolved_golden_id "
             "FROM ops.provisional_identity"
         )
         with self._lock:
@@ -171,7 +176,6 @@ class IdentityIndex:
             for pv, unionid, mobile, source, key, golden in rows:
                 if golden:
                     continue
-                unionid, mobile = self._keys(unionid, mobile)
                 if unionid:
                     pv_unionid.setdefault(unionid, pv)
                 if source and key:
@@ -275,16 +279,24 @@ class IdentityIndex:
                 pv = new_provisional_id()
                 while pv in self.pv_known or pv in self.pv_resolved:
                     pv = new_provisional_id()
-            self.remember(pv, keys, _locked=True)
+            self.remember(pv, {"unionid_bi": unionid, "mobile_bi": mobile, "source": source,
+                               "source_patient_key": key}, _locked=True)
         return pv
 
+    def stored_keys(self, pv: str, keys: dict[str, str], cipher: FieldCipher) -> dict[str, str]:
+        """``keys`` as the event log and ``ops.provisional_identity`` keep them."""
+        return provisional_keys(pv, keys, cipher, self._bi)
+
     def remember(self, pv: str, keys: dict[str, Any] | None, *, _locked: bool = False) -> None:
-        """Record a provisional ID's keys (also used at startup for events still in the log)."""
+        """Record a provisional ID's keys (also used at startup for events still in the log,
+        whose keys are in the stored form of :func:`provisional_keys`)."""
         if pv in self.pv_resolved:
             return
         keys = keys or {}
-
-        unionid, mobile = self._keys(keys.get("unionid"), keys.get("mobile"))
+        if "unionid_bi" in keys or "mobile_bi" in keys:
+            unionid, mobile = keys.get("unionid_bi"), keys.get("mobile_bi")
+        else:   # a record logged before keys were sealed (migration 0020)
+            unionid, mobile = self._keys(keys.get("unionid"), keys.get("mobile"))
 
         def apply() -> None:
             self.pv_known.add(pv)
@@ -300,6 +312,21 @@ class IdentityIndex:
         else:
             with self._lock:
                 apply()
+
+
+def provisional_keys(pv: str, keys: dict[str, Any], cipher: FieldCipher, indexer: BlindIndexer) -> dict[str, str]:
+    """A provisional person's keys without plaintext: unionid and mobile as blind indexes
+    (``*_bi``) and tokens bound to ``pv``; source and source key as they are. Keys already
+    in this form are returned as they are."""
+    if "unionid_bi" in keys or "mobile_bi" in keys or not (keys.get("unionid") or keys.get("mobile")):
+        return dict(keys)
+    out = {k: keys[k] for k in ("source", "source_patient_key") if keys.get(k)}
+    for kind, column in (("unionid", "unionid"), ("mobile", "mobile")):
+        value = keys.get(column)
+        if value:
+            out[f"{column}_bi"] = indexer.column(kind, [value])[0]
+            out[column] = cipher.encrypt(value, PROVISIONAL_TABLE, column, pv)
+    return out
 
 
 def _pairs(engine: Engine, sql: str) -> list[tuple[Any, Any]]:
@@ -322,10 +349,9 @@ SELECT p.provisional_id,
             WHEN s.golden_id IS NOT NULL THEN 'source_patient_key'
             ELSE 'mobile' END AS resolved_by
 FROM ops.provisional_identity p
-LEFT JOIN _molar_pv_keys k USING (provisional_id)
-LEFT JOIN u ON u.unionid = k.unionid_bi
+LEFT JOIN u ON u.unionid = p.unionid_bi
 LEFT JOIN s ON s.source = p.source AND s.source_patient_key = p.source_patient_key
-LEFT JOIN m ON m.mobile = k.mobile_bi
+LEFT JOIN m ON m.mobile = p.mobile_bi
 WHERE p.resolved_golden_id IS NULL
   AND coalesce(u.golden_id, s.golden_id, m.golden_id) IS NOT NULL
 """
@@ -348,18 +374,7 @@ def reconcile_mapping(engine: Engine, now: datetime | None = None) -> dict[str, 
 
     now = now or local_now()
     with engine.transaction():
-        open_pv = engine.arrow("SELECT provisional_id, unionid, mobile FROM ops.provisional_identity "
-                               "WHERE resolved_golden_id IS NULL")
-        indexer = BlindIndexer.from_keyring(open_keyring_from(None, engine))
-        engine.register("_molar_pv_keys", pa.table({
-            "provisional_id": open_pv["provisional_id"],
-            "unionid_bi": pa.array(indexer.column("unionid", open_pv["unionid"]), pa.string()),
-            "mobile_bi": pa.array(indexer.column("mobile", open_pv["mobile"]), pa.string()),
-        }))
-        try:
-            found = engine.arrow(RECONCILE_SQL)
-        finally:
-            engine.unregister("_molar_pv_keys")
+        found = engine.arrow(RECONCILE_SQL)
         if found.num_rows == 0:
             return {}
         found = found.append_column("resolved_at", pa.array([now] * found.num_rows, pa.timestamp("us")))

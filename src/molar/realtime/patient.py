@@ -10,8 +10,9 @@ import contextlib
 import json
 from typing import Any
 
-from molar.privacy.fields import read_golden
-from molar.realtime.identity_index import is_provisional
+from molar.privacy import event_data
+from molar.privacy.fields import cipher_for, open_rows, read_golden
+from molar.realtime.identity_index import PROVISIONAL_TABLE, is_provisional
 from molar.warehouse import Engine
 
 RECENT_EVENTS = 50
@@ -45,9 +46,10 @@ def patient_360(engine: Engine, patient_id: str, *, limit: int = RECENT_EVENTS) 
     out: dict[str, Any] = {"id": patient_id}
     golden_id: str | None = None
     if is_provisional(patient_id):
-        pv = _one(engine, "SELECT * FROM ops.provisional_identity WHERE provisional_id = ?", [patient_id])
-        if pv is None:
+        found = engine.arrow("SELECT * FROM ops.provisional_identity WHERE provisional_id = ?", [patient_id])
+        if found.num_rows == 0:
             return None
+        pv = open_rows(PROVISIONAL_TABLE, found, cipher_for(engine)).to_pylist()[0]
         if pv["resolved_golden_id"]:
             golden_id, passed = _current_golden(engine, pv["resolved_golden_id"])
             out["resolved_from"] = {"provisional_id": patient_id, "resolved_at": pv["resolved_at"],
@@ -111,10 +113,14 @@ def _profile(engine: Engine, golden_id: str) -> dict[str, Any]:
 
 
 def _events(engine: Engine, golden_id: str, limit: int) -> list[dict[str, Any]]:
-    rows = engine.arrow("""
-        SELECT seq, event_id, type, source, occurred_at, received_at, derived, data
+    table = engine.arrow("""
+        SELECT seq, event_id, type, source, occurred_at, received_at, derived, data, sealed
         FROM ops.rt_event WHERE golden_id = ?
-        ORDER BY seq DESC, derived DESC, occurred_at DESC LIMIT ?""", [golden_id, limit]).to_pylist()
-    for r in rows:
-        r["data"] = json.loads(r["data"]) if r["data"] else {}
+        ORDER BY seq DESC, derived DESC, occurred_at DESC LIMIT ?""", [golden_id, limit])
+    tokens = table["sealed"].to_pylist()
+    sealed = event_data.open_tokens(cipher_for(engine), tokens, table["event_id"].to_pylist()) \
+        if any(tokens) else [{}] * table.num_rows
+    rows = table.drop_columns(["sealed"]).to_pylist()
+    for r, personal in zip(rows, sealed, strict=True):
+        r["data"] = {**(json.loads(r["data"]) if r["data"] else {}), **personal}
     return rows

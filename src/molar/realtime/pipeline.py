@@ -42,6 +42,8 @@ from typing import Any
 import pyarrow as pa
 
 from molar.model.events import Event
+from molar.privacy import fields, keys
+from molar.privacy.blind_index import BlindIndexer
 from molar.realtime import records
 from molar.realtime.connections import CursorEngine
 from molar.realtime.event_table import (
@@ -123,6 +125,9 @@ class Pipeline:
         on_provisional: Callable[[str, dict[str, str] | None], None] | None = None,
     ) -> None:
         self.owner = engine
+        keyring = keys.open_keyring_from(None, engine)
+        self.cipher = fields.cipher_for(engine, keyring)   # opens sealed event data for the stages
+        self.indexer = BlindIndexer.from_keyring(keyring)
         self.log = event_log
         self.clock = clock
         self.batch_max = batch_max
@@ -369,8 +374,8 @@ class Pipeline:
         with engine.transaction():
             new_seqs = store_records(engine, batch, now)
             if new_seqs and (self.stages or any(_PROVISIONAL in p for _, p in batch)):
-                decoded = [records.decode(seq, p) for seq, p in batch if seq in new_seqs]
-                store_provisional(engine, decoded, now)
+                decoded = [records.decode(seq, p, self.cipher) for seq, p in batch if seq in new_seqs]
+                store_provisional(engine, decoded, now, self.cipher, self.indexer)
                 self._run_stages(engine, [e for e, _ in decoded], last_seq, now)
             set_checkpoint(engine, last_seq, now)
         self._committed(batch, len(new_seqs))
@@ -397,11 +402,11 @@ class Pipeline:
         stage = exc.stage if isinstance(exc, StageError) else None
         event_id = event_type = None
         try:
-            event, keys = records.decode(seq, payload)
+            event, its_keys = records.decode(seq, payload, self.cipher)
             event_id, event_type = event.event_id, event.type
             with engine.transaction():
-                if store_events(engine, [event], derived=False, seq=None, now=now):
-                    store_provisional(engine, [(event, keys)], now)
+                if store_events(engine, [event], derived=False, seq=None, now=now, cipher=self.cipher):
+                    store_provisional(engine, [(event, its_keys)], now, self.cipher, self.indexer)
                 self._record_failure(engine, seq, event_id, event_type, stage, exc, payload, now)
         except (ValueError, KeyError, TypeError) as bad:
             # The record itself cannot be stored (not JSON, not an event): keep it aside.
@@ -435,7 +440,7 @@ class Pipeline:
                     e if e.received_at is not None else e.with_(received_at=now)
                     for e in out
                 ]
-                stored = store_events(engine, derived, derived=True, seq=seq, now=now)
+                stored = store_events(engine, derived, derived=True, seq=seq, now=now, cipher=self.cipher)
                 self.stats["derived"] += len(stored)
                 current.extend(stored)
         return current
@@ -454,7 +459,8 @@ class Pipeline:
                     if out:
                         produced = [e if e.received_at is not None else e.with_(received_at=now)
                                     for e in out]
-                        new = store_events(engine, produced, derived=True, seq=self._applied_seq, now=now)
+                        new = store_events(engine, produced, derived=True, seq=self._applied_seq, now=now,
+                                           cipher=self.cipher)
                         self.stats["derived"] += len(new)
                         self._run_stages(engine, new, self._applied_seq, now)
             except Exception as exc:  # noqa: BLE001

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from molar.config import Settings
+from molar.privacy import event_data
+from molar.privacy.crypto import FieldCipher
 from molar.realtime import records
 from molar.realtime.auth import KeyRing, RateLimiter
 from molar.realtime.collector import Collector, remember_stored, stored_versions
@@ -123,10 +125,10 @@ class Runtime:
                 raise
             self.engine, self.log, self.index, self.pipeline = engine, event_log, index, pipeline
             self.collector = Collector(
-                event_log, index, max_batch=self.settings.max_batch_events, clock=self.clock,
+                event_log, index, pipeline.cipher, max_batch=self.settings.max_batch_events, clock=self.clock,
                 stored_lookup=self._stored_events,
             )
-            remember_stored(self.collector, _log_tail(event_log, checkpoint))
+            remember_stored(self.collector, _log_tail(event_log, checkpoint, pipeline.cipher))
             self.readers = ThreadCursors(engine)
             self.started_at = time.monotonic()
             if event_log.recovery.truncated_bytes:
@@ -151,9 +153,12 @@ class Runtime:
         """Inbound events already stored under these IDs (for the collector's dedup)."""
         marks = ", ".join("?" * len(stored_ids))
         rows = self.read_engine().rows(
-            "SELECT seq, event_id, type, occurred_at, data, golden_id FROM ops.rt_event "
+            "SELECT seq, event_id, type, occurred_at, data, golden_id, sealed FROM ops.rt_event "
             f"WHERE event_id IN ({marks}) AND NOT derived", stored_ids)
-        return stored_versions((seq, eid, t, at, json.loads(d) if d else {}, g) for seq, eid, t, at, d, g in rows)
+        cipher = self.pipeline.cipher
+        return stored_versions(
+            (seq, eid, t, at, event_data.opened(cipher, eid, json.loads(d) if d else {}, sealed), g)
+            for seq, eid, t, at, d, g, sealed in rows)
 
     def read_engine(self) -> Engine:
         """A read connection for the calling thread."""
@@ -206,14 +211,14 @@ class Runtime:
         return out
 
 
-def _log_tail(event_log: EventLog, after_seq: int):
+def _log_tail(event_log: EventLog, after_seq: int, cipher: FieldCipher):
     """Events in the log not applied yet: (seq, stored_id, type, occurred_at, data, golden_id)."""
     reader = event_log.reader(after_seq)
     try:
         while chunk := reader.read(10_000):
             for seq, payload in chunk:
                 try:
-                    event, _ = records.decode(seq, payload)
+                    event, _ = records.decode(seq, payload, cipher)
                 except (ValueError, KeyError):
                     continue  # the worker sets a bad record aside
                 yield seq, event.event_id, event.type, event.occurred_at, dict(event.data), event.golden_id

@@ -54,9 +54,11 @@ def to_local(value: datetime) -> datetime:
 
 # ---------------------------------------------------------------------- mobiles
 def _mobile_prefixes() -> frozenset[str]:
-    from molar.ingest.standardise.mobile import CHINA_MOBILE_PREFIXES
+    # well-formed, not only allocated: an unallocated prefix still identifies its holder
+    # (the ingest standardiser keeps such numbers too; reachability is a separate flag)
+    from molar.ingest.standardise.mobile import WELL_FORMED_PREFIXES
 
-    return frozenset(CHINA_MOBILE_PREFIXES)
+    return frozenset(WELL_FORMED_PREFIXES)
 
 
 _PREFIXES: frozenset[str] | None = None
@@ -69,7 +71,8 @@ def normalise_mobile(raw: str) -> str:
     """A mainland mobile in any common spelling → ``+86`` and 11 digits.
 
     Same rules as the ingest ``mobile`` standardiser: spaces, dashes, dots, brackets and
-    full-width digits are allowed; so are the prefixes +86, 0086, 86 and a trunk 0.
+    full-width digits are allowed; so are the prefixes +86, 0086, 86 and a trunk 0. A
+    well-formed number with an unallocated prefix (154, 160 …) is accepted for matching.
     Raises ValueError with a message for the sender.
     """
     global _PREFIXES
@@ -86,7 +89,7 @@ def normalise_mobile(raw: str) -> str:
     if len(s) != 11:
         raise ValueError(f"must have 11 digits after +86 (this one has {len(s)})")
     if s[:3] not in _PREFIXES:
-        raise ValueError(f"does not start with a mobile prefix in use ({s[:3]} is not one)")
+        raise ValueError(f"does not start with a mobile prefix (13x–19x; {s[:3]} is not one)")
     return "+86" + s
 
 

@@ -20,6 +20,7 @@ from molar.predict.churn.features import NAMES
 from molar.predict.churn.live import LiveChurn
 from molar.predict.churn.model import ChurnConfig, ChurnModel
 from molar.predict.churn.score import score_churn
+from molar.privacy import fields
 from molar.realtime.event_table import store_events
 from molar.serve import nightly
 from unit.profile.crafted import AS_OF, Chain, Patient, Visit, ago, at, fresh_warehouse
@@ -67,7 +68,7 @@ def test_a_visit_lowers_the_risk_of_a_lapsed_patient_and_logs_it(warehouse, stor
     events = [visit_event(lapsed, "E-visit"), visit_event(other, "E-read", "app.action")]
     stage = LiveChurn(today=lambda: AS_OF)
     with caplog.at_level(logging.INFO, logger="molar.predict.churn"), warehouse.transaction():
-        store_events(warehouse, events, derived=False, seq=None, now=at(AS_OF, 11))
+        store_events(warehouse, events, derived=False, seq=None, now=at(AS_OF, 11), cipher=fields.cipher_for(warehouse))
         assert stage(warehouse, events) == []  # falling out of high is no crossing
 
     after = dict(warehouse.rows("SELECT golden_id, risk FROM profile.churn_risk"))
@@ -83,7 +84,7 @@ def test_without_a_stored_model_nothing_is_rescored(warehouse):
     chain = Chain([Patient("p", visits=[Visit(ago(300), ["CLN"])])]).build(warehouse)
     events = [visit_event(chain["p"], "E1")]
     with warehouse.transaction():
-        store_events(warehouse, events, derived=False, seq=None, now=at(AS_OF, 11))
+        store_events(warehouse, events, derived=False, seq=None, now=at(AS_OF, 11), cipher=fields.cipher_for(warehouse))
         assert LiveChurn(today=lambda: AS_OF)(warehouse, events) == []
     assert warehouse.count("profile.churn_risk") == 0
 

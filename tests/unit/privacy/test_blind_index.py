@@ -68,3 +68,17 @@ def test_indexes_survive_master_key_rotation(warehouse):
     keys.rewrap(warehouse, master, new)
     after = BlindIndexer.from_keyring(keys.open_keyring(warehouse, new)).mobile("13812345678")
     assert before == after
+
+
+def test_importable_before_ingest():
+    # a fresh interpreter that reaches blind indexes before ingest (the real-time app does)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import molar.realtime.app"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_unallocated_prefix_keeps_its_index():
+    # 154 is well-formed but not allocated: the std form and any spelling index alike
+    assert A.mobile("+8615412345678") == A.mobile("154 1234 5678") is not None

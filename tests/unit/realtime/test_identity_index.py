@@ -6,12 +6,18 @@ from __future__ import annotations
 import pytest
 from rtsupport import NOW, Record, seed_identity
 
+from molar.model.events import Event
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
+from molar.privacy.keys import open_keyring_from
+from molar.realtime.event_table import store_provisional
 from molar.realtime.identity_index import (
     IdentityError,
     IdentityIndex,
     is_provisional,
     reconcile_provisional,
 )
+from molar.realtime.schemas import normalise_mobile
 
 
 @pytest.fixture
@@ -30,6 +36,14 @@ def test_lookups(index):
     assert index.resolve(golden_id="G0000000003").golden_id == "G0000000003"
     assert index.resolve(golden_id="G0000000009").golden_id == "G0000000001"   # merged
     assert index.sizes()["shared_mobiles"] == 1
+
+
+def test_unallocated_prefix_finds_its_holder(warehouse):
+    # a well-formed number with an unallocated prefix (154) is a key like any other
+    seed_identity(warehouse, (Record("G0000000005", "his", "BL00010005", "赵敏", "+8615400000005"),), retired=())
+    index = IdentityIndex.load(warehouse)
+    found = index.resolve(mobile=normalise_mobile("154 0000 0005"))
+    assert (found.golden_id, found.matched_by) == ("G0000000005", "mobile")
 
 
 def test_strongest_key_wins(index):
@@ -68,13 +82,13 @@ def test_provisional_id_is_stable_per_person(index):
 
 
 def _store_provisional(engine, pv, **keys):
+    keyring = open_keyring_from(None, engine)   # as the worker stores them: sealed, blind indexes beside
+    event = Event(f"e-{pv}", "review.posted", pv, NOW, source="wechat", provisional=True)
+    store_provisional(engine, [(event, keys)], NOW, FieldCipher(keyring), BlindIndexer.from_keyring(keyring))
     engine.execute(
-        "INSERT INTO ops.provisional_identity (provisional_id, unionid, mobile, source, source_patient_key, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [pv, keys.get("unionid"), keys.get("mobile"), keys.get("source"), keys.get("source_patient_key"), NOW])
-    engine.execute(
-        "INSERT INTO ops.rt_event VALUES (1, ?, 'review.posted', ?, true, 'wechat', ?, ?, ?, false, '{}')",
-        [f"e-{pv}", pv, NOW, NOW, NOW])
+        "INSERT INTO ops.rt_event BY NAME SELECT 1 AS seq, ? AS event_id, 'review.posted' AS type, ? AS golden_id, "
+        "true AS provisional, 'wechat' AS source, ? AS occurred_at, ? AS received_at, ? AS applied_at, "
+        "false AS derived, '{}' AS data", [f"e-{pv}", pv, NOW, NOW, NOW])
 
 
 def test_reconcile_after_identity_run(warehouse, index):

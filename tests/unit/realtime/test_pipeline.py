@@ -3,12 +3,16 @@ events, failures set aside, ticks, jobs and restarts from the checkpoint."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 
 from molar.model.events import Event
+from molar.privacy import fields
+from molar.privacy.blind_index import BlindIndexer
+from molar.privacy.crypto import FieldCipher
 from molar.realtime import records
 from molar.realtime.pipeline import IntervalJob, Pipeline
 from molar.realtime.wal import EventLog
@@ -21,6 +25,14 @@ def ev(event_id: str, golden_id: str = "G0000000001", type_: str = "review.poste
                  data=data or {"review_id": event_id, "rating": 5}, source="his", received_at=T0)
 
 
+SEAL: dict[str, FieldCipher] = {}
+
+
+@pytest.fixture(autouse=True)
+def _cipher(warehouse):
+    SEAL["cipher"] = fields.cipher_for(warehouse)   # records seal personal data as the collector does
+
+
 @pytest.fixture
 def log(tmp_path):
     event_log = EventLog(tmp_path / "events")
@@ -29,7 +41,7 @@ def log(tmp_path):
 
 
 def append(log, *events: Event, keys=None) -> int:
-    return log.append_many([records.encode_event(e, keys) for e in events]).result()[-1]
+    return log.append_many([records.encode_event(e, SEAL["cipher"], keys) for e in events]).result()[-1]
 
 
 def run(warehouse, log, **kwargs) -> Pipeline:
@@ -147,8 +159,28 @@ def test_provisional_identities_are_stored(warehouse, log):
         assert pipeline.wait_applied(append(log, b, keys={"mobile": "+8613500000005"}), 5)
     finally:
         pipeline.stop()
-    assert warehouse.rows("SELECT provisional_id, unionid, mobile FROM ops.provisional_identity") == [
-        ("PV00000000aa", "oX", "+8613500000005")]
+    row = warehouse.arrow("SELECT provisional_id, unionid, mobile, unionid_bi, mobile_bi FROM ops.provisional_identity")
+    assert row.num_rows == 1 and "+8613500000005" not in str(row.to_pylist()) and "oX" not in row["unionid"][0].as_py()
+    opened = fields.open_rows("ops.provisional_identity", row, SEAL["cipher"]).to_pylist()[0]
+    indexer = BlindIndexer.from_keyring(SEAL["cipher"].keyring)
+    assert opened == {"provisional_id": "PV00000000aa", "unionid": "oX", "mobile": "+8613500000005",
+                      "unionid_bi": indexer.unionid("oX"), "mobile_bi": indexer.mobile("13500000005")}
+
+
+def test_personal_data_is_stored_sealed_and_stages_read_it(warehouse, log):
+    seen = []
+    pipeline = run(warehouse, log, stages=[lambda engine, events: seen.extend(e.data for e in events)])
+    text = "我是欧阳明华，电话13812345678"
+    try:
+        assert pipeline.wait_applied(append(log, ev("m1", type_="consult.message", consult_id="C1",
+                                                    channel="wechat", text=text)), 5)
+    finally:
+        pipeline.stop()
+    assert seen == [{"consult_id": "C1", "channel": "wechat", "text": text}]
+    data, token = warehouse.rows("SELECT data, sealed FROM ops.rt_event WHERE event_id = 'm1'")[0]
+    assert json.loads(data) == {"consult_id": "C1", "channel": "wechat"} and "1381234" not in token
+    assert SEAL["cipher"].decrypt(token, "ops.rt_event", "sealed", "m1") == json.dumps({"text": text}, ensure_ascii=False,
+                                                                                      separators=(",", ":"))
 
 
 def test_tick_hooks_and_their_events(warehouse, log):

@@ -27,10 +27,16 @@ def test_mobile_spellings(raw):
     assert normalise_mobile(raw) == "+8613812345678"
 
 
+def test_unallocated_prefix_is_kept_for_matching():
+    # 154 and 160 are not allocated to subscribers, but the digits still identify a person
+    assert normalise_mobile("154 0000 0005") == "+8615400000005"
+    assert normalise_mobile("16012345678") == "+8616012345678"
+
+
 @pytest.mark.parametrize("raw,message", [
     ("+1 415 555 0100", "not a mainland China mobile"),
     ("1381234567", "must have 11 digits after +86 (this one has 10)"),
-    ("12012345678", "does not start with a mobile prefix in use (120 is not one)"),
+    ("12012345678", "does not start with a mobile prefix (13x–19x; 120 is not one)"),
     ("138abc45678", "must contain only digits"),
 ])
 def test_mobile_problems(raw, message):
