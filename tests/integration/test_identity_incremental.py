@@ -14,6 +14,7 @@ from molar.cli import app
 from molar.identity import patient, resolve
 from molar.identity.incremental import IncrementalError, resolve_incremental
 from molar.ingest import ingest_paths
+from molar.privacy import scan
 from molar.synth import SynthConfig, generate
 from molar.warehouse import open_warehouse
 from support import id_number
@@ -154,6 +155,36 @@ def test_a_failed_run_leaves_the_previous_result(engine, monkeypatch):
         resolve_incremental(engine)
     assert golden_of(engine) == clusters and golden_table(engine) == golden
     assert engine.rows("SELECT * FROM identity.pair ORDER BY 1, 2") == pairs
+
+
+def test_a_new_record_met_only_through_transposed_digits_is_found_by_its_blind_key(engine):
+    load(engine, BASE + [rec("his", "H30", "赵敏", "F", "1990-01-01", "+8613912345678", None, "武侯区")])
+    resolve(engine)
+    before = golden_of(engine)
+    # no birth date and two digits swapped: only the blocking rule on the sorted digits and
+    # the name's pinyin proposes the pair (the stored key is a blind index of the digits)
+    load(engine, [rec("booking", "B30", "赵敏", None, None, "+8613912345687")])
+    summary = resolve_incremental(engine)
+    assert summary["records_candidates"] == 1
+    assert golden_of(engine)["booking:B30"] == before["his:H30"]
+
+
+def test_an_incremental_run_stores_no_plaintext(engine):
+    load(engine, BASE)
+    resolve(engine)
+    load(engine, [rec("booking", "B8", "刘洋", "M", "1992-07-07", "+8618600000001")])
+    resolve_incremental(engine)
+    assert scan.scan(engine).columns == []
+    assert not engine.rows("SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '_inc%'")
+
+
+def test_a_link_input_stored_without_block_keys_asks_for_a_full_run(engine):
+    load(engine, BASE)
+    resolve(engine)
+    engine.execute("UPDATE identity.link_input SET mobile_key_bi = NULL")   # as stored before migration 0017
+    load(engine, [rec("booking", "B8", "刘洋", "M", "1992-07-07", "+8618600000001")])
+    with pytest.raises(IncrementalError, match="full `molar identity resolve`"):
+        resolve_incremental(engine)
 
 
 def test_incremental_needs_a_full_run_first(engine):

@@ -84,6 +84,9 @@ def last_run(engine: Engine) -> tuple[str, datetime, dict[str, Any], float, dict
     )
     if not rows:
         raise _full_run_needed("no trained identity model yet", "尚无已训练的身份识别模型")
+    if engine.rows("SELECT 1 FROM identity.link_input WHERE mobile_bi IS NOT NULL AND mobile_key_bi IS NULL LIMIT 1"):
+        raise _full_run_needed("the link input was stored before it kept every blocking key",
+                               "身份识别输入缺少分块键（旧版本生成）")
     run_id, started, model_json, threshold, summary = rows[0]
     return run_id, started, json.loads(model_json), float(threshold), json.loads(summary or "{}")
 
