@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from integration.test_identity import BASE, golden_of, load, people, rec
 from molar.cli import app
 from molar.identity import patient, resolve
+from molar.identity.features import STORED_COLUMNS
 from molar.identity.incremental import IncrementalError, resolve_incremental
 from molar.ingest import ingest_paths
 from molar.privacy import scan
@@ -29,6 +30,12 @@ def engine(tmp_path):
 
 def golden_table(engine) -> list[tuple]:
     return engine.rows("SELECT golden_id, status, members, merged_into FROM identity.golden ORDER BY 1")
+
+
+def stored_link_input(engine) -> list[tuple]:
+    """identity.link_input as a full run would store it (record numbers aside)."""
+    return engine.rows(f"SELECT {', '.join(c for c in STORED_COLUMNS if c != 'idx')} FROM identity.link_input "
+                       "ORDER BY unique_id")
 
 
 def test_new_records_join_their_person_and_a_new_person_gets_a_new_id(engine):
@@ -145,6 +152,7 @@ def test_a_failed_run_leaves_the_previous_result(engine, monkeypatch):
     resolve(engine)
     clusters, golden = golden_of(engine), golden_table(engine)
     pairs = engine.rows("SELECT * FROM identity.pair ORDER BY 1, 2")
+    link_input, records = stored_link_input(engine), engine.rows("SELECT * FROM identity.patient ORDER BY 1")
     load(engine, [rec("booking", "B8", "刘洋", "M", "1992-07-07", "+8618600000001")])
 
     def broken(*_args, **_kwargs):
@@ -155,6 +163,8 @@ def test_a_failed_run_leaves_the_previous_result(engine, monkeypatch):
         resolve_incremental(engine)
     assert golden_of(engine) == clusters and golden_table(engine) == golden
     assert engine.rows("SELECT * FROM identity.pair ORDER BY 1, 2") == pairs
+    assert stored_link_input(engine) == link_input
+    assert engine.rows("SELECT * FROM identity.patient ORDER BY 1") == records
 
 
 def test_a_new_record_met_only_through_transposed_digits_is_found_by_its_blind_key(engine):
@@ -185,6 +195,28 @@ def test_a_link_input_stored_without_block_keys_asks_for_a_full_run(engine):
     load(engine, [rec("booking", "B8", "刘洋", "M", "1992-07-07", "+8618600000001")])
     with pytest.raises(IncrementalError, match="full `molar identity resolve`"):
         resolve_incremental(engine)
+
+
+def test_a_new_name_on_an_own_phone_and_an_erased_record_change_what_a_full_run_would(engine):
+    load(engine, BASE)
+    resolve(engine)
+    before = golden_of(engine)
+    assert before["booking:B2"] == before["his:H2"]
+    # 刘洋's own phone gets a second person: a family phone now, for his record too
+    load(engine, [rec("booking", "B40", "刘芳", "F", "1995-03-03", "+8618600000001")])
+    engine.execute("DELETE FROM std.patient WHERE source_patient_key = 'H2'")   # erased
+    summary = resolve_incremental(engine)
+    assert summary["new_records"] == 1 and summary["records_gone"] == 1
+    h8 = engine.rows("SELECT mobile_names, own_phone_bi IS NULL FROM identity.link_input WHERE unique_id = 'his:H8'")
+    assert h8 == [(2, True)]
+    after = golden_of(engine)
+    assert "his:H2" not in after and after["booking:B2"] == before["booking:B2"]
+    assert engine.rows("SELECT count(*) FROM identity.pair WHERE 'his:H2' IN (unique_id_l, unique_id_r)") == [(0,)]
+    assert engine.scalar("SELECT member_count FROM identity.patient WHERE golden_id = ?", [after["booking:B2"]]) == 1
+    incremental = (stored_link_input(engine), people(engine))
+    # under 5,000 records a full run links with the shipped model too: the same result
+    resolve(engine)
+    assert (stored_link_input(engine), people(engine)) == incremental
 
 
 def test_incremental_needs_a_full_run_first(engine):
