@@ -52,16 +52,16 @@ def greedy_overlap(rows: list[tuple[int, str, int]]) -> dict[int, str]:
     return out
 
 
-def assign(engine: Engine, run_id: str, now: datetime, *, partial: bool = False) -> dict[str, int]:
+def assign(engine: Engine, run_id: str, now: datetime, *, partial: str | None = None) -> dict[str, int]:
     """Give every cluster in ``_id_cluster_new(unique_id, source, source_patient_key,
     label)`` a golden ID.
 
     Writes ``identity.cluster`` (replacing the previous run's), ``identity.golden`` and
     ``identity.event``. Returns counts for the run summary (``golden_ids``: all active).
 
-    ``partial`` (an incremental run): the new clusters hold every record of the golden
-    IDs they touch, and of those whose records left ``identity.link_input``; only those
-    golden IDs are reassigned and everything else keeps its golden ID as it is.
+    ``partial`` (an incremental run) names a table of the ``unique_id``s whose golden IDs
+    are reassigned: the new clusters hold every record of those golden IDs still linked
+    (the others left ``identity.link_input``); every other golden ID stays as it is.
     """
     _inherit(engine, partial)
     events = _events(engine)
@@ -83,15 +83,14 @@ def assign(engine: Engine, run_id: str, now: datetime, *, partial: bool = False)
     }
 
 
-def _inherit(e: Engine, partial: bool) -> None:
+def _inherit(e: Engine, partial: str | None) -> None:
     """``_id_assign(label, golden_id)``: old IDs by greedy maximum overlap (mutual best
     pairs in SQL, the rest in Python), new IDs for the clusters that inherit none;
     ``_id_prev`` the previous assignment being replaced; ``_id_overlap`` and
     ``_id_members`` for the events and the golden table."""
     touched = ("" if not partial else
                " WHERE c.golden_id IN (SELECT golden_id FROM identity.cluster WHERE unique_id IN "
-               "(SELECT unique_id FROM _id_cluster_new) OR unique_id NOT IN "
-               "(SELECT unique_id FROM identity.link_input))")
+               f"(SELECT unique_id FROM {partial}))")
     e.execute("CREATE OR REPLACE TEMP TABLE _id_prev AS "
               f"SELECT c.unique_id, c.golden_id FROM identity.cluster c{touched}")
     e.execute(
@@ -167,7 +166,7 @@ def _events(e: Engine) -> list[Event]:
     return events
 
 
-def _retire(e: Engine, partial: bool) -> int:
+def _retire(e: Engine, partial: str | None) -> int:
     """``_id_retired``: IDs active before that no cluster inherits now, pointing at the ID
     that took most of their records (NULL when their records are gone)."""
     among = " AND g.golden_id IN (SELECT golden_id FROM _id_prev)" if partial else ""

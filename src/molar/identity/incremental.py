@@ -62,8 +62,9 @@ BLOCK_KEYS = {**BLIND, "mobile": "mobile_bi", "mobile_key": "mobile_key_bi", "id
 _RULE_COLUMN = re.compile(r'\b([lr])\."?(\w+)"?')
 
 PLAIN = "_inc_plain"   # TEMP: the opened link input of the scope (and region), this run only
-_TEMP = ("_inc_batch", "_inc_gone", "_inc_fresh", "_inc_cand", "_inc_scope", "_inc_region", "_inc_region_idx",
-         "_inc_open", "_inc_rest", PLAIN)
+_TEMP = ("_inc_batch", "_inc_batch_li", "_inc_gone", "_inc_fresh", "_inc_cand", "_inc_scope", "_inc_region",
+         "_inc_region_idx", "_inc_open", "_inc_rest", "_inc_shared_unionid", PLAIN)
+_RECORD = "(source, source_patient_key)"
 
 
 class IncrementalError(ValueError):
@@ -104,11 +105,11 @@ def blind_rule(sql: str) -> str:
 
 
 def _changes(engine: Engine, since: datetime) -> tuple[int, int]:
-    """``_inc_batch`` (unique IDs new or reloaded since ``since``) and ``_inc_gone`` (stored
+    """``_inc_batch`` (records new or reloaded since ``since``) and ``_inc_gone`` (stored
     records no longer in std.patient); returns their sizes."""
     engine.execute(
         """CREATE OR REPLACE TEMP TABLE _inc_batch AS
-           SELECT source || ':' || source_patient_key AS unique_id FROM std.patient p
+           SELECT source || ':' || source_patient_key AS unique_id, source, source_patient_key FROM std.patient p
            WHERE NOT EXISTS (SELECT 1 FROM identity.link_input li
                              WHERE li.source = p.source AND li.source_patient_key = p.source_patient_key)
               OR _load_id IN (SELECT load_id FROM ops.load WHERE finished_at >= ?)""",
@@ -124,12 +125,13 @@ def _changes(engine: Engine, since: datetime) -> tuple[int, int]:
 
 
 def _open(engine: Engine, ids: str, as_of: date, keyring: keys.Keyring, *, fresh: bool) -> int:
-    """Add the link input of the std.patient records listed in ``ids`` (``unique_id``) to
+    """Add the link input of the std.patient records listed in ``ids`` (``source``,
+    ``source_patient_key``) to
     :data:`PLAIN`, through ``features_sql`` as a full run builds it. ``fresh``: the phone
     features as computed here (``ids`` holds everyone on those phones) and new record
     numbers for new records; else the record number and phone features stored for them."""
     source = fields.read_patients(
-        engine, where=f"WHERE source || ':' || source_patient_key IN (SELECT unique_id FROM {ids})", keyring=keyring)
+        engine, where=f"WHERE {_RECORD} IN (SELECT {_RECORD} FROM {ids})", keyring=keyring)
     engine.register("_inc_source", source)
     try:
         open_name_parse(engine, "_inc_source", keyring)
@@ -159,10 +161,11 @@ def _open(engine: Engine, ids: str, as_of: date, keyring: keys.Keyring, *, fresh
 def _candidates(engine: Engine, model_json: dict[str, Any]) -> int:
     """``_inc_cand``: earlier records (not fresh) that meet a batch record in a blocking
     rule, on stored keys; returns how many."""
+    engine.execute("CREATE OR REPLACE TEMP TABLE _inc_batch_li AS SELECT * FROM identity.link_input "
+                   "WHERE unique_id IN (SELECT unique_id FROM _inc_batch)")
     meets = " UNION ".join(
-        f"SELECT r.unique_id FROM identity.link_input l JOIN identity.link_input r ON {blind_rule(rule['blocking_rule'])}"
-        " WHERE l.unique_id IN (SELECT unique_id FROM _inc_batch)"
-        " AND r.unique_id NOT IN (SELECT unique_id FROM _inc_fresh)"
+        "SELECT r.unique_id, r.source, r.source_patient_key FROM _inc_batch_li l JOIN identity.link_input r "
+        f"ON {blind_rule(rule['blocking_rule'])} WHERE r.unique_id NOT IN (SELECT unique_id FROM _inc_fresh)"
         for rule in model_json["blocking_rules_to_generate_predictions"]
     )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE _inc_cand AS {meets}")
@@ -173,9 +176,10 @@ def _term_frequencies(engine: Engine, linker, db_api, model_json: dict[str, Any]
     """Register each term-frequency column's frequencies over the comparable records of
     the whole link input (a full run's counts, taken by blind index), for the values the
     scope holds."""
+    engine.execute("CREATE OR REPLACE TEMP TABLE _inc_shared_unionid AS SELECT unionid_bi FROM identity.link_input "
+                   "WHERE unionid_bi IS NOT NULL GROUP BY 1 HAVING count(*) > 1")
     comparable = ("(li.name_py_bi IS NOT NULL OR li.mobile_bi IS NOT NULL OR li.id_number_bi IS NOT NULL "
-                  "OR li.unionid_bi IN (SELECT unionid_bi FROM identity.link_input WHERE unionid_bi IS NOT NULL "
-                  "GROUP BY 1 HAVING count(*) > 1))")
+                  "OR li.unionid_bi IN (SELECT unionid_bi FROM _inc_shared_unionid))")
     columns = sorted({lv["tf_adjustment_column"] for c in model_json["comparisons"]
                       for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")})
     for column in columns:
@@ -294,11 +298,11 @@ def _link(engine: Engine, model: LinkModel, model_json: dict[str, Any], threshol
     t = time.perf_counter()
     say("opening the new records and their phones")
     engine.execute(
-        """CREATE OR REPLACE TEMP TABLE _inc_fresh AS
-           SELECT unique_id FROM _inc_batch
-           UNION SELECT li.unique_id FROM identity.link_input li
+        f"""CREATE OR REPLACE TEMP TABLE _inc_fresh AS
+           SELECT unique_id, source, source_patient_key FROM _inc_batch
+           UNION SELECT li.unique_id, li.source, li.source_patient_key FROM identity.link_input li
            WHERE li.mobile_bi IN (SELECT mobile_bi FROM std.patient
-                                  WHERE source || ':' || source_patient_key IN (SELECT unique_id FROM _inc_batch)
+                                  WHERE {_RECORD} IN (SELECT {_RECORD} FROM _inc_batch)
                                   UNION ALL SELECT mobile_bi FROM identity.link_input
                                   WHERE unique_id IN (SELECT unique_id FROM _inc_batch)
                                   UNION ALL SELECT mobile_bi FROM _inc_gone)
@@ -338,12 +342,13 @@ def _link(engine: Engine, model: LinkModel, model_json: dict[str, Any], threshol
         seconds["cluster"] = time.perf_counter() - t
         t = time.perf_counter()
         say("assigning golden IDs")
-        summary["ids"] = golden.assign(engine, run_id, now, partial=True)
+        summary["ids"] = golden.assign(engine, run_id, now, partial="_inc_region")
         seconds["golden_ids"] = time.perf_counter() - t
         t = time.perf_counter()
         say("building golden records")
-        engine.execute("CREATE OR REPLACE TEMP TABLE _inc_rest AS SELECT unique_id FROM _inc_region "
-                       "EXCEPT SELECT unique_id FROM _inc_scope")
+        engine.execute("CREATE OR REPLACE TEMP TABLE _inc_rest AS SELECT source, source_patient_key "
+                       "FROM identity.link_input WHERE unique_id IN (SELECT unique_id FROM _inc_region) "
+                       "AND unique_id NOT IN (SELECT unique_id FROM _inc_scope)")
         _open(engine, "_inc_rest", as_of, keyring, fresh=False)
         engine.execute("DROP TABLE _inc_rest")
         summary["golden_records"] = patient.build(
