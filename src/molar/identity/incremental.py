@@ -131,7 +131,7 @@ def _open(engine: Engine, ids: str, as_of: date, keyring: keys.Keyring, *, fresh
     features as computed here (``ids`` holds everyone on those phones) and new record
     numbers for new records; else the record number and phone features stored for them."""
     source = fields.read_patients(
-        engine, where=f"WHERE {_RECORD} IN (SELECT {_RECORD} FROM {ids})", keyring=keyring)
+        engine, where=f"WHERE {_RECORD} IN (SELECT source, source_patient_key FROM {ids})", keyring=keyring)
     engine.register("_inc_source", source)
     try:
         open_name_parse(engine, "_inc_source", keyring)
@@ -302,7 +302,7 @@ def _link(engine: Engine, model: LinkModel, model_json: dict[str, Any], threshol
            SELECT unique_id, source, source_patient_key FROM _inc_batch
            UNION SELECT li.unique_id, li.source, li.source_patient_key FROM identity.link_input li
            WHERE li.mobile_bi IN (SELECT mobile_bi FROM std.patient
-                                  WHERE {_RECORD} IN (SELECT {_RECORD} FROM _inc_batch)
+                                  WHERE {_RECORD} IN (SELECT source, source_patient_key FROM _inc_batch)
                                   UNION ALL SELECT mobile_bi FROM identity.link_input
                                   WHERE unique_id IN (SELECT unique_id FROM _inc_batch)
                                   UNION ALL SELECT mobile_bi FROM _inc_gone)
