@@ -37,6 +37,8 @@ def _print_summary(summary: dict) -> None:
         ("source records", summary.get("records")),
         *([("  new since the last run", summary.get("new_records"))] if summary.get("mode") == "incremental" else []),
         ("records compared", summary.get("records_linked")),
+        *([("  re-clustered with the people they touch", summary.get("records_region"))]
+          if summary.get("mode") == "incremental" else []),
         ("scored pairs kept (review band and links)", summary.get("pairs_kept")),
         ("links (threshold weight {:+.1f})".format(summary.get("threshold_weight", 0)), summary.get("links")),
         ("components split on conflicts", clustering.get("components_split")),

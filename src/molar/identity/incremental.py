@@ -196,8 +196,10 @@ def _term_frequencies(engine: Engine, linker, db_api, model_json: dict[str, Any]
             db_api.register(table, table_name=f"__molar_tf_{column}"), column)
 
 
-def _score(engine: Engine, model: LinkModel, model_json: dict[str, Any], threads: int | None) -> pa.Table:
+def _score(engine: Engine, model: LinkModel, model_json: dict[str, Any], threads: int | None,
+           summary: dict[str, Any]) -> pa.Table:
     records = link_input_arrow(engine, PLAIN)
+    summary["records_linked"] = records.num_rows
     if records.num_rows < 2:
         return pa.table({"unique_id_l": pa.array([], pa.int64()), "unique_id_r": pa.array([], pa.int64()),
                          "match_weight": pa.array([], pa.float64()), "match_probability": pa.array([], pa.float64()),
@@ -284,8 +286,8 @@ def resolve_incremental(
     summary["records"] = engine.count("identity.link_input")
     summary["links"] = int(engine.scalar("SELECT count(*) FROM identity.pair WHERE linked"))
     summary["pairs_kept"] = engine.count("identity.pair")
-    summary["model"] = {**base_summary.get("model", {}), "from_run": base_run}
-    # the model and its estimate are the last full run's; the next incremental run reads them here
+    # the model and its precision/recall curve are the last full run's (stored again for
+    # the next incremental run); the run's own estimate would cover the scope only
     result = LinkResult(pairs=pa.table({}), model_json=model_json,
                         prior=float(model_json["probability_two_random_records_match"]),
                         threshold_weight=threshold, curve=base_summary.get("curve", []))
@@ -323,7 +325,7 @@ def _link(engine: Engine, model: LinkModel, model_json: dict[str, Any], threshol
         seconds["candidates"] = time.perf_counter() - t
         t = time.perf_counter()
         say("scoring the new records")
-        pairs = _score(engine, model, model_json, threads)
+        pairs = _score(engine, model, model_json, threads, summary)
         seconds["link"] = time.perf_counter() - t
         t = time.perf_counter()
         say("storing pairs")
