@@ -96,13 +96,16 @@ def main() -> None:
         "median_wall_seconds": statistics.median(r["wall_seconds"] for r in runs),
         "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
         "runs": [{"wall_seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"],
-                  "steps": r["summary"]["seconds"]} for r in runs],
+                  "steps": r["summary"]["seconds"], "warnings": r["summary"].get("warnings", [])}
+                 for r in runs],
         "rerun": {"wall_seconds": rerun["wall_seconds"], "ids": rerun["summary"]["ids"]},
         "quality": quality,
     }
     print(json.dumps(result, indent=2))
     print(f"\n{result['records']:,} records · median {result['median_wall_seconds']:.1f} s wall, "
           f"{result['median_peak_rss_mb']:.0f} MB peak RSS ({args.threads} DuckDB threads, {os.cpu_count()} CPUs)")
+    for warning in runs[0]["summary"].get("warnings", []):
+        print(f"training: {warning}")
     for name, scope in quality["scopes"].items():
         if isinstance(scope, dict):
             pw, b3 = scope["pairwise"], scope["bcubed"]

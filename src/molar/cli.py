@@ -50,12 +50,14 @@ def _register() -> None:
     from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
+    from molar.operations import cli as operations_cli
     from molar.predict import cli as predict_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
     from molar.profile import cli as profile_cli
     from molar.profile.sentiment import cli as sentiment_cli
     from molar.realtime import cli as realtime_cli
+    from molar.reports import cli as report_cli
     from molar.synth import cli as synth_cli
 
     demo.register(app)
@@ -69,6 +71,8 @@ def _register() -> None:
     privacy_data_cli.register(app)
     privacy_cli.register(app)
     predict_cli.register(app)
+    report_cli.register(app)
+    operations_cli.register(app)
 
 
 _register()

@@ -52,7 +52,8 @@ def chain(tmp_path_factory):
         compute_profile(engine, END, sentiment=True)
         now = datetime(2026, 10, 31, 12)
         for user, role, clinics in [("desk", "front_desk", [CLINIC]), ("mark", "marketer", None),
-                                    ("ana", "analyst", None), ("boss", "clinic_manager", None)]:
+                                    ("ana", "analyst", None), ("boss", "clinic_manager", None),
+                                    ("audi", "auditor", None)]:
             add_user(engine, user, PASSWORD, role, clinics=clinics, now=now, by="test")
         # A patient of the front desk's clinic with a mobile and a name.
         golden, visits = engine.rows("""
@@ -85,6 +86,10 @@ def expected(engine) -> dict:
                 ON c.source = v.source AND c.source_patient_key = v.source_patient_key GROUP BY 1)
             WHERE first >= DATE '2026-10-01'"""),
         "no_show": no_show, "arrived": arrived,
+        "active": engine.scalar("""
+            SELECT count(DISTINCT c.golden_id) FROM std.visit v JOIN identity.cluster c
+              ON c.source = v.source AND c.source_patient_key = v.source_patient_key
+            WHERE v.visit_date BETWEEN DATE '2025-11-01' AND DATE '2026-10-31'"""),
     }
 
 
@@ -179,7 +184,7 @@ def test_english_switch_and_role_navigation(browser, server, outside):
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Overview" in page.inner_text("h1") and "October 2026" in page.inner_text("h1")
     assert page.inner_text("[data-kpi=revenue] b").startswith("CN¥")
-    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Patients"]
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Monthly report", "Patients"]
     context.close()
 
 
@@ -223,6 +228,96 @@ def test_marketer_sees_a_masked_mobile_and_analyst_no_name(browser, server, chai
     assert page.inner_text("[data-field=name]") == "不可见"
     assert patient["name"] not in page.content() and mobile[-4:] + "<" not in page.content()
     assert page.locator("table.timeline tr.visit").count() == patient["visits"]
+    context.close()
+
+
+def audit_rows(server, actor: str, action: str) -> list[dict]:
+    """The audit log as the auditor reads it through the API."""
+    token = httpx.post(f"{server}/v1/sessions", json={"username": "audi", "password": PASSWORD}, timeout=60).json()
+    answer = httpx.get(f"{server}/v1/audit", params={"actor": actor, "action": action},
+                       headers={"Authorization": f"Bearer {token['token']}"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["entries"]
+
+
+def golden_ids(page) -> list[str]:
+    return page.locator("tr.patient").evaluate_all("rows => rows.map(r => r.dataset.golden)")
+
+
+def test_a_kpi_drills_down_to_its_patients_masked_and_paged(browser, server, chain, outside, tmp_path):
+    want = chain[2]
+    context, page = signed_in(browser, server, "mark", outside)
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    page.click("[data-kpi=new_patients] a")
+    page.wait_for_load_state()
+    assert "/console/dashboard/patients?" in page.url and "kpi=new_patients" in page.url
+    assert int(re.search(r"\d+", page.inner_text("#behind-count")).group()) == want["new"]
+    assert page.locator("tr.patient").count() == min(50, want["new"]) > 0
+    names = page.locator("tr.patient [data-field=name]").all_inner_texts()
+    assert all(re.fullmatch(r".\*+", n) for n in names), names      # a marketer sees 林* only
+    page.screenshot(path=tmp_path / "drill-down-marketer.png", full_page=True)
+    shown = golden_ids(page)
+
+    page.goto(f"{server}/console/dashboard/patients?kpi=active_patients&month=2026-10")
+    assert int(re.search(r"\d+", page.inner_text("#behind-count")).group()) == want["active"] > 50
+    first = golden_ids(page)
+    page.click("a[rel=next]")
+    page.wait_for_load_state()
+    second = golden_ids(page)
+    assert len(first) == 50 and second and not set(first) & set(second)
+    assert f"2 / {-(-want['active'] // 50)}" in page.inner_text(".pager")
+    page.click("tr.patient a >> nth=0")
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/console/patients/{second[0]}")
+    context.close()
+
+    reads = audit_rows(server, "mark", "patient.read")
+    lists = [r["detail"] for r in reads if r["detail"].get("via") == "console drill-down"]
+    assert {(d["kpi"], d["page"]) for d in lists} >= {("new_patients", 1), ("active_patients", 2)}
+    assert next(d for d in lists if d["kpi"] == "new_patients")["patients"] == shown
+
+
+def test_an_analyst_drills_down_without_names_and_front_desk_not_at_all(browser, server, outside):
+    context, page = signed_in(browser, server, "ana", outside)
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    page.click("[data-kpi=visits] a")
+    page.wait_for_load_state()
+    names = page.locator("tr.patient [data-field=name]").all_inner_texts()
+    assert names and set(names) == {"不可见"}
+    page.go_back()
+    tier = page.locator("a[href*='kpi=tier'][href*='group=growth']")
+    shown = digits(tier.inner_text())
+    tier.click()
+    page.wait_for_load_state()
+    assert "价值分层: 成长客户" in page.inner_text("h1")
+    assert int(re.search(r"\d+", page.inner_text("#behind-count")).group()) == shown
+    assert page.locator("tr.patient").count() == min(50, shown)
+    context.close()
+    context, page = signed_in(browser, server, "desk", outside)
+    assert page.request.get(f"{server}/console/dashboard/patients?kpi=visits").status == 403
+    context.close()
+
+
+def test_the_monthly_report_page_and_its_downloads(browser, server, chain, outside, tmp_path):
+    want = chain[2]
+    context, page = signed_in(browser, server, "boss", outside)
+    assert "月度报告" in page.locator("header nav a").all_inner_texts()
+    page.goto(f"{server}/console/report?month=2026-10")
+    page.wait_for_selector("body[data-charts=ready]", timeout=30_000)
+    assert "月度运营报告" in page.inner_text("h1") and "2026年10月" in page.inner_text("h1")
+    assert digits(page.inner_text("tr[data-kpi=visits] td.now")) == want["visits"]
+    assert page.locator(".report .chart svg").count() == 5
+    page.screenshot(path=tmp_path / "report-zh.png", full_page=True)
+    html = page.request.get(f"{server}/console/report/download?month=2026-10&format=html")
+    assert html.status == 200 and "attachment" in html.headers["content-disposition"]
+    assert f'<td class="now">{want["visits"]:,}</td>' in html.text()
+    pdf = page.request.get(f"{server}/console/report/download?month=2026-10&format=pdf", timeout=120_000)
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
+    context.close()
+    assert {r["detail"]["format"] for r in audit_rows(server, "boss", "report.read")} == {"page", "html", "pdf"}
+    context, page = signed_in(browser, server, "desk", outside)
+    assert page.request.get(f"{server}/console/report?month=2026-10").status == 403
     context.close()
 
 

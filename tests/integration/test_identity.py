@@ -187,6 +187,42 @@ def test_forms_of_address_and_nicknames_link_on_an_own_phone(engine):
                        [bi.mobile(child)]) == [(0,)]
 
 
+def test_a_full_name_with_a_title_is_that_person_and_no_extra_name_on_the_phone(engine):
+    # staff wrote 刘翔嘉先生 / 周敏女士 when booking for the parents of a family phone
+    family = "+8613722223333"
+    load(engine, [
+        rec("his", "N1", "刘翔嘉", "M", "1981-02-02", family, None, "成华区"),
+        rec("his", "N2", "周敏", "F", "1983-04-04", family, None, "成华区"),
+        rec("his", "N3", "刘小雨", "F", "2015-08-08", family, None, "成华区"),
+        rec("booking", "N4", "刘翔嘉先生", None, None, family),
+        rec("booking", "N5", "周敏女士", None, None, family),
+    ])
+    resolve(engine)
+    g = golden_of(engine)
+    assert g["booking:N4"] == g["his:N1"] and g["booking:N5"] == g["his:N2"]
+    assert len({g["his:N1"], g["his:N2"], g["his:N3"]}) == 3
+    rows = engine.rows("SELECT unique_id, name_kind, sex, mobile_names FROM identity.link_input "
+                       "WHERE source = 'booking' ORDER BY unique_id")
+    assert rows == [("booking:N4", "real", "M", 3), ("booking:N5", "real", "F", 3)]
+
+
+def test_names_cached_by_an_older_parser_are_parsed_again(engine, monkeypatch):
+    from molar.identity import features
+    from molar.ingest.standardise.names import REAL, NameParts
+
+    phone = "+8613744445555"
+    load(engine, [rec("his", "V1", "刘翔嘉", "M", "1981-02-02", phone, None, "成华区"),
+                  rec("his", "V2", "周敏", "F", "1983-04-04", phone, None, "成华区"),
+                  rec("booking", "V3", "刘翔嘉先生", None, None, phone)])
+    with monkeypatch.context() as old:   # a parser that read 刘翔嘉先生 as a name of its own
+        old.setattr(features, "PARSER_VERSION", 1)
+        old.setattr(features, "parse_name", lambda text, nickname_field=False: NameParts(REAL, name=text))
+        resolve(engine)
+    assert golden_of(engine)["booking:V3"] != golden_of(engine)["his:V1"]
+    resolve(engine)
+    assert golden_of(engine)["booking:V3"] == golden_of(engine)["his:V1"]
+
+
 def test_who_is_under_18_is_judged_at_the_runs_as_of_date(engine):
     # 税杰先 was 15 on 2020-01-01 and is an adult now: on that date 税哥 (a form of address
     # for an adult) on his phone is someone else — a parent — and the phone not his own.
@@ -343,6 +379,26 @@ def test_link_file_round_trip(tmp_path):
     assert g["1"] == g["2"] == g["3"]
     assert len({g["1"], g["4"], g["5"], g["6"]}) == 4
     assert result == {**result, "records": 6, "golden_ids": 4}
+
+
+def _link_csv(tmp_path, rows) -> dict[str, str]:
+    src, out = tmp_path / "people.csv", tmp_path / "links.csv"
+    with src.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["record_id", "source", "name", "sex", "mobile", "wechat_unionid"])
+        w.writerows(rows)
+    link_file(src, out)
+    with out.open(encoding="utf-8") as f:
+        return {f"{r['record_id']}": r["golden_id"] for r in csv.DictReader(f)}
+
+
+def test_link_file_reads_a_wechat_name_as_a_nickname(tmp_path):
+    # 晚风 (a WeChat nickname) read as a rare-surname name would be a second person on
+    # 李雨曦's phone, and 李女士 could no longer be hers
+    g = _link_csv(tmp_path, [("1", "his", "李雨曦", "女", "13711112222", ""),
+                             ("2", "booking", "李女士", "", "13711112222", ""),
+                             ("3", "wechat", "晚风", "", "13711112222", "oU3")])
+    assert g["1"] == g["2"]
 
 
 # ------------------------------------------------------------------ CLI

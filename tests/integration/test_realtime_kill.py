@@ -23,12 +23,12 @@ from rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity, start_serve  
 
 from molar.warehouse import WarehouseError, open_warehouse  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 KILL_AFTER = 3000  # acknowledged events before the kill; posting goes on while it lands
 
 
 def _start(db: Path, port: int, log_file: Path) -> subprocess.Popen:
-    return start_serve(db, port, log_file, {"MOLAR_API_KEYS": json.dumps(API_KEYS)}, timeout=60)
+    return start_serve(db, port, log_file, {"MOLAR_API_KEYS": json.dumps(API_KEYS)})
 
 
 def _event(event_id: str, i: int) -> dict:

@@ -20,7 +20,7 @@ from molar.warehouse import open_warehouse
 from unit.delivery.gateway import Gateway
 from unit.realtime.rtsupport import API_KEYS, HIS_KEY, free_port, seed_identity, start_serve
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 RULE = """
 key: visit_thank_you

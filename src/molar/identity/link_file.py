@@ -5,7 +5,9 @@ Input: UTF-8 CSV (a BOM is fine) with a header naming any of
 (``record_id`` is required; every other column may be missing or empty). Values are raw,
 as a source system holds them; they go through the ingest standardisers (names, sexes,
 dates, mobiles, ID numbers) into a ``std.patient`` in an in-memory warehouse, and then
-through ``resolve`` exactly as the warehouse's records do.
+through ``resolve`` exactly as the warehouse's records do. The ``name`` of a record with
+a ``wechat_unionid`` is its WeChat nickname (``std.patient.nickname``): it counts as a
+real name only when it reads as one (2–4 Chinese characters starting with a surname).
 
 Output: CSV ``record_id,golden_id`` in input order. Golden IDs are numbered afresh for
 each file.
@@ -84,7 +86,10 @@ def _standardise_sql(today: date) -> str:
 SELECT
   coalesce(nullif(trim(source), ''), '{DEFAULT_SOURCE}') AS source,
   trim(record_id) AS source_patient_key,
-  {name.value_sql("name")} AS name,
+  -- a record that came through WeChat (it has a unionid) shows the WeChat nickname in its
+  -- name field: read it as a nickname, as std.patient holds WeChat followers' nicknames
+  CASE WHEN nullif(trim(wechat_unionid), '') IS NULL THEN {name.value_sql("name")} END AS name,
+  CASE WHEN nullif(trim(wechat_unionid), '') IS NOT NULL THEN nullif(trim(name), '') END AS nickname,
   {sex.value_sql("sex")} AS sex,
   {dob.value_sql("birth_date")} AS birth_date,
   {mobile.value_sql("mobile")} AS mobile,

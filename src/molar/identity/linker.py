@@ -12,11 +12,15 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
    computed from value counts over all records;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
    trains the comparisons its blocking rule does not use); a session with too few
-   pairs, or one Splink refuses, is skipped with a warning;
+   pairs, or one Splink refuses, is skipped with a warning, and one whose block is not
+   a mix of matches and non-matches by its own estimate (``LinkModel.em_match_rate``:
+   a block of nearly all matches teaches "else" levels nothing) counts less, down to
+   not at all for a block of only matches;
 4. m floored (``m_floor``) after every session, u corrected for the true matches among
    random pairs (``correct_u``);
-5. trained comparisons that cannot be right, and an implausible λ, go back to the prior
-   (``check_plausible``); a training that fails altogether links with the prior.
+5. trained comparisons that cannot be right move back toward the prior, as far as they
+   are implausible, and λ is kept within bounds of the prior's (``check_plausible``); a
+   training that fails altogether links with the prior.
    ``LinkResult.warnings`` says what was replaced.
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic
@@ -117,38 +121,63 @@ def prior_settings(model: LinkModel, params: dict[str, Any], n_records: int, *,
 _M_COMPARED_FROM = 0.01
 
 
-def _implausible(levels: list, known: dict, name: str, max_shift: float) -> list[str]:
-    """Why a trained comparison cannot be right, from its non-null levels (first = the
-    strongest agreement, last = else): agreement that weighs less than another level,
-    disagreement that counts for a match, or the agreement level's m more than
-    ``max_shift`` bits from the prior's (a collapsed level)."""
+def _weights(levels: list) -> list[float] | None:
     weights = []
     for level in levels:
         m, u = level._m_probability, level._u_probability
         if not isinstance(m, (int, float)) or not isinstance(u, (int, float)) or m <= 0 or u <= 0:
-            return [f"{level.label_for_charts}: m {m}, u {u}"]
+            return None
         weights.append(math.log2(m / u))
-    why = []
-    if len(weights) > 1 and weights[0] < max(weights[1:]):
-        why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
-    if len(weights) > 1 and weights[-1] > 0:
-        why.append(f"{levels[-1].label_for_charts} counts for a match ({weights[-1]:+.1f})")
+    return weights
+
+
+def implausibility(levels: list, known: dict, name: str, max_shift: float) -> tuple[float, list[str]]:
+    """How many bits a trained comparison is past what can be right, and why, from its
+    non-null levels (first = the strongest agreement, last = else): agreement weighing
+    less than another level, disagreement counting for a match, the agreement level's m
+    more than ``max_shift`` bits from the prior's. ≤ 0: plausible; ``inf``: unusable
+    (m or u missing or zero)."""
+    weights = _weights(levels)
+    if weights is None:
+        return math.inf, [f"{lv.label_for_charts}: m {lv._m_probability}, u {lv._u_probability}" for lv in levels[:1]]
+    excess, why = -math.inf, []
+    if len(weights) > 1:
+        order = max(weights[1:]) - weights[0]
+        if order > 0:
+            why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
+        excess = max(excess, order, weights[-1])
+        if weights[-1] > 0:
+            why.append(f"{levels[-1].label_for_charts} counts for a match ({weights[-1]:+.1f})")
     m0 = known.get((name, levels[0].label_for_charts), {}).get("m_probability")
     m = levels[0]._m_probability
-    if isinstance(m0, (int, float)) and abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM))) > max_shift:
-        why.append(f"{levels[0].label_for_charts} m {m0:.3g}→{m:.3g}")
-    return why
+    if isinstance(m0, (int, float)):
+        shift = abs(math.log2(max(m, _M_COMPARED_FROM) / max(m0, _M_COMPARED_FROM))) - max_shift
+        if shift > 0:
+            why.append(f"{levels[0].label_for_charts} m {m0:.3g}→{m:.3g}")
+        excess = max(excess, shift)
+    return excess, why
+
+
+def _m_is_prior(level, prior_level: dict | None) -> bool:
+    m0 = (prior_level or {}).get("m_probability")
+    m = level._m_probability
+    return isinstance(m0, (int, float)) and isinstance(m, (int, float)) and math.isclose(m, m0, rel_tol=1e-9)
 
 
 def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
                     warnings: list[str]) -> float:
-    """Put back the prior where training went astray; returns the λ to use.
+    """Move trained parameters back toward the prior as far as they are implausible;
+    returns the λ to use.
 
-    A trained comparison that cannot be right (``_implausible``: EM that collapsed a
-    level or learned "same family" instead of "same person") gets the prior's m back;
-    data-specific differences (districts that disagree more often than in the prior's
-    data) are kept. λ that is not a probability, or more than ``model.max_lambda_shift``
-    bits from the prior's λ for this many records, is replaced by the prior's.
+    A trained comparison ``b`` bits past plausible (``implausibility``: EM that collapsed
+    a level or learned "same family" instead of "same person") has its m moved toward the
+    prior's — geometrically, a share ``b / model.plausibility_band`` of the way, all of it
+    from one band on. The share grows continuously with ``b``, so near-identical inputs
+    (1 % more records) get near-identical parameters, never the trained model on one run
+    and the prior on the next. Data-specific differences within the limits (districts that
+    disagree more often than in the prior's data) are kept. λ that is not a probability is
+    replaced by the prior's λ for this many records, and one further than
+    ``model.max_lambda_shift`` bits from it is clamped to that distance.
     """
     known = _prior_levels(params)
     for comparison in linker._settings_obj.comparisons:
@@ -156,18 +185,34 @@ def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float
         trained = [lv for lv in comparison.comparison_levels if not lv.is_null_level and not lv._fix_m_probability]
         if not trained or (name, trained[0].label_for_charts) not in known:
             continue
-        why = _implausible(trained, known, name, model.max_m_shift)
-        if why:
-            warnings.append(f"trained {name!r} is implausible ({'; '.join(why)}); using the default model's m for it")
-            for level in trained:
-                if (name, level.label_for_charts) in known:
-                    level.m_probability = known[(name, level.label_for_charts)]["m_probability"]
+        if all(_m_is_prior(lv, known.get((name, lv.label_for_charts))) for lv in trained):
+            continue  # nothing trained to move back (this data's u may still order levels oddly)
+        excess, why = implausibility(trained, known, name, model.max_m_shift)
+        if excess <= 0:
+            continue
+        share = min(1.0, excess / model.plausibility_band)
+        for level in trained:
+            m0 = known.get((name, level.label_for_charts), {}).get("m_probability")
+            m = level._m_probability
+            if not isinstance(m0, (int, float)) or m0 <= 0:
+                continue
+            if share >= 1 or not isinstance(m, (int, float)) or m <= 0:
+                level.m_probability = m0
+            else:
+                level.m_probability = m ** (1 - share) * m0**share
+        towards = "using the default model's m for it" if share >= 1 else \
+            f"moved {share:.0%} of the way to the default model's m"
+        warnings.append(f"trained {name!r} is implausible ({'; '.join(why)}); {towards}")
     expected = _prior_lambda(params, n_records)
-    if not (isinstance(prior, float) and 0 < prior < 1) or abs(math.log2(prior / expected)) > model.max_lambda_shift:
-        warnings.append(f"estimated λ {prior:.3g} is implausible for {n_records:,} records; "
-                        f"using the default model's {expected:.3g}")
+    if not (isinstance(prior, float) and 0 < prior < 1):
+        warnings.append(f"estimated λ {prior} is not a probability; using the default model's {expected:.3g}")
         prior = expected
-        linker._settings_obj._probability_two_random_records_match = prior
+    elif abs(math.log2(prior / expected)) > model.max_lambda_shift:
+        clamped = expected * 2 ** math.copysign(model.max_lambda_shift, math.log2(prior / expected))
+        warnings.append(f"estimated λ {prior:.3g} is implausible for {n_records:,} records "
+                        f"(default model: {expected:.3g}); using {clamped:.3g}")
+        prior = clamped
+    linker._settings_obj._probability_two_random_records_match = prior
     return prior
 
 
@@ -233,17 +278,47 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
         kwargs: dict[str, Any] = {}
         if model.em_max_pairs:
             kwargs["max_pairs"] = model.em_max_pairs
+        before = _m_probabilities(linker)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True, **kwargs
             )
         except Exception as exc:  # noqa: BLE001 - Splink raises plain errors on degenerate blocks
             warnings.append(f"EM session {i} failed and was skipped ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            rate = session.core_model_settings.probability_two_random_records_match
+            low, high = model.em_match_rate
+            # the session counts fully inside the range, less the nearer its block is to
+            # all matches (or none), nothing at the extremes: continuous in the data
+            share = max(0.0, min(1.0, (1 - rate) / (1 - high), rate / low))
+            if share < 1:
+                _blend_m_probabilities(linker, before, share)
+                use = "not used" if share == 0 else f"counted {share:.0%}"
+                warnings.append(f"EM session {i} {use}: its block is {rate:.1%} matches by its own estimate "
+                                f"(EM learns from a mix, {low:.0%}–{high:.0%})")
         floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
     if model.u_match_correction:
         correct_u(linker, float(prior), model.u_match_correction)
     return float(prior)
+
+
+def _m_probabilities(linker) -> dict[tuple[str, str], Any]:
+    return {(c.output_column_name, lv.label_for_charts): lv._m_probability
+            for c in linker._settings_obj.comparisons for lv in c.comparison_levels if not lv.is_null_level}
+
+
+def _blend_m_probabilities(linker, before: dict[tuple[str, str], Any], share: float) -> None:
+    """m = m_before^(1−share) · m_now^share on every trained level (share 0: as before)."""
+    for c in linker._settings_obj.comparisons:
+        for lv in c.comparison_levels:
+            m0, m = before.get((c.output_column_name, lv.label_for_charts)), lv._m_probability
+            if lv.is_null_level or lv._fix_m_probability or not isinstance(m0, (int, float)):
+                continue
+            if share == 0 or not isinstance(m, (int, float)) or m <= 0 or m0 <= 0:
+                lv.m_probability = m0
+            else:
+                lv.m_probability = m0 ** (1 - share) * m**share
 
 
 def _em_block_unfit(con, rule, model: LinkModel) -> str | None:

@@ -91,51 +91,101 @@ def clinics(engine: Engine) -> list[tuple[str, str]]:
     return [(c, n) for c, n in engine.rows("SELECT clinic_id, name FROM std.clinic ORDER BY clinic_id")]
 
 
+def _used(sql: str, p: dict[str, Any]) -> dict[str, Any]:
+    """The named parameters ``sql`` uses (DuckDB refuses unused ones)."""
+    return {k: v for k, v in p.items() if f"${k}" in sql}
+
+
 def _rows(engine: Engine, sql: str, p: dict[str, Any]) -> list[tuple]:
-    """Run ``sql`` with the named parameters it uses (DuckDB refuses unused ones)."""
-    return engine.rows(sql, {k: v for k, v in p.items() if f"${k}" in sql})
+    return engine.rows(sql, _used(sql, p))
 
 
 def _dict(rows: list[tuple]) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
-def overview(engine: Engine, scope: Scope) -> Overview:
-    p = {"start": scope.start, "end": scope.end, "clinic": scope.clinic}
-    one = _rows(engine, f"""
-        WITH v AS ({_VISITS}),
-        firsts AS (SELECT golden_id, min(visit_date) AS first_visit FROM v
-                   WHERE golden_id IS NOT NULL AND {_CLINIC} GROUP BY golden_id)
-        SELECT
-          (SELECT count(*) FROM v WHERE visit_date >= $start AND visit_date < $end AND {_CLINIC}),
-          (SELECT count(DISTINCT golden_id) FROM v WHERE {_CLINIC}
-             AND visit_date >= $end - INTERVAL 12 MONTH AND visit_date < $end),
-          (SELECT count(*) FROM firsts WHERE first_visit >= $start AND first_visit < $end)""", p)[0]
-    revenue, charges = _rows(engine, """
-        SELECT coalesce(sum(ch.amount_yuan), 0), count(*)
+# The rows behind each KPI that counts patients or their records, with the golden ID
+# each row belongs to: ``golden_id, n, amount_yuan``. The KPI sums ``n`` (or ``amount_yuan``)
+# over them and the dashboard's drill-down groups them by patient, so both read one
+# definition. Rows of records not linked to a patient yet carry a NULL golden ID.
+_HOME = "($clinic IS NULL OR golden_id IN (SELECT golden_id FROM identity.patient WHERE home_clinic_id = $clinic))"
+BEHIND: dict[str, str] = {
+    "visits": f"""
+        SELECT golden_id, 1 AS n, NULL::DOUBLE AS amount_yuan FROM ({_VISITS})
+        WHERE visit_date >= $start AND visit_date < $end AND {_CLINIC}""",
+    "active_patients": f"""
+        SELECT golden_id, 1 AS n, NULL::DOUBLE AS amount_yuan FROM ({_VISITS})
+        WHERE golden_id IS NOT NULL AND {_CLINIC} AND visit_date >= $end - INTERVAL 12 MONTH AND visit_date < $end""",
+    "new_patients": f"""
+        SELECT golden_id, 1 AS n, NULL::DOUBLE AS amount_yuan FROM ({_VISITS})
+        WHERE golden_id IS NOT NULL AND {_CLINIC} GROUP BY golden_id
+        HAVING min(visit_date) >= $start AND min(visit_date) < $end""",
+    "revenue": """
+        SELECT c.golden_id, 1 AS n, ch.amount_yuan
         FROM std.charge ch LEFT JOIN std.visit v ON v.source = ch.source AND v.visit_id = ch.visit_id
+        LEFT JOIN identity.cluster c ON c.source = ch.source AND c.source_patient_key = ch.source_patient_key
         WHERE ch.charged_on >= $start AND ch.charged_on < $end AND ($clinic IS NULL OR v.clinic_id = $clinic)""",
-        p)[0]
-    arrived, no_show = _rows(engine, f"""
-        SELECT count(*) FILTER (WHERE status = 'arrived'), count(*) FILTER (WHERE status = 'no_show')
-        FROM std.appointment WHERE slot_start >= $start AND slot_start < $end AND {_CLINIC}""", p)[0]
-    home = "($clinic IS NULL OR golden_id IN (SELECT golden_id FROM identity.patient WHERE home_clinic_id = $clinic))"
-    [(complaints,)] = _rows(engine, f"""
-        SELECT count(*) FROM profile.text_sentiment s JOIN identity.cluster c
+    # n: the no-shows; every row (arrived or no-show) is in the rate's denominator.
+    "no_show_rate": """
+        SELECT c.golden_id, (a.status = 'no_show')::INTEGER AS n, NULL::DOUBLE AS amount_yuan
+        FROM std.appointment a LEFT JOIN identity.cluster c
+          ON c.source = a.source AND c.source_patient_key = a.source_patient_key
+        WHERE a.status IN ('arrived', 'no_show') AND a.slot_start >= $start AND a.slot_start < $end
+          AND ($clinic IS NULL OR a.clinic_id = $clinic)""",
+    "complaints": f"""
+        SELECT c.golden_id, 1 AS n, NULL::DOUBLE AS amount_yuan
+        FROM profile.text_sentiment s JOIN identity.cluster c
           ON c.source = s.source AND c.source_patient_key = s.source_patient_key
-        WHERE s.label = 'complaint' AND s.occurred_at >= $start AND s.occurred_at < $end AND {home}""", p)
+        WHERE s.label = 'complaint' AND s.occurred_at >= $start AND s.occurred_at < $end AND {_HOME}""",
+}
+# KPIs whose patients are another KPI's: the average order's are the revenue's.
+BEHIND_ALIAS = {"average_order": "revenue"}
+DRILLS = (*BEHIND, *BEHIND_ALIAS)
+# Breakdowns (a count per value of ``grp``) with the same rows: the dashboard's tables.
+GROUPS: dict[str, str] = {
+    "channel": """
+        SELECT c.golden_id, coalesce(a.channel, 'unknown') AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan
+        FROM std.appointment a LEFT JOIN identity.cluster c
+          ON c.source = a.source AND c.source_patient_key = a.source_patient_key
+        WHERE a.slot_start >= $start AND a.slot_start < $end AND ($clinic IS NULL OR a.clinic_id = $clinic)""",
+    "tier": f"SELECT golden_id, tier AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.tier WHERE {_HOME}",
+    "stage": f"SELECT golden_id, stage AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.lifecycle WHERE {_HOME}",
+}
+
+
+def _breakdown(engine: Engine, group: str, p: dict[str, Any], order: str) -> dict[str, int]:
+    return _dict(_rows(engine, f"SELECT grp, count(*) FROM ({GROUPS[group]}) GROUP BY 1 ORDER BY {order}", p))
+
+
+def _params(scope: Scope) -> dict[str, Any]:
+    return {"start": scope.start, "end": scope.end, "clinic": scope.clinic}
+
+
+def _totals(engine: Engine, kpi: str, p: dict[str, Any]) -> tuple[int, int, float]:
+    """(rows, sum of n, sum of amounts) behind one KPI."""
+    rows, n, amount = _rows(engine, f"SELECT count(*), coalesce(sum(n), 0), coalesce(sum(amount_yuan), 0) "
+                                    f"FROM ({BEHIND[kpi]})", p)[0]
+    return int(rows), int(n), float(amount)
+
+
+def overview(engine: Engine, scope: Scope) -> Overview:
+    p = _params(scope)
+    visits = _totals(engine, "visits", p)[1]
+    [(active,)] = _rows(engine, f"SELECT count(DISTINCT golden_id) FROM ({BEHIND['active_patients']})", p)
+    new = _totals(engine, "new_patients", p)[0]
+    charges, _, revenue = _totals(engine, "revenue", p)
+    attended, no_show, _ = _totals(engine, "no_show_rate", p)
+    complaints = _totals(engine, "complaints", p)[0]
     return Overview(
-        scope=scope, visits=one[0], active_patients=one[1], new_patients=one[2],
-        revenue_yuan=float(revenue), charges=charges,
-        average_order_yuan=float(revenue) / charges if charges else None,
-        no_show_rate=no_show / (arrived + no_show) if arrived + no_show else None,
+        scope=scope, visits=visits, active_patients=int(active), new_patients=new,
+        revenue_yuan=revenue, charges=charges,
+        average_order_yuan=revenue / charges if charges else None,
+        no_show_rate=no_show / attended if attended else None,
         complaints=complaints,
-        channel_mix=_dict(_rows(engine, f"""
-            SELECT coalesce(channel, 'unknown') AS ch, count(*) FROM std.appointment
-            WHERE slot_start >= $start AND slot_start < $end AND {_CLINIC} GROUP BY ch ORDER BY 2 DESC, 1""", p)),
+        channel_mix=_breakdown(engine, "channel", p, "2 DESC, 1"),
         acquisition=_acquisition(engine, p),
-        tiers=_dict(_rows(engine, f"SELECT tier, count(*) FROM profile.tier WHERE {home} GROUP BY 1 ORDER BY 1", p)),
-        stages=_dict(_rows(engine, f"SELECT stage, count(*) FROM profile.lifecycle WHERE {home} GROUP BY 1 ORDER BY 1", p)),
+        tiers=_breakdown(engine, "tier", p, "1"),
+        stages=_breakdown(engine, "stage", p, "1"),
         daily=_daily(engine, p),
         by_department=_dict(_rows(engine, f"""
             SELECT coalesce(department, 'unknown') AS d, count(*) FROM std.visit
@@ -145,6 +195,36 @@ def overview(engine: Engine, scope: Scope) -> Overview:
             WHERE visit_date >= $start AND visit_date < $end AND {_CLINIC} GROUP BY c ORDER BY 1""", p)),
         heatmap=_heatmap(engine, p),
     )
+
+
+@dataclass
+class Behind:
+    """One page of the patients behind a KPI: golden ID, their rows' n and amount."""
+
+    kpi: str
+    patients: int                     # every patient behind the KPI (all pages)
+    unlinked: int                     # rows not linked to a patient yet
+    rows: list[dict[str, Any]]
+
+
+def behind(engine: Engine, scope: Scope, kpi: str, *, limit: int, offset: int = 0,
+           group: str | None = None) -> Behind:
+    """The patients behind a KPI of :func:`overview` (or one value ``group`` of a breakdown
+    in :data:`GROUPS`), most rows (then most money) first."""
+    if kpi in GROUPS:
+        sql = f"SELECT * FROM ({GROUPS[kpi]}) WHERE grp = $group"
+    else:
+        sql = BEHIND[BEHIND_ALIAS.get(kpi, kpi)]
+    p = {**_params(scope), "limit": limit, "offset": offset, "group": group}
+    [(patients, unlinked)] = _rows(engine, f"""
+        SELECT count(DISTINCT golden_id) FILTER (WHERE n > 0), count(*) FILTER (WHERE golden_id IS NULL AND n > 0)
+        FROM ({sql})""", p)
+    page = f"""
+        SELECT golden_id, sum(n)::BIGINT AS n, sum(amount_yuan) AS amount_yuan FROM ({sql})
+        WHERE golden_id IS NOT NULL GROUP BY golden_id HAVING sum(n) > 0
+        ORDER BY n DESC, amount_yuan DESC NULLS LAST, golden_id LIMIT $limit OFFSET $offset"""
+    rows = engine.arrow(page, _used(page, p)).to_pylist()
+    return Behind(kpi, int(patients), int(unlinked), rows)
 
 
 def _acquisition(engine: Engine, p: dict[str, Any]) -> dict[str, int]:
@@ -165,6 +245,17 @@ def _acquisition(engine: Engine, p: dict[str, Any]) -> dict[str, int]:
             GROUP BY f.golden_id)
         SELECT coalesce(fb.channel, 'none') AS ch, count(*) FROM firsts f
         LEFT JOIN first_booking fb USING (golden_id) GROUP BY ch ORDER BY 2 DESC, 1""", p))
+
+
+@dataclass
+class Daily:
+    """Only the daily series of a month (the dashboard's line of last year)."""
+
+    daily: list[dict[str, Any]]
+
+
+def daily(engine: Engine, scope: Scope) -> Daily:
+    return Daily(_daily(engine, _params(scope)))
 
 
 def _daily(engine: Engine, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,3 +281,37 @@ def _heatmap(engine: Engine, p: dict[str, Any]) -> dict[str, list[list[int]]]:
             GROUP BY ALL ORDER BY 1, 2, 3""", p):
         out.setdefault(dept, []).append([int(weekday), int(hour), int(n)])
     return out
+
+
+@dataclass
+class Movements:
+    """Changes of value tier and lifecycle stage dated in the month, and the latest risk
+    snapshot: ``(from, to) -> patients``, ``band -> patients``."""
+
+    tiers: dict[tuple[str, str], int]
+    stages: dict[tuple[str, str], int]
+    risk_bands: dict[str, int]
+    risk_as_of: date | None
+    key_customers: int | None          # None: no profile run has computed the tag
+
+
+def movements(engine: Engine, scope: Scope) -> Movements:
+    """Tier and stage transitions of the month (a patient's first stage is not a move) and
+    the churn-risk bands and key customers of the latest scoring, for the patients in scope."""
+    p = _params(scope)
+
+    def moves(table: str, old: str, new: str) -> dict[tuple[str, str], int]:
+        return {(a, b): int(n) for a, b, n in _rows(engine, f"""
+            SELECT {old}, {new}, count(*) FROM {table}
+            WHERE {old} IS NOT NULL AND {old} <> {new} AND occurred_on >= $start AND occurred_on < $end AND {_HOME}
+            GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2""", p)}
+
+    [(as_of,)] = _rows(engine, f"SELECT max(as_of) FROM profile.churn_risk WHERE {_HOME}", p)
+    [(tagged, key)] = _rows(engine, f"""
+        SELECT count(*), count(*) FILTER (WHERE value_num = 1) FROM profile.tag_value
+        WHERE tag_key = 'key_customer' AND {_HOME}""", p)
+    return Movements(
+        tiers=moves("profile.tier_event", "from_tier", "to_tier"),
+        stages=moves("profile.lifecycle_event", "from_stage", "to_stage"),
+        risk_bands=_dict(_rows(engine, f"SELECT band, count(*) FROM profile.churn_risk WHERE {_HOME} GROUP BY 1 ORDER BY 1", p)),
+        risk_as_of=as_of, key_customers=int(key) if tagged else None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +15,6 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from molar.privacy.accounts import sign_in, token_digest
 from molar.privacy.consent import overview as consent_overview
@@ -21,9 +22,13 @@ from molar.privacy.masking import patient_view
 from molar.realtime.app import audit_read
 from molar.realtime.patient import patient_360
 from molar.realtime.schemas import data_fields
-from molar.reports import kpis
+from molar.reports import kpis, monthly
+from molar.reports.pdf import PrintError, print_pdf
+from molar.warehouse import Engine
 from molar.web import patients as find
+from molar.web import report as report_view
 from molar.web.i18n import Locale
+from molar.web.render import ENV, chart_data
 from molar.web.session import (
     COOKIE,
     LANG_COOKIE,
@@ -41,17 +46,19 @@ from molar.web.session import (
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".LICENSE": "text/plain", ".svg": "image/svg+xml"}
-_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True)
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 Dashboard = Annotated[Viewer, Depends(page("dashboard", "read"))]
 Reader = Annotated[Viewer, Depends(page("patient", "read"))]
+ReportReader = Annotated[Viewer, Depends(page("report", "read"))]
+PAGE_ROWS = 50
+GROUP_TABLES = {"channel": "channel_mix", "tier": "tiers", "stage": "stages"}   # kpis.GROUPS -> Overview
 
 
 def _nav(viewer: Viewer) -> list[dict[str, str]]:
     """The pages this viewer's role may open (role-aware navigation)."""
-    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("patient", "read", "/patients", "nav.patients")]
+    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("report", "read", "/report", "report.nav"),
+             ("patient", "read", "/patients", "nav.patients")]
     return [{"href": PREFIX + href, "label": viewer.locale.t(label)}
             for resource, action, href, label in items if viewer.may(resource, action)]
 
@@ -61,7 +68,7 @@ def render(request: Request, viewer: Viewer, template: str, status: int = 200, *
     other = "en" if loc.lang == "zh-CN" else "zh-CN"
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
     switch = request.url.path + "?" + urlencode({**query, "lang": other})
-    html = _env.get_template(template).render(
+    html = ENV.get_template(template).render(
         t=loc.t, loc=loc, lang=loc.lang, prefix=PREFIX, nav=_nav(viewer), principal=viewer.principal,
         role_label=loc.t(f"role.{viewer.principal.role}") if viewer.principal else "",
         switch_url=switch, switch_label=Locale(other).t("lang_name"), **context)
@@ -131,21 +138,90 @@ def build_router() -> APIRouter:
     def dashboard(request: Request, viewer: Dashboard, month: str | None = None,
                   clinic: str | None = None) -> Response:
         engine = request.app.state.realtime.read_engine()
-        allowed = viewer.principal.clinics
-        all_clinics = kpis.clinics(engine)
-        choices = [(c, n) for c, n in all_clinics if allowed is None or c in allowed]
-        if clinic and allowed is not None and clinic not in allowed:
+        f = _filters(engine, viewer, month, clinic)
+        data = kpis.overview(engine, f.scope)
+        last_year = kpis.daily(engine, kpis.Scope(f.scope.month.replace(year=f.scope.month.year - 1), f.scope.clinic))
+        query = {"month": f.month, "clinic": f.clinic}
+        may = viewer.may("patient", "read")
+
+        def drill_url(kpi: str, **extra: str) -> str:
+            return f"{PREFIX}/dashboard/patients?" + urlencode({**query, "kpi": kpi, **extra})
+
+        drill = {k: drill_url(k) for k in kpis.DRILLS} if may else {}
+        groups = ({kind: {v: drill_url(kind, group=v) for v in getattr(data, attr)}
+                   for kind, attr in GROUP_TABLES.items()} if may else {})
+        return render(request, viewer, "dashboard.html", o=data, month=f.month, clinic=f.clinic, clinics=f.choices,
+                      chain_wide=f.chain_wide, drill=drill, groups=groups,
+                      charts=chart_data(viewer.locale, data, f.names, last_year))
+
+    @router.get("/dashboard/patients")
+    def behind(request: Request, viewer: Dashboard, kpi: str, month: str | None = None,
+               clinic: str | None = None, page: int = 1, group: str | None = None) -> Response:
+        """The patients behind one KPI (or one row of a table) of the dashboard, a page at a
+        time, masked by role."""
+        if not viewer.may("patient", "read"):
             raise PageDenied(viewer)
-        if not clinic and allowed is not None:
-            clinic = sorted(allowed)[0]
-        if month and MONTH.fullmatch(month):
-            period = date(int(month[:4]), int(month[5:]), 1)
-        else:
-            period = kpis.latest_month(engine) or date.today().replace(day=1)
-        data = kpis.overview(engine, kpis.Scope(period, clinic or None))
-        return render(request, viewer, "dashboard.html", o=data, month=f"{period:%Y-%m}",
-                      clinic=clinic or "", clinics=choices, chain_wide=allowed is None,
-                      charts=_charts(viewer, data, dict(all_clinics)))
+        loc = viewer.locale
+        if kpi not in kpis.DRILLS and not (kpi in kpis.GROUPS and group and len(group) <= 40):
+            return render(request, viewer, "error.html", 404, title=loc.t("error.not_found_title"),
+                          message=loc.t("behind.unknown_kpi"))
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        page = max(1, min(page, 100_000))
+        group = group if kpi in kpis.GROUPS else None
+        found = kpis.behind(engine, f.scope, kpi, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS, group=group)
+        rows, view = find.named(engine, found.rows, viewer.principal)
+        audit_read(request, action="patient.read", patient=None, fields=view.shown,
+                   detail={"masked": sorted(view.masked), "via": "console drill-down", "kpi": kpi, "group": group,
+                           "month": f.month,
+                           "clinic": f.clinic or None, "page": page, "patients": [r["golden_id"] for r in rows]})
+        query = {"kpi": kpi, "month": f.month, "clinic": f.clinic, **({"group": group} if group else {})}
+        pages = max(1, -(-found.patients // PAGE_ROWS))
+
+        def link(n: int) -> str:
+            return f"{PREFIX}/dashboard/patients?" + urlencode({**query, "page": n})
+
+        return render(request, viewer, "behind.html", rows=rows, found=found, kpi=kpi, group=group, f=f, page=page,
+                      pages=pages,
+                      previous=link(page - 1) if page > 1 else None, next=link(page + 1) if page < pages else None,
+                      back=f"{PREFIX}/dashboard?" + urlencode({"month": f.month, "clinic": f.clinic}))
+
+    @router.get("/report")
+    def report_page(request: Request, viewer: ReportReader, month: str | None = None,
+                    clinic: str | None = None) -> Response:
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        report = monthly.build(engine, f.scope.month, f.scope.clinic)
+        audit_read(request, action="report.read", patient=None,
+                   detail={"month": f.month, "clinic": f.clinic or None, "format": "page"})
+        download = f"{PREFIX}/report/download?" + urlencode({"month": f.month, "clinic": f.clinic})
+        return render(request, viewer, "report.html", month=f.month, clinic=f.clinic, clinics=f.choices,
+                      chain_wide=f.chain_wide, download=download,
+                      **report_view.context(report, viewer.locale, f.names, runtime_today(request)))
+
+    @router.get("/report/download")
+    def report_download(request: Request, viewer: ReportReader, month: str | None = None,
+                        clinic: str | None = None, format: str = "pdf") -> Response:
+        engine = request.app.state.realtime.read_engine()
+        f = _filters(engine, viewer, month, clinic)
+        report = monthly.build(engine, f.scope.month, f.scope.clinic)
+        fmt = "html" if format == "html" else "pdf"
+        audit_read(request, action="report.read", patient=None,
+                   detail={"month": f.month, "clinic": f.clinic or None, "format": fmt})
+        loc = viewer.locale
+        html = report_view.standalone(report, loc, f.names, runtime_today(request))
+        name = f"molar-report-{f.month}{'-' + f.clinic if f.clinic else ''}.{fmt}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if fmt == "html":
+            return HTMLResponse(html, headers=headers)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / name
+            try:
+                print_pdf(html, out, header=report_view.header(report, loc))
+            except PrintError as exc:
+                return render(request, viewer, "error.html", 503, title=loc.t("report.no_report_title"),
+                              message=str(exc))
+            return Response(out.read_bytes(), media_type="application/pdf", headers=headers)
 
     @router.get("/patients")
     def search(request: Request, viewer: Reader, q: str = "") -> Response:
@@ -191,27 +267,49 @@ def build_router() -> APIRouter:
     return router
 
 
+@dataclass(frozen=True)
+class Filters:
+    """The month and clinic a page shows, after the viewer's clinics are applied."""
+
+    scope: kpis.Scope
+    choices: list[tuple[str, str]]     # clinics the viewer may pick
+    names: dict[str, str]              # every clinic's name
+    chain_wide: bool
+
+    @property
+    def month(self) -> str:
+        return f"{self.scope.month:%Y-%m}"
+
+    @property
+    def clinic(self) -> str:
+        return self.scope.clinic or ""
+
+
+def _filters(engine: Engine, viewer: Viewer, month: str | None, clinic: str | None) -> Filters:
+    """A clinic outside the viewer's clinics is refused; a clinic-bound viewer gets their first
+    clinic by default; a missing or malformed month is the newest month with visits."""
+    allowed = viewer.principal.clinics
+    all_clinics = kpis.clinics(engine)
+    if clinic and allowed is not None and clinic not in allowed:
+        raise PageDenied(viewer)
+    if not clinic and allowed is not None:
+        clinic = sorted(allowed)[0]
+    if month and MONTH.fullmatch(month):
+        period = date(int(month[:4]), int(month[5:]), 1)
+    else:
+        period = kpis.latest_month(engine) or date.today().replace(day=1)
+    return Filters(kpis.Scope(period, clinic or None),
+                   [(c, n) for c, n in all_clinics if allowed is None or c in allowed],
+                   dict(all_clinics), allowed is None)
+
+
+def runtime_today(request: Request) -> date:
+    return request.app.state.realtime.clock().date()
+
+
 def _safe_next(url: str) -> str:
     """Only a console path: never send a signed-in user to another site."""
     return url if url.startswith(PREFIX + "/") and "//" not in url and "\\" not in url else PREFIX + "/"
-
-
-def _charts(viewer: Viewer, o: kpis.Overview, clinic_names: dict[str, str]) -> dict[str, Any]:
-    """Everything the four chart kinds need, labels already in the viewer's language."""
-    t = viewer.locale.t
-    return {
-        "daily": {"days": [f"{d['day']:%m-%d}" for d in o.daily], "visits": [d["visits"] for d in o.daily],
-                  "revenue": [round(d["revenue_yuan"]) for d in o.daily],
-                  "names": [t("dashboard.visits"), t("dashboard.revenue")]},
-        "departments": {"labels": [t(f"department.{k}") for k in o.by_department],
-                        "values": list(o.by_department.values())},
-        "clinics": {"labels": [clinic_names.get(k, k) for k in o.by_clinic], "values": list(o.by_clinic.values())},
-        "acquisition": [{"name": t(f"channel.{k}"), "value": v} for k, v in o.acquisition.items()],
-        # Busiest department first: the one the heat map opens on.
-        "heatmap": {"weekdays": t("weekday"), "departments": [
-            [t(f"department.{k}"), v] for k, v in sorted(o.heatmap.items(), key=lambda kv: -sum(c[2] for c in kv[1]))]},
-        "empty": t("dashboard.no_data"),
-    }
 
 
 def install(app: FastAPI) -> None:

@@ -65,6 +65,15 @@ class Locale:
     def percent(self, value: float | None) -> str:
         return "–" if value is None else format_percent(value, format="#,##0.0%", locale=self.babel)
 
+    def change(self, value: float | None, kind: str) -> str:
+        """A change with its sign: relative (``+12.0%``), or for a rate in percentage points."""
+        if value is None:
+            return "–"
+        if kind == "rate":
+            points = format_decimal(100 * value, format="+#,##0.0;-#,##0.0", locale=self.babel)
+            return self.t("report.points", value=points)
+        return format_percent(value, format="+#,##0.0%;-#,##0.0%", locale=self.babel)
+
     def month(self, value: date) -> str:
         return format_skeleton("yMMMM", value, locale=self.babel)
 

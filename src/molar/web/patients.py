@@ -14,7 +14,9 @@ from typing import Any
 from molar.privacy import keys
 
 # Through fields: importing blind_index first would close an import cycle via ingest.
-from molar.privacy.fields import BlindIndexer
+from molar.privacy.accounts import Principal
+from molar.privacy.fields import BlindIndexer, read_golden
+from molar.privacy.masking import View
 from molar.warehouse import Engine
 
 GOLDEN = re.compile(r"(G\d{6,12}|PV[0-9a-f]{6,32})")
@@ -67,3 +69,20 @@ def churn_risk(engine: Engine, golden_id: str) -> dict[str, Any] | None:
     rows = engine.arrow("SELECT risk, band, as_of FROM profile.churn_risk WHERE golden_id = ?",
                         [golden_id]).to_pylist()
     return rows[0] if rows else None
+
+
+def named(engine: Engine, rows: list[dict[str, Any]], principal: Principal) -> tuple[list[dict[str, Any]], View]:
+    """``rows`` (each with a golden ID) with the patient's home clinic and name masked for the
+    principal's role; a clinic-bound principal sees no name of another clinic's patient."""
+    ids = [r["golden_id"] for r in rows]
+    people = {p["golden_id"]: p for p in read_golden(engine, "golden_id, home_clinic_id, name",
+                                                      "WHERE list_contains(?, golden_id)", [ids]).to_pylist()}
+    view = View(principal)
+    out = []
+    for r in rows:
+        person = people.get(r["golden_id"], {})
+        home = person.get("home_clinic_id")
+        mine = principal.clinics is None or home in principal.clinics
+        out.append({**r, "home_clinic_id": home, "mine": mine, "name": view("name", person.get("name")) if mine else None,
+                    "amount_yuan": None if r["amount_yuan"] is None else float(r["amount_yuan"])})
+    return out, view

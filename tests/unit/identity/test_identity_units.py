@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from molar.identity.cluster import apply_overrides, components, split_component, split_conflicts
-from molar.identity.features import split_pinyin
+from molar.identity.features import LINK_COLUMNS, split_pinyin
 from molar.identity.golden import format_golden_id, greedy_overlap
 from molar.identity.linker import pretrained_settings
-from molar.identity.model import default_parameters, patient_model
+from molar.identity.model import OWN_PHONE, default_parameters, patient_model
 
 
 @pytest.mark.parametrize(
@@ -113,10 +116,6 @@ def test_veto_gamma_numbers_match_the_level_labels():
 
 
 def _tiny_records():
-    import pyarrow as pa
-
-    from molar.identity.features import LINK_COLUMNS
-
     rows = [{c: None for c in LINK_COLUMNS} | {"unique_id": i, "name": n, "name_py": p, "mobile": m,
                                                  "mobile_names": 1, "source": "his"}
             for i, (n, p, m) in enumerate([("张伟", "zhangwei", "+8613812345678"),
@@ -173,3 +172,78 @@ def test_scores_per_source_pair():
     assert (hb["true_pairs"], hb["predicted_pairs"], hb["true_positive_pairs"]) == (2, 2, 1)
     bb = got["booking–booking"]
     assert (bb["true_pairs"], bb["predicted_pairs"], bb["true_positive_pairs"], bb["precision"]) == (0, 1, 0, 0.0)
+
+
+def _mobile_after_check(own_minus_transposed: float) -> tuple[dict[str, float], list[str]]:
+    """Weights of the mobile comparison after check_plausible, when training raised the
+    transposed-digit level to ``own_minus_transposed`` bits below the own phone."""
+    from molar.identity.linker import check_plausible, new_linker, prior_settings
+
+    params, model = default_parameters(), patient_model()
+    linker, con = new_linker(_tiny_records(), prior_settings(model, params, 3, term_frequencies=False))
+    mobile = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "mobile")
+    levels = {lv.label_for_charts: lv for lv in mobile.comparison_levels if not lv.is_null_level}
+    own, transposed = levels[OWN_PHONE], levels["one digit transposed or mistyped"]
+    transposed.m_probability = transposed._u_probability * (own._m_probability / own._u_probability) \
+        * 2**-own_minus_transposed
+    warnings: list[str] = []
+    check_plausible(linker, params, 3, 1e-3, model, warnings)
+    con.close()
+    return {label: math.log2(lv._m_probability / lv._u_probability) for label, lv in levels.items()}, warnings
+
+
+def test_plausibility_check_does_not_flip_between_near_identical_trainings():
+    # 1 % more records moved the trained own-phone weight from just above the
+    # transposed-digit level to just below it; the parameters used must move as little
+    # (they went all the way back to the default model's on one side)
+    above, _ = _mobile_after_check(+0.02)
+    below, warnings = _mobile_after_check(-0.02)
+    assert all(abs(above[label] - below[label]) < 0.1 for label in above), (above, below)
+    assert any("'mobile'" in w for w in warnings)
+
+
+def test_clearly_implausible_training_goes_all_the_way_back_to_the_prior():
+    params = default_parameters()
+    prior = next(c for c in params["comparisons"] if c["output_column_name"] == "mobile")
+    prior_level = next(lv for lv in prior["comparison_levels"]
+                       if lv.get("label_for_charts") == "one digit transposed or mistyped")
+    weights, warnings = _mobile_after_check(-8.0)   # a typo weighs 8 bits more than the own phone
+    assert weights["one digit transposed or mistyped"] == pytest.approx(
+        math.log2(prior_level["m_probability"] / prior_level["u_probability"]))
+    assert any("using the default model's m" in w for w in warnings)
+
+
+def _duplicated_people(n: int = 300) -> pa.Table:
+    """``n`` people, each in two identical records with an own mobile and birth date."""
+    from datetime import date, timedelta
+
+    rows = []
+    for p in range(n):
+        person = {c: None for c in LINK_COLUMNS} | {
+            "name": f"p{p}", "name_py": f"p{p}", "surname_py": f"s{p % 10}", "given_py": f"g{p}",
+            "mobile": f"+86138{p:08d}", "mobile_names": 1, "birth_date": date(1980, 1, 1) + timedelta(days=7 * p),
+            "sex": "FM"[p % 2], "source": "his"}
+        rows += [person | {"unique_id": 2 * p}, person | {"unique_id": 2 * p + 1}]
+    return pa.Table.from_pylist(rows)
+
+
+def test_em_on_a_block_of_only_matches_does_not_count():
+    from splink import block_on
+
+    from molar.identity.linker import new_linker, prior_settings, train
+
+    records, params = _duplicated_people(), default_parameters()
+    # every pair sharing a mobile and a birth date here is one person: nothing to learn
+    model = patient_model(min_train_records=2, em_min_pairs=1,
+                          em_blocking_rules=lambda: [block_on("mobile", "birth_date")])
+    linker, con = new_linker(records, prior_settings(model, params, records.num_rows, term_frequencies=False))
+    con.register("_u_input", records)
+    warnings: list[str] = []
+    train(linker, model, con=con, warnings=warnings)
+    name = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "name")
+    same_name = next(lv for lv in name.comparison_levels if lv.label_for_charts == "same name")
+    prior_name = next(c for c in params["comparisons"] if c["output_column_name"] == "name")
+    prior_same = next(lv for lv in prior_name["comparison_levels"] if lv.get("label_for_charts") == "same name")
+    con.close()
+    assert same_name.m_probability == pytest.approx(prior_same["m_probability"])
+    assert any(w.startswith("EM session 1 ") and "100.0% matches" in w for w in warnings), warnings

@@ -39,7 +39,27 @@ def test_name_field(text, expected):
 @pytest.mark.parametrize(
     ("nickname", "kind"),
     [("张伟", REAL), ("欧阳娜娜", REAL), ("仝卫国", NICKNAME), ("张女士", HONORIFIC), ("戴姐", HONORIFIC),
-     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME)],
+     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("陈陈", NICKNAME), ("B.Zhang", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME)],
 )
 def test_nickname_field_is_stricter(nickname, kind):
     assert parse_name(nickname, nickname_field=True).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("李雨曦女士", NameParts(REAL, name="李雨曦", sex="F")),
+        ("刘翔嘉先生", NameParts(REAL, name="刘翔嘉", sex="M")),
+        ("欧阳娜娜小姐", NameParts(REAL, name="欧阳娜娜", sex="F")),
+        ("王建国老师", NameParts(REAL, name="王建国")),
+        ("朱师傅", NameParts(HONORIFIC, surname="朱")),
+    ],
+)
+def test_full_name_with_a_title_is_the_real_name(text, expected):
+    assert parse_name(text) == expected
+
+
+def test_a_kinship_word_after_a_name_is_not_that_persons_title():
+    # 张小宇妈妈 is the child's mother, not 张小宇
+    assert parse_name("张小宇妈妈").name != "张小宇"
+    assert parse_name("张小宇妈妈", nickname_field=True).name != "张小宇"

@@ -108,8 +108,11 @@ def seed_profile(engine, golden_id: str = "G0000000001") -> None:
             [golden_id])
 
 
-def start_serve(db, port: int, log_file, env: dict[str, str] | None = None, timeout: float = 90.0) -> subprocess.Popen:
-    """`molar serve` as a subprocess on 127.0.0.1:port; returns once /v1/health answers."""
+def start_serve(db, port: int, log_file, env: dict[str, str] | None = None, timeout: float = 240.0) -> subprocess.Popen:
+    """`molar serve` as a subprocess on 127.0.0.1:port; returns once /v1/health answers.
+
+    The timeout only stops a hung server from hanging the suite: a restart replays its log,
+    which on a loaded machine can take minutes."""
     import httpx
 
     proc = subprocess.Popen(

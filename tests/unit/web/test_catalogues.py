@@ -26,3 +26,15 @@ def test_every_literal_key_exists():
 
 def test_codes_without_a_label_show_as_themselves():
     assert i18n.Locale("en").t("channel.carrier_pigeon") == "carrier_pigeon"
+
+
+def test_both_languages_fill_the_same_placeholders_and_none_is_named_key():
+    """A message's {placeholders} are filled by keyword through ``Locale.t(key, **values)``."""
+    zh, en = i18n.catalogue("zh-CN"), i18n.catalogue("en")
+    found = {}
+    for name, text in en.items():
+        if isinstance(text, str):
+            found[name] = set(re.findall(r"\{(\w+)\}", text))
+            assert found[name] == set(re.findall(r"\{(\w+)\}", zh[name])), name
+    assert "key" not in set().union(*found.values())
+    assert found["report.text_risk"] == {"as_of", "high", "key_customers"}

@@ -134,6 +134,9 @@ class NameStandardiser(Standardiser):
 # ------------------------------------------------------------------ what a name field holds
 
 REAL, HONORIFIC, NICKNAME, EMPTY = "real", "honorific", "nickname", "empty"
+# Raised whenever ``parse_name`` reads some text differently: caches of parsed names
+# (identity.name_parse) are keyed by it, so a new reading replaces the old one.
+PARSER_VERSION = 3
 
 # Two-character surnames: the first two characters of a name are the surname when they
 # are one of these (欧阳娜娜 → 欧阳 + 娜娜).
@@ -154,7 +157,12 @@ HONORIFIC_SUFFIXES: dict[str, str | None] = {
     "女士": "F", "小姐": "F", "太太": "F", "阿姨": "F", "姐": "F", "大姐": "F", "奶奶": "F", "婆婆": "F",
     "妈妈": "F", "先生": "M", "哥": "M", "大哥": "M", "叔": "M", "叔叔": "M", "大爷": "M", "爷爷": "M",
     "爸爸": "M", "sir": "M", "老师": None, "医生": None, "总": None, "经理": None, "老板": None,
-    "同学": None, "工": None,
+    "同学": None, "工": None, "师傅": None,
+}
+# Titles that also follow a full name (李雨曦女士, 张伟先生): the name is real, the title
+# gives the sex. Kinship words are not among them: 张小宇妈妈 is the child's mother.
+FULL_NAME_TITLES: dict[str, str | None] = {
+    "女士": "F", "小姐": "F", "先生": "M", "老师": None, "医生": None, "同学": None, "师傅": None,
 }
 # Forms of address before a surname: 小陈, 老王, 阿李.
 HONORIFIC_PREFIXES = ("小", "老", "阿")
@@ -166,8 +174,8 @@ NICKNAME_ENDINGS = ("宝宝", "宝", "妈", "爸", "酱", "君")
 
 @dataclass(frozen=True)
 class NameParts:
-    """What a name field holds. ``name``: the real name (kind ``real``); ``surname`` and
-    ``sex`` (F/M, None when the form of address does not say) for ``honorific``."""
+    """What a name field holds. ``name``: the real name (kind ``real``); ``surname`` for
+    ``honorific``; ``sex`` (F/M) when a form of address or title implies one."""
 
     kind: str
     name: str | None = None
@@ -191,6 +199,7 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
 
     - ``honorific``: a surname with a form of address (李女士, 宋先生, 王老师, 张姐, 小陈,
       陈sir); the sex it implies, if any;
+    - ``real`` with ``sex``: a full name with a title (李雨曦女士 → 李雨曦, F);
     - ``real``: a personal name. In a name field, a Chinese name starting with a common
       surname, any other of 2–3 characters (rare surnames), or a romanised name of two
       words or more; in a nickname field only 2–4 Chinese characters starting with a
@@ -206,6 +215,10 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
         head = text[: len(text) - len(suffix)]
         if lower.endswith(suffix) and head and len(head) <= 2 and _is_han(head) and _surname_of(head) == head:
             return NameParts(HONORIFIC, surname=head, sex=sex)
+    for title, sex in FULL_NAME_TITLES.items():
+        head = text[: len(text) - len(title)]
+        if text.endswith(title) and 2 <= len(head) <= 4 and _is_han(head) and _surname_of(head) is not None:
+            return NameParts(REAL, name=head, sex=sex)
     if len(text) == 2 and text[0] in HONORIFIC_PREFIXES and _surname_of(text[1:]) == text[1:]:
         return NameParts(HONORIFIC, surname=text[1])
     if _is_han(text):
@@ -217,7 +230,10 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
         ):
             return NameParts(NICKNAME)
         if nickname_field:
-            return NameParts(REAL, name=text) if known_surname and len(text) <= 4 else NameParts(NICKNAME)
+            # 陈陈, 彭彭: a doubled surname is a pet name, not a given name
+            doubled = len(text) == 2 and text[0] == text[1]
+            return NameParts(REAL, name=text) if known_surname and len(text) <= 4 and not doubled \
+                else NameParts(NICKNAME)
         # rare surnames occur in 2–3 character names; longer names start with a known one
         if known_surname or (len(text) <= 3 and text[0] not in HONORIFIC_PREFIXES):
             return NameParts(REAL, name=text)

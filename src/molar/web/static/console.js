@@ -32,14 +32,15 @@
   var d = data.daily;
   chart("chart-daily", {
     tooltip: { trigger: "axis" },
-    legend: { data: d.names, top: 0 },
+    legend: { data: d.visits_last_year ? d.names : d.names.slice(0, 2), top: 0 },
     grid: { left: 48, right: 64, top: 48, bottom: 32 },
     xAxis: { type: "category", data: d.days },
     yAxis: [{ type: "value", name: d.names[0] }, { type: "value", name: d.names[1] }],
     series: [
       { name: d.names[0], type: "line", data: d.visits, smooth: true },
       { name: d.names[1], type: "line", yAxisIndex: 1, data: d.revenue, smooth: true }
-    ]
+    ].concat(d.visits_last_year ? [{ name: d.names[2], type: "line", data: d.visits_last_year, smooth: true,
+                                     lineStyle: { type: "dashed" } }] : [])
   });
   chart("chart-departments", bar(data.departments.labels, data.departments.values));
   chart("chart-clinics", bar(data.clinics.labels, data.clinics.values));

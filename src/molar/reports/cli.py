@@ -1,0 +1,70 @@
+"""`molar report monthly`: the monthly operations report as PDF or HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from molar.ui.console import console
+from molar.ui.options import WarehouseOpt, fail, failing_on, warehouse_engine
+
+report_app = typer.Typer(help="Reports for the people who run the chain.", no_args_is_help=True)
+LANGS = {"zh": "zh-CN", "zh-CN": "zh-CN", "en": "en"}
+FORMATS = (".pdf", ".html")
+
+
+@report_app.command("monthly")
+def monthly(
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM (e.g. 2026-10).")],
+    out: Annotated[Path, typer.Option("--out", help="File to write: .pdf (printed by chromium) or .html.")],
+    clinic: Annotated[str | None, typer.Option("--clinic", help="One clinic (default: the whole chain).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en.")] = "zh",
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """The monthly operations report: KPIs against the month before and a year before, charts,
+    tier and stage movements, churn risk, complaints; aggregates only, no personal data."""
+    from molar.privacy.audit import clinic_now
+    from molar.privacy.cli import cli_access, cli_principal
+    from molar.reports import kpis
+    from molar.reports.monthly import ReportError, build, parse_month
+    from molar.reports.pdf import PrintError, print_pdf
+    from molar.web.i18n import Locale
+    from molar.web.report import header, standalone
+
+    with warehouse_engine(warehouse) as engine:
+        principal = cli_principal(engine, "report", "read", bootstrap=True)
+        with failing_on(ReportError):
+            period = parse_month(month)
+        if lang not in LANGS:
+            raise fail(f"--lang {lang!r}: write zh or en / 语言只能是 zh 或 en")
+        if out.suffix.lower() not in FORMATS:
+            raise fail(f"--out {out}: the file must end in .pdf or .html / 输出文件须以 .pdf 或 .html 结尾")
+        if not out.parent.is_dir():
+            raise fail(f"--out {out}: the folder {out.parent} does not exist; create it first / 输出目录不存在")
+        if principal.clinics is not None and clinic not in principal.clinics:
+            raise fail(f"{principal.name!r} may report only on the clinics {', '.join(sorted(principal.clinics))}: "
+                       "pass one with --clinic / 只能查看所属诊所的报告")
+        with failing_on(ReportError):
+            report = build(engine, period, clinic)
+        if not report.current.visits and not report.current.charges:
+            first, last = engine.rows("SELECT min(visit_date), max(visit_date) FROM std.visit")[0]
+            span = f"its visits run from {first:%Y-%m} to {last:%Y-%m}" if first else "it holds no visits yet"
+            raise fail(f"nothing to report for {period:%Y-%m} in this warehouse: {span} / 该月份没有数据")
+        names = dict(kpis.clinics(engine))
+        cli_access(engine, "report", "read", command="molar report monthly", principal=principal,
+                   detail={"month": f"{period:%Y-%m}", "clinic": clinic, "format": out.suffix.lower()[1:]})
+    loc = Locale(LANGS[lang])
+    html = standalone(report, loc, names, made=clinic_now().date())
+    if out.suffix.lower() == ".pdf":
+        with failing_on(PrintError):
+            print_pdf(html, out, header=header(report, loc))
+    else:
+        out.write_text(html, encoding="utf-8")
+    console.print(f"wrote {out}: {report.current.visits} visits, revenue ¥{report.current.revenue_yuan:,.0f} "
+                  f"in {period:%Y-%m} / 已生成月度报告")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")
