@@ -35,7 +35,10 @@ def _print_summary(summary: dict) -> None:
     est = summary.get("model", {}).get("estimated_at_threshold", {})
     rows = [
         ("source records", summary.get("records")),
+        *([("  new since the last run", summary.get("new_records"))] if summary.get("mode") == "incremental" else []),
         ("records compared", summary.get("records_linked")),
+        *([("  re-clustered with the people they touch", summary.get("records_region"))]
+          if summary.get("mode") == "incremental" else []),
         ("scored pairs kept (review band and links)", summary.get("pairs_kept")),
         ("links (threshold weight {:+.1f})".format(summary.get("threshold_weight", 0)), summary.get("links")),
         ("components split on conflicts", clustering.get("components_split")),
@@ -78,9 +81,14 @@ def resolve_command(
         "--threshold", help="Link threshold as a match weight (log2 odds); default 4 (p ≈ 0.94).")] = None,
     min_probability: Annotated[float | None, typer.Option(
         "--min-probability", help="Link threshold as a match probability instead, e.g. 0.99.")] = None,
+    incremental: Annotated[bool, typer.Option(
+        "--incremental", help="Link only the records new since the last run, with that run's trained model, "
+        "against the existing golden IDs (default: a full re-link that retrains the model).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Link patient records across sources into golden IDs (stable across reruns)."""
+    from molar.identity.incremental import IncrementalError, resolve_incremental
+    from molar.identity.linker import prob_to_weight
     from molar.identity.resolve import resolve
 
     if threshold is not None and min_probability is not None:
@@ -90,15 +98,17 @@ def resolve_command(
     settings = settings_from(warehouse)
     with open_engine(settings) as engine, progress_bar() as bar:
         task = bar.add_task("identity", total=None)
+        options = dict(progress=lambda message: bar.update(task, description=message), threads=settings.threads,
+                       as_of=settings.today)
         try:
-            summary = resolve(
-                engine,
-                threshold_weight=threshold,
-                threshold_probability=min_probability,
-                progress=lambda message: bar.update(task, description=message),
-                threads=settings.threads,
-                as_of=settings.today,
-            )
+            if incremental:
+                weight = prob_to_weight(min_probability) if min_probability is not None else threshold
+                summary = resolve_incremental(engine, threshold_weight=weight, **options)
+            else:
+                summary = resolve(engine, threshold_weight=threshold, threshold_probability=min_probability,
+                                  **options)
+        except IncrementalError as exc:
+            raise fail(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - one message, never a traceback
             raise fail(_failed("identity resolve", exc, "golden IDs of the previous run are unchanged")) from exc
     _print_warnings(summary)

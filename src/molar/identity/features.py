@@ -310,6 +310,7 @@ STORED_COLUMNS: tuple[str, ...] = (
     "idx", "unique_id", "source", "source_patient_key", "name_kind", "surname_py", "sex", "birth_date",
     "birth_y", "birth_m", "birth_d", "mobile_names", "district", "registered_on", "clinic_id",
     "name_bi", "name_py_bi", "given_py_bi", "mobile_bi", "id_number_bi", "unionid_bi", "own_phone_bi",
+    "mobile_key_bi",
 )
 
 # Columns the linker sees besides its unique_id (``identity.link_input.idx``).
@@ -325,20 +326,34 @@ def build_link_input(engine: Engine, as_of: date, seconds: dict[str, float] | No
     TEMP table :data:`PLAIN_LINK_INPUT` for this run, and its non-identifying columns
     and blind indexes into ``identity.link_input``. Returns the row count."""
     t = time.perf_counter()
-    open_name_parse(engine, source_table, keyring or keys.open_keyring_from(None, engine))
+    keyring = keyring or keys.open_keyring_from(None, engine)
+    open_name_parse(engine, source_table, keyring)
     if seconds is not None:
         seconds["features_names"] = time.perf_counter() - t
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {PLAIN_LINK_INPUT} AS {features_sql(source_table, as_of)}")
     engine.execute(f"DROP TABLE {NAMES}")
-    store_link_input(engine)
+    store_link_input(engine, keyring=keyring)
     return engine.count(PLAIN_LINK_INPUT)
 
 
-def store_link_input(engine: Engine) -> None:
-    with engine.transaction():
-        engine.execute("DELETE FROM identity.link_input")
-        engine.execute(f"INSERT INTO identity.link_input BY NAME SELECT {', '.join(STORED_COLUMNS)} "
-                       f"FROM {PLAIN_LINK_INPUT}")
+def store_link_input(engine: Engine, plain: str = PLAIN_LINK_INPUT, replace: str = "TRUE",
+                     keyring: keys.Keyring | None = None) -> None:
+    """Write the stored columns of ``plain`` to ``identity.link_input`` in place of the rows
+    that meet ``replace`` (all of them by default), with a blind index of ``mobile_key``
+    (a blocking key that incremental runs look up)."""
+    indexer = BlindIndexer.from_keyring(keyring or keys.open_keyring_from(None, engine))
+    mobile_keys = engine.arrow(f"SELECT DISTINCT mobile_key FROM {plain} WHERE mobile_key IS NOT NULL")
+    mobile_keys = mobile_keys.append_column(
+        "mobile_key_bi", pa.array(indexer.column("block_key", mobile_keys["mobile_key"]), pa.string()))
+    stored = ", ".join(f"p.{c}" for c in STORED_COLUMNS if c != "mobile_key_bi")
+    engine.register("_id_mobile_keys", mobile_keys)
+    try:
+        with engine.transaction():
+            engine.execute(f"DELETE FROM identity.link_input WHERE {replace}")
+            engine.execute(f"INSERT INTO identity.link_input BY NAME SELECT {stored}, k.mobile_key_bi "
+                           f"FROM {plain} p LEFT JOIN _id_mobile_keys k USING (mobile_key)")
+    finally:
+        engine.unregister("_id_mobile_keys")
 
 
 def open_link_input(engine: Engine, unique_ids: list[str] | None = None,

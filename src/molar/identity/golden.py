@@ -52,16 +52,20 @@ def greedy_overlap(rows: list[tuple[int, str, int]]) -> dict[int, str]:
     return out
 
 
-def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
+def assign(engine: Engine, run_id: str, now: datetime, *, partial: str | None = None) -> dict[str, int]:
     """Give every cluster in ``_id_cluster_new(unique_id, source, source_patient_key,
     label)`` a golden ID.
 
     Writes ``identity.cluster`` (replacing the previous run's), ``identity.golden`` and
-    ``identity.event``. Returns counts for the run summary.
+    ``identity.event``. Returns counts for the run summary (``golden_ids``: all active).
+
+    ``partial`` (an incremental run) names a table of the ``unique_id``s whose golden IDs
+    are reassigned: the new clusters hold every record of those golden IDs still linked
+    (the others left ``identity.link_input``); every other golden ID stays as it is.
     """
-    _inherit(engine)
+    _inherit(engine, partial)
     events = _events(engine)
-    retired = _retire(engine)
+    retired = _retire(engine, partial)
     _write(engine, run_id, now, events)
     counts = defaultdict(int)
     for t, _, _ in events:
@@ -70,7 +74,7 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     new_ids = int(e.scalar("SELECT count(*) FROM identity.golden WHERE created_run = ?", [run_id]))
     inherited = int(e.scalar("SELECT count(*) FROM _id_assign")) - new_ids
     return {
-        "golden_ids": int(e.scalar("SELECT count(*) FROM _id_assign")),
+        "golden_ids": int(e.scalar("SELECT count(*) FROM identity.golden WHERE status = 'active'")),
         "kept": inherited,
         "new": new_ids,
         "retired": retired,
@@ -79,12 +83,16 @@ def assign(engine: Engine, run_id: str, now: datetime) -> dict[str, int]:
     }
 
 
-def _inherit(e: Engine) -> None:
+def _inherit(e: Engine, partial: str | None) -> None:
     """``_id_assign(label, golden_id)``: old IDs by greedy maximum overlap (mutual best
     pairs in SQL, the rest in Python), new IDs for the clusters that inherit none;
-    ``_id_overlap`` and ``_id_members`` for the events and the golden table."""
+    ``_id_prev`` the previous assignment being replaced; ``_id_overlap`` and
+    ``_id_members`` for the events and the golden table."""
+    touched = ("" if not partial else
+               " WHERE c.golden_id IN (SELECT golden_id FROM identity.cluster WHERE unique_id IN "
+               f"(SELECT unique_id FROM {partial}))")
     e.execute("CREATE OR REPLACE TEMP TABLE _id_prev AS "
-              "SELECT c.unique_id, c.golden_id FROM identity.cluster c")
+              f"SELECT c.unique_id, c.golden_id FROM identity.cluster c{touched}")
     e.execute(
         """CREATE OR REPLACE TEMP TABLE _id_overlap AS
            SELECT n.label, p.golden_id, count(*) AS n
@@ -158,15 +166,16 @@ def _events(e: Engine) -> list[Event]:
     return events
 
 
-def _retire(e: Engine) -> int:
+def _retire(e: Engine, partial: str | None) -> int:
     """``_id_retired``: IDs active before that no cluster inherits now, pointing at the ID
     that took most of their records (NULL when their records are gone)."""
+    among = " AND g.golden_id IN (SELECT golden_id FROM _id_prev)" if partial else ""
     e.execute(
-        """CREATE OR REPLACE TEMP TABLE _id_retired AS
+        f"""CREATE OR REPLACE TEMP TABLE _id_retired AS
            WITH gone AS (
              SELECT g.golden_id FROM identity.golden g
              LEFT JOIN _id_assign a ON a.golden_id = g.golden_id
-             WHERE g.status = 'active' AND a.golden_id IS NULL),
+             WHERE g.status = 'active' AND a.golden_id IS NULL{among}),
            heirs AS (
              SELECT o.golden_id, a.golden_id AS heir,
                     row_number() OVER (PARTITION BY o.golden_id ORDER BY o.n DESC, a.golden_id) AS r
@@ -200,7 +209,7 @@ def _write(e: Engine, run_id: str, now: datetime, events: list[Event]) -> None:
                WHERE g.golden_id IS NULL""",
             [now, run_id, now],
         )
-        e.execute("DELETE FROM identity.cluster")
+        e.execute("DELETE FROM identity.cluster WHERE unique_id IN (SELECT unique_id FROM _id_prev)")
         e.execute(
             """INSERT INTO identity.cluster
                SELECT n.unique_id, n.source, n.source_patient_key, a.golden_id, ?

@@ -492,28 +492,8 @@ def link(
         seconds["train"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         say("scoring candidate pairs")
-        predictions = linker.inference.predict(threshold_match_weight=float(keep), warning_mode="never")
-        table = predictions.physical_name
+        pairs, curve = score_pairs(linker, con, tables, model, keep)
         seconds["predict"] = time.perf_counter() - t1
-        veto = f"coalesce({model.veto_sql}, FALSE)" if model.veto_sql else "FALSE"
-        con.execute(
-            f"""CREATE TEMP TABLE _model_pairs AS
-                SELECT least(unique_id_l, unique_id_r) AS unique_id_l,
-                       greatest(unique_id_l, unique_id_r) AS unique_id_r,
-                       match_weight, match_probability, {veto} AS veto
-                FROM {table}"""
-        )
-        pairs = con.sql(
-            f"""WITH det AS ({_deterministic_sql(con, tables, model)})
-                SELECT coalesce(m.unique_id_l, d.unique_id_l) AS unique_id_l,
-                       coalesce(m.unique_id_r, d.unique_id_r) AS unique_id_r,
-                       m.match_weight, m.match_probability,
-                       coalesce(d.rule, 'model') AS rule,
-                       coalesce(m.veto, FALSE) AS veto
-                FROM _model_pairs m FULL OUTER JOIN det d
-                  ON d.unique_id_l = m.unique_id_l AND d.unique_id_r = m.unique_id_r"""
-        ).to_arrow_table()
-        curve = _curve(con, "_model_pairs")
         model_json = linker.misc.save_model_to_json()
     finally:
         con.close()
@@ -527,6 +507,32 @@ def link(
         seconds=seconds,
         warnings=warnings,
     )
+
+
+def score_pairs(linker, con, tables: list[pa.Table], model: LinkModel, keep: float) -> tuple[pa.Table, list]:
+    """Score the candidate pairs of ``linker`` (on ``con``, holding ``tables``): pairs
+    weighing at least ``keep`` with the model's veto, joined with the deterministic links;
+    and the model's own precision/recall curve over the scored pairs."""
+    predictions = linker.inference.predict(threshold_match_weight=float(keep), warning_mode="never")
+    veto = f"coalesce({model.veto_sql}, FALSE)" if model.veto_sql else "FALSE"
+    con.execute(
+        f"""CREATE TEMP TABLE _model_pairs AS
+            SELECT least(unique_id_l, unique_id_r) AS unique_id_l,
+                   greatest(unique_id_l, unique_id_r) AS unique_id_r,
+                   match_weight, match_probability, {veto} AS veto
+            FROM {predictions.physical_name}"""
+    )
+    pairs = con.sql(
+        f"""WITH det AS ({_deterministic_sql(con, tables, model)})
+            SELECT coalesce(m.unique_id_l, d.unique_id_l) AS unique_id_l,
+                   coalesce(m.unique_id_r, d.unique_id_r) AS unique_id_r,
+                   m.match_weight, m.match_probability,
+                   coalesce(d.rule, 'model') AS rule,
+                   coalesce(m.veto, FALSE) AS veto
+            FROM _model_pairs m FULL OUTER JOIN det d
+              ON d.unique_id_l = m.unique_id_l AND d.unique_id_r = m.unique_id_r"""
+    ).to_arrow_table()
+    return pairs, _curve(con, "_model_pairs")
 
 
 def _deterministic_sql(con, tables: list[pa.Table], model: LinkModel) -> str:

@@ -101,12 +101,16 @@ SELECT * FROM grouped
 """
 
 
-def build(engine: Engine, now: datetime, link_input: str) -> int:
+def build(engine: Engine, now: datetime, link_input: str, replace: str | None = None) -> int:
     """Rebuild ``identity.patient`` from ``identity.cluster`` and ``link_input`` (the TEMP
-    table holding the link input's personal values, ``features.PLAIN_LINK_INPUT``)."""
+    table holding the link input's personal values, ``features.PLAIN_LINK_INPUT``).
+
+    ``replace`` (an incremental run): a query of the golden IDs to rebuild, whose member
+    records are all in ``link_input``; the other golden records stay as they are.
+    """
     plain = engine.arrow(f"SELECT *, CAST(? AS TIMESTAMP) AS updated_at FROM ({build_sql(link_input)})", [now])
     sealed = fields.seal_golden(plain, keys.open_keyring_from(None, engine))
     with engine.transaction():
-        engine.execute("DELETE FROM identity.patient")
+        engine.execute("DELETE FROM identity.patient" + (f" WHERE golden_id IN ({replace})" if replace else ""))
         engine.append("identity.patient", sealed)
     return engine.count("identity.patient")

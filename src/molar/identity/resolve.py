@@ -95,9 +95,9 @@ def new_run_id(now: datetime) -> str:
     return f"R{now:%Y%m%d%H%M%S%f}-{uuid.uuid4().hex[:6]}"
 
 
-def store_pairs(engine: Engine, result: LinkResult, threshold: float, run_id: str) -> int:
-    """Write the kept pairs (integer record numbers → unique IDs) to ``identity.pair``."""
-    pairs = result.pairs
+def store_pairs(engine: Engine, pairs: pa.Table, threshold: float, run_id: str, replace: str = "TRUE") -> int:
+    """Write the kept pairs (integer record numbers → unique IDs) to ``identity.pair`` in
+    place of the stored pairs that meet ``replace`` (all of them by default)."""
     left = pc.cast(pairs.column("unique_id_l"), pa.int64())
     right = pc.cast(pairs.column("unique_id_r"), pa.int64())
     weight = pairs.column("match_weight")
@@ -115,7 +115,7 @@ def store_pairs(engine: Engine, result: LinkResult, threshold: float, run_id: st
         "linked": linked,
     })
     with engine.transaction():
-        engine.execute("DELETE FROM identity.pair")
+        engine.execute(f"DELETE FROM identity.pair WHERE {replace}")
         engine.execute(
             "CREATE OR REPLACE TEMP TABLE _id_pairs (idx_l BIGINT, idx_r BIGINT, match_weight DOUBLE, "
             "match_probability DOUBLE, rule VARCHAR, veto BOOLEAN, linked BOOLEAN)"
@@ -143,25 +143,32 @@ def relink(engine: Engine, threshold: float) -> int:
     return int(engine.scalar("SELECT count(*) FROM identity.pair WHERE linked"))
 
 
-def _write_labels(engine: Engine, labels: np.ndarray) -> None:
+def _write_labels(engine: Engine, labels: np.ndarray, nodes: np.ndarray | None) -> None:
+    idx = np.arange(labels.size, dtype=np.int64) if nodes is None else nodes
     engine.execute("CREATE OR REPLACE TEMP TABLE _id_labels (idx BIGINT, label BIGINT)")
-    engine.append("_id_labels", pa.table({"idx": np.arange(labels.size, dtype=np.int64), "label": labels}))
+    engine.append("_id_labels", pa.table({"idx": idx, "label": labels[idx]}))
 
 
-def cluster_records(engine: Engine) -> dict[str, int]:
-    """Components of linked pairs, conflict splits and overrides → ``_id_cluster_new``."""
+def cluster_records(engine: Engine, region: str | None = None) -> dict[str, int]:
+    """Components of linked pairs, conflict splits and overrides → ``_id_cluster_new``.
+
+    ``region`` names a table of record numbers (``idx``) closed under links, golden IDs
+    and overrides (an incremental run): only those records are clustered.
+    """
     e = engine
-    n = e.count("identity.link_input")
+    n = int(e.scalar("SELECT coalesce(max(idx) + 1, 0) FROM identity.link_input"))
+    nodes = None if region is None else np.sort(e.arrow(f"SELECT idx FROM {region}").column("idx").to_numpy())
+    inside = "" if region is None else f" AND idx_l IN (SELECT idx FROM {region})"
     edges = e.arrow(
         "SELECT idx_l AS a, idx_r AS b, match_weight AS w, rule <> 'model' AS det "
-        "FROM identity.pair WHERE linked"
+        f"FROM identity.pair WHERE linked{inside}"
     )
     a = edges.column("a").to_numpy()
     b = edges.column("b").to_numpy()
     labels = cluster.components(n, a, b)
-    components = int(np.unique(labels).size)
+    components = int(np.unique(labels if nodes is None else labels[nodes]).size)
 
-    _write_labels(e, labels)
+    _write_labels(e, labels, nodes)
     conflicts = e.rows(_conflict_sql())
     split = 0
     if conflicts:
@@ -182,7 +189,7 @@ def cluster_records(engine: Engine) -> dict[str, int]:
     if overrides:
         labels = cluster.apply_overrides(labels, [(kind, idxs or []) for _, kind, idxs in overrides])
     if conflicts or overrides:
-        _write_labels(e, labels)
+        _write_labels(e, labels, nodes)
     e.execute(
         "CREATE OR REPLACE TEMP TABLE _id_cluster_new AS "
         "SELECT li.unique_id, li.source, li.source_patient_key, l.label "
@@ -193,7 +200,7 @@ def cluster_records(engine: Engine) -> dict[str, int]:
         "conflicting_pairs": len(conflicts),
         "components_split": split,
         "overrides": len(overrides),
-        "clusters": int(np.unique(labels).size),
+        "clusters": int(np.unique(labels if nodes is None else labels[nodes]).size),
     }
 
 
@@ -274,7 +281,7 @@ def _resolve_linked(engine: Engine, model: LinkModel, threshold: float, run_id: 
         del data
         t = time.perf_counter()
         say("storing pairs")
-        summary["links"] = store_pairs(engine, result, threshold, run_id)
+        summary["links"] = store_pairs(engine, result.pairs, threshold, run_id)
         summary["pairs_kept"] = result.pairs.num_rows
         summary["warnings"] = result.warnings
     else:
@@ -297,7 +304,7 @@ def _resolve_linked(engine: Engine, model: LinkModel, threshold: float, run_id: 
     if result is not None:
         summary["model"] = {"prior": result.prior, "estimated_at_threshold": result.estimated_at(threshold),
                             "blind_spot": blind_spot(engine)}
-    return _finish(engine, run_id, summary, seconds, t0, result)
+    return finish_run(engine, run_id, summary, seconds, t0, result)
 
 
 def blind_spot(engine: Engine) -> dict[str, Any]:
@@ -319,8 +326,9 @@ def blind_spot(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _finish(engine: Engine, run_id: str, summary: dict, seconds: dict, t0: float,
-            result: LinkResult | None) -> dict[str, Any]:
+def finish_run(engine: Engine, run_id: str, summary: dict, seconds: dict, t0: float,
+               result: LinkResult | None) -> dict[str, Any]:
+    """Record the run in ``identity.run`` (sizes, model, summary); returns the summary."""
     seconds["total"] = time.perf_counter() - t0
     if result is not None:
         seconds.update({f"link_{k}": v for k, v in result.seconds.items()})

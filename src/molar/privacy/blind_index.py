@@ -83,6 +83,7 @@ STANDARDISERS: dict[str, Callable[..., str | None]] = {
     "mobile_name": standard_mobile_name,
     "name": standard_text,     # a name as identity holds it (the name-parse cache, real names)
     "pinyin": standard_text,   # pinyin of a name or given name (term frequencies of identity explain)
+    "block_key": standard_text,   # a linker blocking key with no kind of its own (sorted mobile digits)
 }
 KINDS = tuple(STANDARDISERS)
 
