@@ -308,10 +308,14 @@ def test_the_monthly_report_page_and_its_downloads(browser, server, chain, outsi
     assert digits(page.inner_text("tr[data-kpi=visits] td.now")) == want["visits"]
     assert page.locator(".report .chart svg").count() == 5
     page.screenshot(path=tmp_path / "report-zh.png", full_page=True)
-    html = page.request.get(f"{server}/console/report/download?month=2026-10&format=html")
+    # The page's own download links, as a manager would click them.
+    links = page.locator("form.filters a.download")
+    pdf_link, html_link = (f"{server}{links.nth(i).get_attribute('href')}" for i in range(2))
+    assert "format=pdf" in pdf_link and "format=html" in html_link and "month=2026-10" in html_link
+    html = page.request.get(html_link)
     assert html.status == 200 and "attachment" in html.headers["content-disposition"]
     assert f'<td class="now">{want["visits"]:,}</td>' in html.text()
-    pdf = page.request.get(f"{server}/console/report/download?month=2026-10&format=pdf", timeout=120_000)
+    pdf = page.request.get(pdf_link, timeout=120_000)
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.body().startswith(b"%PDF")
     context.close()
