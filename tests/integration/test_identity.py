@@ -236,8 +236,10 @@ def test_who_is_under_18_is_judged_at_the_runs_as_of_date(engine):
 
 
 # digit runs of exactly that length (not the decimals of a model parameter)
-MOBILE_RE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?![\d.])")
-ID_NUMBER_RE = re.compile(r"(?<![\d.])\d{17}[\dXx](?![\d.])")
+# A number inside a hex blind index or key (letters or digits on both sides) is not a
+# plaintext value: 9e7302a17786499871bff064 holds "17786499871" by chance.
+MOBILE_RE = re.compile(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z.])")
+ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z.])")
 
 
 def test_identity_keeps_no_plaintext_personal_values_and_still_finds_people_by_them(engine):
