@@ -15,7 +15,9 @@ from molar.delivery.query import select_where
 from molar.warehouse import Engine
 
 _COLUMNS = ("task_id", "kind", "golden_id", "rule_key", "occurrence", "step", "role", "title_zh", "title_en",
-            "due_at", "status", "created_at", "resolved_at", "resolved_by", "note")
+            "due_at", "status", "created_at", "resolved_at", "resolved_by", "note", "assigned_to", "assigned_at",
+            "outcome")
+OUTCOMES = ("reached", "no_answer", "booked", "resolved", "not_needed")
 
 
 class TaskError(ValueError):
@@ -39,6 +41,9 @@ class StaffTask:
     resolved_at: datetime | None
     resolved_by: str | None
     note: str | None
+    assigned_to: str | None = None
+    assigned_at: datetime | None = None
+    outcome: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in _COLUMNS}
@@ -58,22 +63,37 @@ def create_task(engine: Engine, *, idempotency_key: str, kind: str, golden_id: s
     engine.execute(
         f"INSERT INTO ops.task ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
         [task_id, kind, golden_id, rule_key, occurrence, step, role, title_zh, title_en, due_at, "open", now,
-         None, None, None],
+         None, None, None, None, None, None],
     )
     return task_id, True
 
 
-def resolve_task(engine: Engine, task_id: str, *, now: datetime, by: str | None = None,
-                 note: str | None = None) -> StaffTask:
+def _existing(engine: Engine, task_id: str) -> StaffTask:
     task = get_task(engine, task_id)
     if task is None:
         raise TaskError(f"no task {task_id!r}; list them with `molar tasks list`")
-    if task.status != "done":
+    return task
+
+
+def resolve_task(engine: Engine, task_id: str, *, now: datetime, by: str | None = None,
+                 note: str | None = None, outcome: str | None = None) -> StaffTask:
+    if outcome is not None and outcome not in OUTCOMES:
+        raise TaskError(f"unknown outcome {outcome!r}; one of: {', '.join(OUTCOMES)}")
+    if _existing(engine, task_id).status != "done":
         engine.execute(
-            "UPDATE ops.task SET status = 'done', resolved_at = ?, resolved_by = ?, note = ? WHERE task_id = ?",
-            [now, by, note, task_id],
+            "UPDATE ops.task SET status = 'done', resolved_at = ?, resolved_by = ?, note = ?, outcome = ? "
+            "WHERE task_id = ?",
+            [now, by, note, outcome, task_id],
         )
-    return get_task(engine, task_id)  # type: ignore[return-value]
+    return _existing(engine, task_id)
+
+
+def assign_task(engine: Engine, task_id: str, *, to: str, now: datetime) -> StaffTask:
+    """Give an open task to one person (taking it over from whoever had it)."""
+    if _existing(engine, task_id).status == "done":
+        raise TaskError(f"task {task_id!r} is already done")
+    engine.execute("UPDATE ops.task SET assigned_to = ?, assigned_at = ? WHERE task_id = ?", [to, now, task_id])
+    return _existing(engine, task_id)
 
 
 def get_task(engine: Engine, task_id: str) -> StaffTask | None:

@@ -216,7 +216,7 @@ def quarantine_export(
 ) -> None:
     """Write quarantined rows as they were received, plus the reasons, ready to fix and reload."""
     with warehouse_engine(warehouse) as engine:
-        principal = cli_access(engine, "quarantine", "read", command="molar quarantine export")
+        principal = cli_access(engine, "quarantine", "export", command="molar quarantine export")
         reveal = _reveal(engine, principal)
         written = quarantine.export(engine, out, reveal)
         if reveal:

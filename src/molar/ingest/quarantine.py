@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -57,43 +58,66 @@ def details(
     return [(f, n, field, value, reason, bool(personal)) for f, n, field, reason, personal, value in rows]
 
 
+class QuarantinedFile(NamedTuple):
+    """One loaded file with quarantined rows (a load reads one file)."""
+
+    load_id: str
+    source: str
+    entry: str
+    file_path: str
+    rows: int
+
+    @property
+    def stem(self) -> str:
+        return Path(self.file_path).stem
+
+
+def files(engine: Engine) -> list[QuarantinedFile]:
+    return [QuarantinedFile(*r) for r in engine.rows(
+        "SELECT i.load_id, l.source, l.entry, l.file_path, count(DISTINCT (i.row_number, i.file_path)) FROM quarantine.issue i "
+        "JOIN ops.load l USING (load_id) WHERE i.severity = 'error' GROUP BY ALL ORDER BY l.file_path, i.load_id"
+    )]
+
+
+def write_csv(engine: Engine, group: QuarantinedFile, writer: Any, reveal: FieldCipher | None = None
+              ) -> tuple[int, list[str]]:
+    """The file's quarantined rows as they were received, plus their reasons, to a ``csv.writer``;
+    sealed cells opened by ``reveal`` (hidden without it). Returns (rows, personal columns)."""
+    raw_table = f"raw.{group.source}__{group.entry}"
+    headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
+    select = ", ".join(f"r.{ident(h)}" for h in headers)
+    rows = engine.arrow(
+        f"""
+        SELECT r._load_id, r._row_number, r._part, {select},
+               string_agg(DISTINCT i.reason_en, '; ') AS reason_en, string_agg(DISTINCT i.reason_zh, '；') AS reason_zh
+        FROM {raw_table} r JOIN quarantine.issue i
+          ON i.load_id = r._load_id AND i.row_number = r._row_number
+         AND i.file_path = ? || coalesce('#' || r._part, '')
+        WHERE r._load_id = ? AND i.severity = 'error'
+        GROUP BY ALL ORDER BY r._row_number
+        """,
+        [group.file_path, group.load_id],
+    )
+    personal = [h for h in sealed.sealed_columns(engine, raw_table).get(raw_table, []) if h in headers]
+    if reveal:
+        rows = sealed.open_raw(rows, raw_table, personal, reveal)
+    else:
+        for h in personal:
+            rows = rows.set_column(rows.column_names.index(h), h, pa.array(
+                [None if v is None else sealed.HIDDEN for v in rows[h].to_pylist()], pa.string()))
+    writer.writerow(["row_number", *headers, "reason_en", "reason_zh"])
+    writer.writerows(zip(*(rows[c].to_pylist() for c in ["_row_number", *headers, "reason_en", "reason_zh"]),
+                         strict=True))
+    return rows.num_rows, personal
+
+
 def export(engine: Engine, out_dir: Path, reveal: FieldCipher | None = None) -> list[tuple[Path, int]]:
-    """One CSV per (source entry, file): the raw row as received plus its reasons; sealed
-    cells opened by ``reveal`` (hidden without it)."""
+    """One CSV per (source entry, file): see :func:`write_csv`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    groups = engine.rows(
-        "SELECT DISTINCT i.load_id, l.source, l.entry, l.file_path FROM quarantine.issue i "
-        "JOIN ops.load l USING (load_id) WHERE i.severity = 'error' ORDER BY l.file_path"
-    )
-    for load_id, source, entry, file_path in groups:
-        raw_table = f"raw.{source}__{entry}"
-        headers = [c for c in engine.columns(raw_table) if not c.startswith("_")]
-        select = ", ".join(f"r.{ident(h)}" for h in headers)
-        rows = engine.arrow(
-            f"""
-            SELECT r._load_id, r._row_number, r._part, {select},
-                   string_agg(DISTINCT i.reason_en, '; ') AS reason_en, string_agg(DISTINCT i.reason_zh, '；') AS reason_zh
-            FROM {raw_table} r JOIN quarantine.issue i
-              ON i.load_id = r._load_id AND i.row_number = r._row_number
-             AND i.file_path = ? || coalesce('#' || r._part, '')
-            WHERE r._load_id = ? AND i.severity = 'error'
-            GROUP BY ALL ORDER BY r._row_number
-            """,
-            [file_path, load_id],
-        )
-        personal = [h for h in sealed.sealed_columns(engine, raw_table).get(raw_table, []) if h in headers]
-        if reveal:
-            rows = sealed.open_raw(rows, raw_table, personal, reveal)
-        else:
-            for h in personal:
-                rows = rows.set_column(rows.column_names.index(h), h, pa.array(
-                    [None if v is None else sealed.HIDDEN for v in rows[h].to_pylist()], pa.string()))
-        target = out_dir / f"{Path(file_path).stem}.quarantine.csv"
+    for group in files(engine):
+        target = out_dir / f"{group.stem}.quarantine.csv"
         with target.open("w", encoding="utf-8-sig", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["row_number", *headers, "reason_en", "reason_zh"])
-            writer.writerows(zip(*(rows[c].to_pylist() for c in ["_row_number", *headers, "reason_en", "reason_zh"]),
-                                 strict=True))
-        written.append((target, rows.num_rows))
+            n, _ = write_csv(engine, group, csv.writer(f), reveal)
+        written.append((target, n))
     return written

@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -25,13 +25,12 @@ from molar.realtime.schemas import data_fields
 from molar.reports import kpis, monthly
 from molar.reports.pdf import PrintError, print_pdf
 from molar.warehouse import Engine
+from molar.web import journeys, queues
 from molar.web import patients as find
 from molar.web import report as report_view
-from molar.web.i18n import Locale
-from molar.web.render import ENV, chart_data
+from molar.web.render import chart_data, home_page, render
 from molar.web.session import (
     COOKIE,
-    LANG_COOKIE,
     PREFIX,
     PageDenied,
     SignInFirst,
@@ -39,6 +38,7 @@ from molar.web.session import (
     locale_of,
     login_url,
     page,
+    read_form,
     session_principal,
     viewer_of,
 )
@@ -55,41 +55,13 @@ PAGE_ROWS = 50
 GROUP_TABLES = {"channel": "channel_mix", "tier": "tiers", "stage": "stages"}   # kpis.GROUPS -> Overview
 
 
-def _nav(viewer: Viewer) -> list[dict[str, str]]:
-    """The pages this viewer's role may open (role-aware navigation)."""
-    items = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("report", "read", "/report", "report.nav"),
-             ("patient", "read", "/patients", "nav.patients")]
-    return [{"href": PREFIX + href, "label": viewer.locale.t(label)}
-            for resource, action, href, label in items if viewer.may(resource, action)]
-
-
-def render(request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    loc = viewer.locale
-    other = "en" if loc.lang == "zh-CN" else "zh-CN"
-    query = {k: v for k, v in request.query_params.items() if k != "lang"}
-    switch = request.url.path + "?" + urlencode({**query, "lang": other})
-    html = ENV.get_template(template).render(
-        t=loc.t, loc=loc, lang=loc.lang, prefix=PREFIX, nav=_nav(viewer), principal=viewer.principal,
-        role_label=loc.t(f"role.{viewer.principal.role}") if viewer.principal else "",
-        switch_url=switch, switch_label=Locale(other).t("lang_name"), **context)
-    response = HTMLResponse(html, status_code=status)
-    if request.query_params.get("lang") == loc.lang:
-        response.set_cookie(LANG_COOKIE, loc.lang, max_age=365 * 86400, path=PREFIX, samesite="strict")
-    return response
-
-
-def _home(viewer: Viewer) -> str:
-    nav = _nav(viewer)
-    return nav[0]["href"] if nav else PREFIX + "/patients"
-
-
 def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     @router.get("/")
     def home(request: Request) -> Response:
         viewer = viewer_of(request)
-        return RedirectResponse(_home(viewer) if viewer.principal else login_url(PREFIX + "/"), status_code=303)
+        return RedirectResponse(home_page(viewer) if viewer.principal else login_url(PREFIX + "/"), status_code=303)
 
     @router.get("/static/{name}")
     def static(name: str) -> Response:
@@ -105,7 +77,7 @@ def build_router() -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        form = await read_form(request)
         username, password = form.get("username", "")[:100], form.get("password", "")[:1000]
         next_url = _safe_next(form.get("next", PREFIX + "/"))
         viewer = Viewer(None, locale_of(request))
@@ -315,6 +287,8 @@ def _safe_next(url: str) -> str:
 def install(app: FastAPI) -> None:
     """Add the console to the ``molar serve`` app."""
     app.include_router(build_router())
+    app.include_router(queues.build_router())
+    app.include_router(journeys.build_router())
 
     @app.exception_handler(SignInFirst)
     async def sign_in_first(request: Request, exc: SignInFirst) -> Response:

@@ -7,9 +7,11 @@ a role without the action gets a 403 page.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
@@ -74,6 +76,27 @@ def page(resource: str, action: str) -> Callable[[Request], Viewer]:
 
     dependency.permission = (resource, action)   # found by the route-walk test
     return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The form token of this session: derived from the session cookie, which another site
+    can neither read nor send (SameSite=Strict), so a forged form cannot carry it."""
+    token = request.cookies.get(COOKIE, "")
+    return hashlib.sha256(b"molar console form\0" + token.encode("utf-8")).hexdigest()[:32]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A posted form's fields (the first value of each)."""
+    body = (await request.body())[:65536].decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(body).items()}
+
+
+async def checked_form(request: Request, viewer: Viewer) -> dict[str, str]:
+    """A form posted by a console page of this session; anything else is refused (403)."""
+    form = await read_form(request)
+    if not hmac.compare_digest(form.get("csrf", ""), csrf_token(request)):
+        raise PageDenied(viewer)
+    return form
 
 
 def login_url(next_url: str) -> str:
