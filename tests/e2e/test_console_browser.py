@@ -13,17 +13,19 @@ import re
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from molar.delivery.tasks import create_task
 from molar.identity import resolve
 from molar.ingest import ingest_paths
 from molar.privacy.accounts import add_user
 from molar.privacy.fields import read_golden
 from molar.profile.run import compute_profile
+from molar.realtime.schemas import local_now
 from molar.synth import SynthConfig, generate
 from molar.warehouse import open_warehouse
 from unit.realtime.rtsupport import free_port
@@ -64,6 +66,11 @@ def chain(tmp_path_factory):
             GROUP BY ALL ORDER BY p.golden_id LIMIT 1""", [CLINIC])[0]
         person = read_golden(engine, "name, mobile", "WHERE golden_id = ?", [golden]).to_pylist()[0]
         name, mobile = person["name"], person["mobile"]   # the golden record is sealed
+        # Due times against the server's clock (clinic local time now): one overdue, one due within the hour.
+        clock = local_now()
+        for key, due in (("browser-late", clock - timedelta(hours=3)), ("browser-soon", clock + timedelta(minutes=40))):
+            create_task(engine, idempotency_key=key, kind="nurse_follow_up", golden_id=golden, due_at=due, now=now,
+                        role="nurse", title_zh="术后回访", title_en="Post-op call")
         want = expected(engine)
         elsewhere = engine.scalar("SELECT min(golden_id) FROM identity.patient WHERE home_clinic_id <> ?", [CLINIC])
     return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits, "elsewhere": elsewhere}, want
@@ -184,7 +191,7 @@ def test_english_switch_and_role_navigation(browser, server, outside):
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Overview" in page.inner_text("h1") and "October 2026" in page.inner_text("h1")
     assert page.inner_text("[data-kpi=revenue] b").startswith("CN¥")
-    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Monthly report", "Patients"]
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Monthly report", "Patients", "Journeys"]
     context.close()
 
 
@@ -192,7 +199,7 @@ def test_front_desk_sees_its_patient_in_full_and_no_dashboard(browser, server, c
     patient = chain[1]
     context, page = signed_in(browser, server, "desk", outside)
     assert page.locator("h1").inner_text() == "无权访问"       # the dashboard is not for front desk
-    assert page.locator("header nav a").all_inner_texts() == ["患者查询"]
+    assert page.locator("header nav a").all_inner_texts() == ["患者查询", "工作队列"]
     denied = page.request.get(f"{server}/console/dashboard")
     assert denied.status == 403
     page.goto(f"{server}/console/patients")
@@ -323,6 +330,74 @@ def test_the_monthly_report_page_and_its_downloads(browser, server, chain, outsi
     context, page = signed_in(browser, server, "desk", outside)
     assert page.request.get(f"{server}/console/report?month=2026-10").status == 403
     context.close()
+
+
+def test_work_queue_front_desk_completes_a_task_manager_sees_masked(browser, server, chain, outside, tmp_path):
+    patient = chain[1]
+    mobile = patient["mobile"].removeprefix("+86")
+    context, page = signed_in(browser, server, "desk", outside)
+    page.click("header nav a >> text=工作队列")
+    page.wait_for_load_state()
+    rows = page.locator(f"tr.task:has(a[href$='/{patient['golden']}'])")
+    assert rows.count() == 2
+    assert [rows.nth(i).get_attribute("data-sla") for i in range(2)] == ["overdue", "due_soon"]
+    assert rows.nth(0).locator("[data-field=mobile]").inner_text() == patient["mobile"]   # front desk: in full
+    page.screenshot(path=tmp_path / "queues-front-desk.png", full_page=True)
+    rows.nth(0).locator("button[name=assign]").click()
+    page.wait_for_load_state()
+    late = page.locator(f"tr.task:has(a[href$='/{patient['golden']}'])").nth(0)
+    assert late.locator("[data-field=assigned_to]").inner_text() == "desk"
+    late.locator("select[name=outcome]").select_option("reached")
+    late.locator("button[name=complete]").click()
+    page.wait_for_load_state()
+    assert page.locator(f"tr.task:has(a[href$='/{patient['golden']}'])").count() == 1     # done leaves the open list
+    context.close()
+
+    context, page = signed_in(browser, server, "boss", outside, lang="en")
+    page.goto(f"{server}/console/queues?status=all")
+    rows = page.locator(f"tr.task:has(a[href$='/{patient['golden']}'])")
+    assert rows.count() == 2 and "done · reached the patient" in rows.nth(1).inner_text()
+    assert rows.nth(0).locator("[data-field=mobile]").inner_text() == f"{mobile[:3]}****{mobile[-4:]}"
+    assert mobile not in page.content()
+    page.screenshot(path=tmp_path / "queues-manager-en.png", full_page=True)
+    for path, title in (("/console/quarantine", "Quarantined rows"), ("/console/outbox", "Outbox")):
+        page.goto(server + path)
+        assert page.locator("h1").inner_text() == title
+    context.close()
+    changes = audit_rows(server, "desk", "task.change")
+    assert [c["detail"]["after"] for c in changes] == [{"status": "done", "outcome": "reached"}, {"assigned_to": "desk"}]
+
+
+def test_journeys_marketer_disables_and_enables_analyst_only_reads(browser, server, chain, outside, tmp_path):
+    context, page = signed_in(browser, server, "mark", outside)
+    page.click("header nav a >> text=客户旅程")
+    page.wait_for_load_state()
+    assert page.locator("tr.rule").count() == 8
+    page.click("tr[data-rule=implant_follow_up] a")
+    page.wait_for_load_state()
+    assert page.locator(".journey-diagram g.step").count() == 20
+    page.screenshot(path=tmp_path / "journey-marketer.png", full_page=True)
+    assert page.inner_text("[data-field=state]").startswith("已启用")
+    page.click("#toggle")
+    page.wait_for_load_state()
+    assert page.inner_text("[data-field=state]").startswith("已停用")
+    page.click("#toggle")
+    page.wait_for_load_state()
+    assert page.inner_text("[data-field=state]").startswith("已启用")
+    context.close()
+
+    context, page = signed_in(browser, server, "ana", outside, lang="en")
+    page.goto(f"{server}/console/journeys/implant_follow_up")
+    assert page.locator("#toggle").count() == 0
+    page.fill("form.why input[name=patient]", chain[1]["golden"])
+    page.click("form.why button")
+    page.wait_for_load_state()
+    assert f"/why?patient={chain[1]['golden']}" in page.url
+    assert "The rule never triggered" in page.inner_text("ul.why li >> nth=0")   # the chain ran no journeys
+    page.screenshot(path=tmp_path / "journey-why-analyst-en.png", full_page=True)
+    context.close()
+    assert [c["detail"]["after"] for c in audit_rows(server, "mark", "rule.change")] == [   # newest first
+        {"enabled": True}, {"enabled": False}]
 
 
 def test_no_page_asked_for_anything_outside_the_server(outside):

@@ -279,6 +279,10 @@ def test_outbox_counts_per_channel_and_status_and_the_latest_failures(live):
     assert cells[("sms", "failed")] == "2" and cells[("sms", "sent")] == "1" and cells[("sms", "queued")] == "0"
     assert cells[("wechat", "queued")] == "1" and cells[("wechat", "suppressed")] == "1"
     assert re.findall(r'class="failure" data-message="(\w+)"', page) == ["M2", "M1"]      # newest first
+    assert "gateway said 500" in page                   # a clinic manager reads free text in full
+    with signed_in(live, "root") as http:           # an admin: free text masked, as in `molar outbox list`
+        page = http.get("/console/outbox").text
+    assert "gateway said 500" not in page and "M1" in page
     with signed_in(live, "west") as http:           # C02 only: G4's failure
         page = http.get("/console/outbox").text
     assert re.findall(r'class="failure" data-message="(\w+)"', page) == ["M2"] and "gateway said 500" not in page

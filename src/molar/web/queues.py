@@ -109,7 +109,8 @@ def task_in_scope(engine: Engine, principal: Principal, task_id: str) -> bool:
 
 
 def outbox_status(engine: Engine, principal: Principal) -> dict[str, Any]:
-    """Messages per channel and status, and the latest failures (of the principal's clinics)."""
+    """Messages per channel and status, and the latest failures (of the principal's clinics),
+    their errors at the role's free-text level like ``molar outbox list``."""
     where, params = _clinic_clause(principal, None)
     source = f"ops.outbox o LEFT JOIN identity.patient p USING (golden_id) WHERE true {where}"
     counts: dict[str, dict[str, int]] = {}
@@ -119,6 +120,9 @@ def outbox_status(engine: Engine, principal: Principal) -> dict[str, Any]:
         SELECT o.message_id, o.rule_key, o.golden_id, o.channel, o.template, o.attempts, o.last_error, o.updated_at
         FROM {source} AND o.status = 'failed' ORDER BY o.updated_at DESC, o.message_id LIMIT ?""",
                             [*params, FAILURES]).to_pylist()
+    view = View(principal)
+    for m in failures:
+        m["last_error"] = view("free_text", m["last_error"])
     return {"counts": dict(sorted(counts.items())), "failures": failures}
 
 
