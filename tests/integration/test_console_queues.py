@@ -193,10 +193,12 @@ def test_taking_and_completing_a_task_changes_its_row_and_is_audited(live):
 def test_roles_without_task_change_or_outside_the_clinic_cannot_change_a_task(live):
     task = live.tasks["late"]
     with signed_in(live, "boss") as http:
-        token = csrf(http.get("/console/queues").text)
-    with signed_in(live, "mark") as http:          # a marketer may not change tasks (another session's token)
-        assert http.post(f"/console/queues/{task}/complete", data={"csrf": token, "outcome": "reached"}
-                         ).status_code == 403
+        boss_token = csrf(http.get("/console/queues").text)
+    with signed_in(live, "mark") as http:          # a marketer may not change tasks, even with a good token
+        own = csrf(http.get("/console/journeys").text)
+        for token in (own, boss_token):
+            assert http.post(f"/console/queues/{task}/complete", data={"csrf": token, "outcome": "reached"}
+                             ).status_code == 403
     with signed_in(live, "west") as http:          # C02's manager: C01's task is not theirs
         token = csrf(http.get("/console/queues").text)
         assert http.post(f"/console/queues/{task}/complete", data={"csrf": token, "outcome": "reached"}
@@ -219,8 +221,10 @@ def test_enable_and_disable_change_the_rule_state_and_are_audited(live):
         assert re.search(rf'data-rule="{RULE}" data-enabled="false"', listing)
         http.post(f"/console/journeys/{RULE}/enable", data={"csrf": token})
         assert rows_of(live, "SELECT enabled FROM ops.rule_state WHERE rule_key = ?", [RULE]) == [(True,)]
-    with signed_in(live, "ana") as http:
-        assert http.post(f"/console/journeys/{RULE}/disable", data={"csrf": token}).status_code == 403
+    with signed_in(live, "ana") as http:            # with the token of their own session (every page has one)
+        own = csrf(http.get("/console/journeys").text)
+        assert http.post(f"/console/journeys/{RULE}/disable", data={"csrf": own}).status_code == 403
+    assert rows_of(live, "SELECT enabled FROM ops.rule_state WHERE rule_key = ?", [RULE]) == [(True,)]
     changes = [c[2] for c in audit_of(live, "mark", "rule.change")]
     assert len(changes) == 2 and '"after": {"enabled": false}' in changes[0] and '"enabled": true' in changes[1]
 
