@@ -62,7 +62,7 @@ def timed(client: httpx.Client, path: str, repeat: int) -> dict:
     return {"path": path, "median_s": statistics.median(walls), "runs_s": walls, "bytes": len(first.content)}
 
 
-def pages(warehouse: Path, month: str, repeat: int) -> list[dict]:
+def pages(warehouse: Path, month: str, repeat: int, only: list[str]) -> list[dict]:
     proc, url = serve(warehouse)
     try:
         client = httpx.Client(base_url=url, timeout=600)
@@ -76,8 +76,11 @@ def pages(warehouse: Path, month: str, repeat: int) -> list[dict]:
                  "/console/patients/G0000000001",
                  f"/console/report?month={month}",
                  f"/console/report/download?month={month}&format=html",
-                 f"/console/report/download?month={month}&format=pdf"]
-        return [timed(client, p, repeat) for p in paths]
+                 f"/console/report/download?month={month}&format=pdf",
+                 "/console/queues", "/console/queues?status=all&clinic=C01", "/console/quarantine",
+                 "/console/outbox", "/console/journeys", "/console/journeys/implant_follow_up",
+                 "/console/journeys/implant_follow_up/why?patient=G0000000001"]
+        return [timed(client, p, repeat) for p in paths if not only or any(p.startswith(o) for o in only)]
     finally:
         proc.terminate()
         proc.wait(60)
@@ -100,15 +103,41 @@ def cli(warehouse: Path, month: str, repeat: int) -> list[dict]:
     return out
 
 
+def seed_tasks(warehouse: Path, n: int) -> None:
+    """Open ``n`` staff tasks on patients spread over the chain, due from a day ago to two days
+    ahead (the demo runs journeys for days, not weeks, so it opens few). Changes the warehouse."""
+    from datetime import timedelta
+
+    from molar.delivery.tasks import create_task
+    from molar.realtime.schemas import local_now
+    from molar.warehouse import open_warehouse
+
+    now = local_now()
+    kinds = ["nurse_follow_up", "service_recovery", "vip_advisor", "recall_call"]
+    with open_warehouse(path=warehouse) as engine:
+        patients = [g for (g,) in engine.rows("SELECT golden_id FROM identity.patient ORDER BY hash(golden_id) LIMIT ?",
+                                              [n])]
+        with engine.transaction():
+            for i, golden in enumerate(patients):
+                create_task(engine, idempotency_key=f"benchmark-{i}", kind=kinds[i % 4], golden_id=golden,
+                            due_at=now + timedelta(minutes=(i * 37) % 4320 - 1440), now=now, role="nurse",
+                            title_zh="基准测试任务", title_en="benchmark task")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--month", default="2026-10")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", action="append", default=[], help="Only pages whose path starts with this.")
+    parser.add_argument("--no-cli", action="store_true", help="Skip timing `molar report monthly`.")
+    parser.add_argument("--seed-tasks", type=int, default=0, help="First open this many staff tasks (on a copy!).")
     args = parser.parse_args()
+    if args.seed_tasks:
+        seed_tasks(args.warehouse, args.seed_tasks)
     result = {"warehouse": str(args.warehouse), "month": args.month, "load": os.getloadavg(),
-              "pages": pages(args.warehouse, args.month, args.repeat),
-              "cli": cli(args.warehouse, args.month, args.repeat)}
+              "pages": pages(args.warehouse, args.month, args.repeat, args.only),
+              "cli": [] if args.no_cli else cli(args.warehouse, args.month, args.repeat)}
     out = Path(__file__).parents[1] / "out"
     out.mkdir(exist_ok=True)
     (out / "web.json").write_text(json.dumps(result, indent=2))

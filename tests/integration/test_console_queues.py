@@ -154,6 +154,7 @@ def test_the_queue_masks_by_role_colours_by_due_time_and_keeps_to_the_clinics(li
         rows = _task_rows(page)
         assert set(_task_rows(http.get("/console/queues?kind=nurse_follow_up").text)) == {t["late"], t["west"]}
         assert set(_task_rows(http.get("/console/queues?clinic=C02").text)) == {t["west"]}
+        assert set(_task_rows(http.get("/console/queues?role=customer_service").text)) == {t["soon"]}
     assert rows[t["late"]]["mobile"] == "138****0001" and "13800000001" not in page
     assert rows[t["soon"]]["mobile"] == "139****0002"
     with signed_in(live, "west") as http:     # a manager bound to C02

@@ -79,6 +79,8 @@ class Diagram:
     edges: list[dict[str, Any]]
     width: int
     height: int
+    box_width: int = BOX_W
+    box_height: int = BOX_H
 
 
 def diagram(rule: Rule, lang: str, t: Any) -> Diagram:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,19 +70,21 @@ def _clinic_clause(principal: Principal, clinic: str | None) -> tuple[str, list[
 class TaskFilters:
     clinic: str
     kind: str
+    role: str      # the staff role a task is for (nurse, customer_service …), not the viewer's
     status: str
 
     def query(self) -> str:
-        return urlencode({"clinic": self.clinic, "kind": self.kind, "status": self.status})
+        return urlencode({"clinic": self.clinic, "kind": self.kind, "role": self.role, "status": self.status})
 
 
 def tasks(engine: Engine, principal: Principal, f: TaskFilters, now: datetime) -> tuple[list[dict[str, Any]], View]:
     """The queue: open tasks first, soonest due first, with the patient's name and mobile
     as the principal's role may see them."""
     where, params = _clinic_clause(principal, f.clinic or None)
-    if f.kind:
-        where += " AND t.kind = ?"
-        params.append(f.kind)
+    for column, value in (("kind", f.kind), ("role", f.role)):
+        if value:
+            where += f" AND t.{column} = ?"
+            params.append(value)
     if f.status != "all":
         where += " AND t.status = ?"
         params.append(f.status)
@@ -140,27 +143,30 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     @router.get("/queues")
-    def queue(request: Request, viewer: TaskReader, clinic: str = "", kind: str = "", status: str = "open") -> Response:
+    def queue(request: Request, viewer: TaskReader, clinic: str = "", kind: str = "", role: str = "",
+              status: str = "open") -> Response:
         principal = viewer.principal
         if clinic and principal.clinics is not None and clinic not in principal.clinics:
             raise PageDenied(viewer)
         runtime = request.app.state.realtime
         engine = runtime.read_engine()
-        f = TaskFilters(clinic[:20], kind[:40], status if status in TASK_STATUSES else "open")
+        f = TaskFilters(clinic[:20], kind[:40], role[:40], status if status in TASK_STATUSES else "open")
         now = runtime.clock()
         rows, view = tasks(engine, principal, f, now)
         audit_read(request, action="task.read", patient=None, fields=view.shown,
                    detail={"masked": sorted(view.masked), "via": "console work queue",
-                           "filters": {"clinic": f.clinic, "kind": f.kind, "status": f.status},
+                           "filters": {"clinic": f.clinic, "kind": f.kind, "role": f.role, "status": f.status},
                            "patients": sorted({r["golden_id"] for r in rows})})
-        clinics = [(c, n) for c, n in kpis.clinics(engine) if principal.clinics is None or c in principal.clinics]
-        kinds = [k for (k,) in engine.rows("SELECT DISTINCT kind FROM ops.task ORDER BY 1")]
-        return render(request, viewer, "queues.html", rows=rows, f=f, clinics=clinics, kinds=kinds,
+        names = dict(kpis.clinics(engine))
+        clinics = [(c, n) for c, n in names.items() if principal.clinics is None or c in principal.clinics]
+        kinds, roles = ([k for (k,) in engine.rows(f"SELECT DISTINCT {c} FROM ops.task WHERE {c} IS NOT NULL ORDER BY 1")]
+                        for c in ("kind", "role"))
+        return render(request, viewer, "queues.html", rows=rows, f=f, clinics=clinics, kinds=kinds, roles=roles,
                       statuses=TASK_STATUSES, outcomes=OUTCOMES, may_change=viewer.may("task", "change"),
-                      back=f"{PREFIX}/queues?{f.query()}", names=dict(kpis.clinics(engine)))
+                      back=f"{PREFIX}/queues?{f.query()}", names=names)
 
     def _change(request: Request, viewer: Viewer, task_id: str, form: dict[str, str],
-                work: Any, detail: dict[str, Any]) -> Response:
+                work: Callable[[Engine], Any], detail: dict[str, Any]) -> Response:
         runtime = request.app.state.realtime
         loc = viewer.locale
         engine = runtime.read_engine()
