@@ -29,8 +29,17 @@ RuleReader = Annotated[Viewer, Depends(page("rule", "read"))]
 RuleChanger = Annotated[Viewer, Depends(page("rule", "change"))]
 DecisionReader = Annotated[Viewer, Depends(page("decision", "read"))]
 # Diagram geometry (px): a box per step, one row each, branches indented.
-BOX_W, BOX_H, ROW, INDENT, MARGIN, LANE = 320, 30, 46, 40, 12, 12
-LABEL_CHARS = {"zh": 22, "en": 44}
+BOX_W, BOX_H, ROW, INDENT, MARGIN, LANE = 400, 30, 46, 40, 12, 12
+
+
+def _fit(label: str, room: int = BOX_W - 16) -> str:
+    """The label cut to the box at 12 px: a CJK character is about 12 px wide, others about 7."""
+    used = 0
+    for i, c in enumerate(label):
+        used += 12 if ord(c) >= 0x2E80 else 7
+        if used > room:
+            return label[:max(i - 1, 0)] + "…"
+    return label
 
 
 @cache
@@ -92,10 +101,8 @@ def diagram(rule: Rule, lang: str, t: Any) -> Diagram:
     nodes += [{"id": p, "kind": rule.steps[p].kind, "depth": p.count(".") // 2,
                "label": step_label(rule.steps[p], lang, t)} for p in paths]
     row = {n["id"]: i for i, n in enumerate(nodes)}
-    limit = LABEL_CHARS["zh" if lang == "zh" else "en"]
     for i, n in enumerate(nodes):
-        n.update(x=MARGIN + n["depth"] * INDENT, y=MARGIN + i * ROW,
-                 short=n["label"] if len(n["label"]) <= limit else n["label"][:limit - 1] + "…")
+        n.update(x=MARGIN + n["depth"] * INDENT, y=MARGIN + i * ROW, short=_fit(n["label"]))
     links: list[tuple[str, str | None, str]] = [("trigger", rule.first, "")]
     for p in paths:
         s = rule.steps[p]
