@@ -181,6 +181,8 @@ def test_taking_and_completing_a_task_changes_its_row_and_is_audited(live):
         done = http.post(f"/console/queues/{task}/complete",
                          data={"csrf": token, "outcome": "booked", "note": "booked for Friday"})
         assert done.status_code == 303
+        again = http.post(f"/console/queues/{task}/assign", data={"csrf": token})
+        assert again.status_code == 409 and "该任务已完成" in again.text       # a done task is not taken again
         row = _task_rows(http.get("/console/queues?status=all").text)[task]
         assert row["status"].startswith("已完成") and "已预约" in row["status"]
     assert rows_of(live, "SELECT status, outcome, resolved_by, resolved_at, note FROM ops.task WHERE task_id = ?",
