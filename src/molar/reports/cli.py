@@ -11,8 +11,6 @@ from molar.ui.console import console
 from molar.ui.options import WarehouseOpt, fail, failing_on, warehouse_engine
 
 report_app = typer.Typer(help="Reports for the people who run the chain.", no_args_is_help=True)
-LANGS = {"zh": "zh-CN", "zh-CN": "zh-CN", "en": "en"}
-FORMATS = (".pdf", ".html")
 
 
 @report_app.command("monthly")
@@ -28,10 +26,9 @@ def monthly(
     from molar.privacy.audit import clinic_now
     from molar.privacy.cli import cli_access, cli_principal
     from molar.reports import kpis
+    from molar.reports.files import FORMATS, LANGS, has_data, write_report
     from molar.reports.monthly import ReportError, build, parse_month
-    from molar.reports.pdf import PrintError, print_pdf
-    from molar.web.i18n import Locale
-    from molar.web.report import header, standalone
+    from molar.reports.pdf import PrintError
 
     with warehouse_engine(warehouse) as engine:
         principal = cli_principal(engine, "report", "read", bootstrap=True)
@@ -48,20 +45,15 @@ def monthly(
                        "pass one with --clinic / 只能查看所属诊所的报告")
         with failing_on(ReportError):
             report = build(engine, period, clinic)
-        if not report.current.visits and not report.current.charges:
+        if not has_data(report):
             first, last = engine.rows("SELECT min(visit_date), max(visit_date) FROM std.visit")[0]
             span = f"its visits run from {first:%Y-%m} to {last:%Y-%m}" if first else "it holds no visits yet"
             raise fail(f"nothing to report for {period:%Y-%m} in this warehouse: {span} / 该月份没有数据")
         names = dict(kpis.clinics(engine))
         cli_access(engine, "report", "read", command="molar report monthly", principal=principal,
                    detail={"month": f"{period:%Y-%m}", "clinic": clinic, "format": out.suffix.lower()[1:]})
-    loc = Locale(LANGS[lang])
-    html = standalone(report, loc, names, made=clinic_now().date())
-    if out.suffix.lower() == ".pdf":
-        with failing_on(PrintError):
-            print_pdf(html, out, header=header(report, loc))
-    else:
-        out.write_text(html, encoding="utf-8")
+    with failing_on(PrintError):
+        write_report(report, out, lang=lang, clinic_names=names, made=clinic_now().date())
     console.print(f"wrote {out}: {report.current.visits} visits, revenue ¥{report.current.revenue_yuan:,.0f} "
                   f"in {period:%Y-%m} / 已生成月度报告")
 
