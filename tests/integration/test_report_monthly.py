@@ -6,6 +6,7 @@ reports once, catches up and never leaves half a file. Also the dashboard's dril
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -401,3 +402,72 @@ def test_pdf_reports_without_chromium_stop_molar_serve_at_start(chain, tmp_path,
     settings = Settings(warehouse_path=db, monthly_report_dir=tmp_path / "m", monthly_report_format="pdf")
     with pytest.raises(ConfigError, match="printing a PDF needs chromium"):
         build_server(settings)
+
+
+def targets(db: Path, command: str, *args: str, user: str):
+    env = {"MOLAR_USER": user, "MOLAR_PASSWORD": PASSWORD, "MOLAR_TOKEN": ""}
+    result = CliRunner().invoke(app, ["report", "targets", command, "-w", str(db), *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def chain_copy(chain, tmp_path):
+    db = tmp_path / "molar.duckdb"
+    shutil.copy(chain, db)
+    with open_warehouse(path=db) as engine:
+        add_user(engine, "root", PASSWORD, "admin", now=datetime(2026, 10, 31, 12), by="test")
+    return db
+
+
+def test_targets_appear_beside_the_figures_with_whether_each_was_met(chain_copy, tmp_path):
+    with open_warehouse(path=chain_copy) as engine:
+        want = month_sql(engine, OCT, None)
+    for args in (["visits", "1", "--from", "2026-01"],                         # superseded in October
+                 ["visits", str(want["visits"] + 1), "--from", "2026-10"],     # missed by one visit
+                 ["revenue", f"{0.8 * want['revenue']:.0f}", "--from", "2026-10"],
+                 ["revenue", "999999999", "--from", "2026-11"],                # not yet in force in October
+                 ["no_show_rate", "100%", "--from", "2026-09"]):               # lower is better: met
+        result = targets(chain_copy, "set", *args, user="root")
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "r.html"
+    assert run(chain_copy, "--month", "2026-10", "--lang", "en", "--out", str(out)).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    cells = dict(re.findall(r'<tr data-kpi="(\w+)">.*?<td class="target[^"]*">([^<]*)</td>', html, flags=re.S))
+    assert cells["visits"] == f"{want['visits'] + 1:,} ✗"
+    assert cells["revenue"] == f"CN¥{0.8 * want['revenue']:,.0f} ✓"
+    assert cells["no_show_rate"] == "100.0% ✓"
+    assert cells["new_patients"] == "–"
+    assert "2 of 3 targets met (missed: Visits)." in html
+    with open_warehouse(path=chain_copy) as engine:
+        audited = audit.list_entries(engine, actor="root", action="report.target")
+    assert len(audited) == 5 and audited[0]["detail"]["kpi"] in {"visits", "revenue", "no_show_rate"}
+
+
+def test_a_clinic_manager_sets_and_lists_only_their_clinic_s_targets(chain_copy):
+    assert targets(chain_copy, "set", "revenue", "500000", user="root").exit_code == 0    # the chain's
+    ok = targets(chain_copy, "set", "new_patients", "30", "--clinic", CLINIC, "--from", "2026-10", user="boss1")
+    assert ok.exit_code == 0, ok.output
+    for args in (["revenue", "1"], ["revenue", "1", "--clinic", "C02"]):
+        refused = targets(chain_copy, "set", *args, user="boss1")
+        assert refused.exit_code == 2 and "may set targets only for the clinics C01" in said(refused)
+    analyst = targets(chain_copy, "set", "revenue", "1", user="ana")
+    assert analyst.exit_code == 2 and "may not do this" in said(analyst)
+    listed = json.loads(targets(chain_copy, "list", "--json", user="boss1").output)
+    assert [(t["kpi"], t["clinic"], t["from"], t["value"]) for t in listed] == [("new_patients", CLINIC, "2026-10", 30.0)]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["visitors", "10"], "'visitors' is not a KPI"),
+    (["visits", "lots"], "is not a number"),
+    (["no_show_rate", "150%"], "is a rate: write it as 8% or 0.08"),
+    (["revenue", "--", "-5"], "must be a number of at least 0"),
+    (["visits", "10", "--from", "2026-10-01"], "write it as YYYY-MM"),
+    (["visits", "10", "--clinic", "C99"], "'C99' is not a clinic"),
+])
+def test_a_bad_target_is_one_message_and_nothing_is_stored(chain_copy, args, message):
+    result = targets(chain_copy, "set", *args, user="root")
+    assert result.exit_code == 2 and message in said(result)
+    with open_warehouse(path=chain_copy) as engine:
+        assert engine.rows("SELECT count(*) FROM ops.kpi_target") == [(0,)]
