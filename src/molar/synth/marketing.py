@@ -207,6 +207,8 @@ def _leads(rng, world: World, ppl, life, vis, hid, state: MarketingState, out) -
     consult2 = np.where(stop >= 1, _daytime(created2 + rng.integers(300, 2 * 86400, m)), -1)
     consult2 = np.where(stop >= 1, np.maximum(consult2, created2), -1)
     book2 = np.where(stop >= 2, np.maximum(_daytime(consult2 + rng.integers(1800, 3 * 86400, m)), consult2), -1)
+    last_moment = world.end * 86400 + 21 * 3600 - 1  # nothing happens after the export
+    consult2, book2 = (np.where(x >= 0, np.minimum(x, last_moment), -1) for x in (consult2, book2))
 
     n = n_arr + m
     ch = np.concatenate([channel, c2])
