@@ -97,3 +97,17 @@ def test_plan_worklist_equals_the_truth(chain):
     got = follow_up(engine, END, timedelta(days=14), ["proposed"])
     assert sorted(r["plan_id"] for r in got) == sorted(expected.plan_id)
     assert len(got) > 10
+
+
+def test_each_stage_loses_leads_at_the_configured_rates(chain):
+    """Realised lead → consult → booking → arrival rates per channel lie within four binomial
+    standard deviations of the generator's configured ones."""
+    from molar.synth.marketing import CHANNELS, P_ARRIVE, P_BOOK, P_CONSULT
+
+    engine, _ = chain
+    got = {r["channel"]: r for r in funnel(engine, "channel")}
+    for i, channel in enumerate(CHANNELS[:4]):
+        g = got[channel]
+        for rate, n, p in (("consult_rate", g["leads"], P_CONSULT[i]), ("booking_rate", g["consulted"], P_BOOK[i]),
+                           ("arrival_rate", g["booked"], P_ARRIVE[i])):
+            assert abs(g[rate] - p) <= 4 * (p * (1 - p) / n) ** 0.5 + 1e-4, (channel, rate, g[rate], p, n)
