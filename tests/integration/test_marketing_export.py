@@ -138,3 +138,19 @@ def test_cli_funnel_and_plans(warehouse):
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
     r = runner.invoke(app, ["marketing", "plans", "--older-than", "two weeks"], env=env)
     assert r.exit_code == 2 and "duration" in r.output
+
+
+def test_consultant_names_are_staff_not_patient_names(warehouse, tmp_path):
+    """王敏 consults for the chain and is also a patient: the plaintext scan does not report the
+    consultant columns (a staff list), yet still knows the patient's name."""
+    from molar.privacy import scan
+    from support import PATIENT_HEADER
+
+    engine, _ = warehouse
+    patients = tmp_path / "patients.csv"
+    patients.write_bytes((PATIENT_HEADER + "BL9,王敏,女,1990-01-01,13912345678,,武侯区,,2024-01-05,摩乐口腔玉林诊所\r\n")
+                         .encode("gbk"))
+    assert ingest_paths(engine, [patients], today=date(2026, 4, 30))[0].status == "complete"
+    result = scan.scan(engine)
+    assert result.patient_names == 1
+    assert result.hits == [], result.columns
