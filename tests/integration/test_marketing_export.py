@@ -120,7 +120,7 @@ def test_plan_worklist(warehouse):
 
 
 def test_cli_funnel_and_plans(warehouse):
-    _, db = warehouse
+    engine, db = warehouse
     env = {"MOLAR_WAREHOUSE": str(db), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
     runner = CliRunner()
     r = runner.invoke(app, ["marketing", "funnel", "--by", "channel", "--since", "2026-03-01", "--json"], env=env)
@@ -131,7 +131,10 @@ def test_cli_funnel_and_plans(warehouse):
     r = runner.invoke(app, ["marketing", "plans", "--unaccepted", "--older-than", "14d", "--as-of", "2026-04-30",
                             "--json"], env=env)
     assert r.exit_code == 0, r.output
-    assert [p["plan_id"] for p in json.loads(r.output)["plans"]] == ["P6", "P3"]
+    plans = json.loads(r.output)["plans"]
+    assert [(p["plan_id"], p["source_patient_key"]) for p in plans] == [("P6", "****"), ("P3", "****")]  # admin: masked
+    assert engine.rows("SELECT role, fields, detail->>'plans' FROM ops.audit_log "
+                       "WHERE action = 'marketing.follow_up'") == [("admin", [], "2")]
     r = runner.invoke(app, ["marketing", "funnel", "--by", "doctor"], env=env)
     assert r.exit_code == 2 and "channel, campaign, clinic, consultant" in r.output
     r = runner.invoke(app, ["marketing", "funnel", "--since", "March"], env=env)

@@ -125,6 +125,7 @@ def marketing_plans(
     """Treatment plans to follow up, oldest first (both kinds unless one is chosen)."""
     from molar.automation.durations import DurationError, parse_duration
     from molar.marketing.plans import follow_up
+    from molar.privacy import audit
     from molar.privacy.masking import View
 
     with failing_on(DurationError):
@@ -135,9 +136,12 @@ def marketing_plans(
     with open_engine(settings) as engine:
         principal = _caller(engine, "follow_up")
         rows = follow_up(engine, settings.today, age, statuses, principal.clinics)
-    view = View(principal)
-    for r in rows:
-        r["source_patient_key"] = view("source_key", r["source_patient_key"])
+        view = View(principal)
+        for r in rows:
+            r["source_patient_key"] = view("source_key", r["source_patient_key"])
+        audit.record(engine, actor=principal.name, role=principal.role, action="marketing.follow_up",
+                     resource="std.treatment_plan", purpose="molar marketing plans", fields=sorted(view.shown),
+                     detail={"plans": len(rows), "statuses": statuses, "older_than": older_than})
     if as_json:
         print_json({"today": settings.today.isoformat(), "older_than": older_than, "statuses": statuses,
                     "plans": rows})
