@@ -273,15 +273,15 @@ def _plans(rng, world: World, ppl, vis, hid, state: MarketingState, out) -> None
     lv = vis.line_visit
     p_of = vis.p[lv]
     day_of = vis.day[lv]
-    rows: list[tuple[np.ndarray, list[tuple[str, ...]], np.ndarray, np.ndarray]] = []  # (visit, items, status, accepted)
+    rows: list[tuple[np.ndarray, list[tuple[str, ...]], np.ndarray, np.ndarray]] = []  # visit, items, status, accepted day
 
-    def first_line(code: str) -> tuple[np.ndarray, np.ndarray]:
-        """The first line of ``code`` per person: (visit index, day)."""
+    def first_visit_with(code: str) -> np.ndarray:
+        """Per person with a line of ``code``: the visit of the first such line."""
         idx = np.flatnonzero(item == T[code])
         idx = idx[np.lexsort((day_of[idx], p_of[idx]))]
         head = np.ones(idx.size, dtype=bool)
         head[1:] = p_of[idx][1:] != p_of[idx][:-1]
-        return lv[idx[head]], day_of[idx[head]]
+        return lv[idx[head]]
 
     def done_after(code: str, visits: np.ndarray) -> np.ndarray:
         """Whether the person of each visit had ``code`` on or after that visit."""
@@ -291,7 +291,7 @@ def _plans(rng, world: World, ppl, vis, hid, state: MarketingState, out) -> None
         return last[vis.p[visits]] >= vis.day[visits]
 
     for codes_ in (("IMP", "CRN"), ("ORTHO",), ("ALIGN",), ("RCT", "CRN"), ("WHT",)):
-        v, _ = first_line(codes_[0])
+        v = first_visit_with(codes_[0])
         if codes_ == ("RCT", "CRN"):
             v = v[rng.random(v.size) < 0.5]  # half the root canals were quoted with their crown
         complete = done_after(codes_[-1], v) if len(codes_) > 1 else np.ones(v.size, dtype=bool)
@@ -315,7 +315,6 @@ def _plans(rng, world: World, ppl, vis, hid, state: MarketingState, out) -> None
     accepted = np.concatenate([r[3] for r in rows]).astype(np.int64)
     # proposed at the visit or up to three weeks before a course starts
     proposed = np.where(accepted >= 0, vis.day[v] - rng.integers(0, 22, v.size), vis.day[v])
-    proposed = np.where(accepted >= 0, np.maximum(proposed, vis.day[v] - 21), proposed)
     order = np.lexsort((v, proposed))
     v, status, accepted, proposed = v[order], status[order], accepted[order], proposed[order]
     items = [items[i] for i in order.tolist()]
