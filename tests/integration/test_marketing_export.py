@@ -157,3 +157,20 @@ def test_consultant_names_are_staff_not_patient_names(warehouse, tmp_path):
     result = scan.scan(engine)
     assert result.patient_names == 1
     assert result.hits == [], result.columns
+
+
+def test_cli_attribution_and_an_empty_warehouse(warehouse, tmp_path):
+    _, db = warehouse
+    runner = CliRunner()
+    env = {"MOLAR_WAREHOUSE": str(db), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
+    r = runner.invoke(app, ["marketing", "attribution", "--model", "first", "--since", "2026-03-01", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    # L1's path starts on 抖音; L4 came through 抖音 without exported touches
+    assert {c["channel"]: c["conversions"] for c in json.loads(r.output)["channels"]} == {"douyin": 2.0, "meituan": 0.0}
+    r = runner.invoke(app, ["marketing", "attribution", "--model", "shapley"], env=env)
+    assert r.exit_code == 2 and "first, last, markov" in r.output
+    empty = {**env, "MOLAR_WAREHOUSE": str(tmp_path / "empty.duckdb")}
+    r = runner.invoke(app, ["marketing", "funnel"], env=empty)
+    assert r.exit_code == 0 and "no leads" in r.output
+    r = runner.invoke(app, ["marketing", "attribution", "--model", "markov", "--json"], env=empty)
+    assert r.exit_code == 0 and json.loads(r.output)["conversions"] == 0
