@@ -7,9 +7,9 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
 
 1. λ (probability two random records match) from deterministic rules and an assumed
    recall (``LinkModel.prior_rules`` / ``prior_recall``);
-2. u probabilities by random sampling of record pairs; levels no sampled pair reached
-   get 1/pairs sampled, and exact-agreement levels on identifiers (``exact_u``) are
-   computed from value counts over all records;
+2. u probabilities by random sampling of record pairs; exact-agreement levels on
+   identifiers (``exact_u``) are computed from value counts over all records instead;
+   levels no sampled pair reached get 1/pairs sampled, a bound rather than an estimate;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
    trains the comparisons its blocking rule does not use); a session with too few
    pairs, or one Splink refuses, is skipped with a warning, and one whose block is not
@@ -17,10 +17,12 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
    a block of nearly all matches teaches "else" levels nothing) counts less, down to
    not at all for a block of only matches;
 4. m floored (``m_floor``) after every session, u corrected for the true matches among
-   random pairs (``correct_u``);
+   random pairs (``corrected_u``: no subtraction of near-equal numbers on identifying
+   levels; a u that the data only bound is marked so);
 5. trained comparisons that cannot be right move back toward the prior, as far as they
-   are implausible, and λ is kept within bounds of the prior's (``check_plausible``); a
-   training that fails altogether links with the prior.
+   are implausible (levels whose u is a bound take no part in the order check), and λ is
+   kept within bounds of the prior's (``check_plausible``); a training that fails
+   altogether links with the prior.
    ``LinkResult.warnings`` says what was replaced.
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic

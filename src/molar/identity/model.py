@@ -61,8 +61,8 @@ class LinkModel:
     # parameters in ``pretrained()`` instead (λ rescaled to the input size, term
     # frequency adjustments off, since frequencies in a handful of rows mean nothing).
     min_train_records: int = 5000
-    # Remove true matches from sampled u probabilities (linker.correct_u), lowering u by
-    # at most this factor; 0 turns the correction off.
+    # Remove true matches from sampled u probabilities (linker.corrected_u), lowering u by
+    # at most this factor (at least 2); 0 turns the correction off.
     u_match_correction: float = 20.0
     # Exact-agreement levels whose u is computed from value counts over all records
     # rather than sampled: (comparison, level label, column, SQL filter). Identifying
