@@ -115,6 +115,30 @@ def test_veto_gamma_numbers_match_the_level_labels():
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
 
 
+@pytest.mark.parametrize(
+    ("gamma_name", "gamma_mobile", "gamma_birth_date", "vetoed"),
+    [
+        (-1, 3, 0, True),    # nickname on an own phone, birth dates differ: whose account?
+        (-1, 3, -1, True),   # … or one side has none
+        (-1, 3, 5, False),   # … same birth date: the person
+        (-1, 2, 0, True),    # nickname on a family phone
+        (-1, 0, 5, False),   # nickname, other phones, same birth date: the model decides
+        (6, 3, 0, False),    # same name on an own phone
+        (4, 3, 0, False),    # 李女士 on 李雨曦's own phone
+        (4, 2, 5, True),     # … on a family phone
+        (1, 3, 5, True),     # same surname only
+    ],
+)
+def test_name_veto(gamma_name, gamma_mobile, gamma_birth_date, vetoed):
+    import duckdb
+
+    from molar.identity.model import NAME_CONFLICT_SQL
+
+    got = duckdb.sql(f"SELECT coalesce({NAME_CONFLICT_SQL}, FALSE) FROM (SELECT {gamma_name} AS gamma_name, "
+                     f"{gamma_mobile} AS gamma_mobile, {gamma_birth_date} AS gamma_birth_date)").fetchall()
+    assert got == [(vetoed,)]
+
+
 def _tiny_records():
     rows = [{c: None for c in LINK_COLUMNS} | {"unique_id": i, "name": n, "name_py": p, "mobile": m,
                                                  "mobile_names": 1, "source": "his"}
