@@ -33,6 +33,12 @@ def chain() -> Chain:
         Patient("F", birth=date(2021, 3, 1), visits=[Visit(date(2026, 6, 10), ["FLUO"])]),   # 5 at the visit: 3 months
         Patient("G", birth=date(2016, 1, 15), visits=[Visit(date(2026, 5, 20), ["SEAL"])]),  # 10: 6 months
         Patient("H", birth=date(2007, 1, 1), visits=[Visit(date(2026, 2, 1), ["CHK"])]),     # 19: no child recall
+        # 5 at the visit, 6 since: the age at the visit sets the interval
+        Patient("Q", birth=date(2020, 8, 1), visits=[Visit(date(2026, 7, 1), ["FLUO"])]),
+        # booked (and cancelled) before the reminder: the reminder has no booking for an outcome
+        Patient("R", visits=[Visit(date(2026, 4, 20), ["CLN"])],
+                bookings=[Booking(datetime(2026, 10, 5, 10), status="cancelled", booked_at=datetime(2026, 10, 1, 9),
+                                  department="periodontics")]),
         # due 1 Nov, but already booked in periodontics on 3 Nov
         Patient("I", visits=[Visit(date(2026, 5, 1), ["CLN"])],
                 bookings=[Booking(datetime(2026, 11, 3, 10), status="booked", booked_at=datetime(2026, 10, 28, 9),
@@ -51,8 +57,9 @@ def build(warehouse) -> Chain:
     record(warehouse, subject=c["K"], purpose="care", channel="any", granted=False,
            occurred_at=datetime(2026, 6, 1), source="test")
     # a reminder before A's last cleaning (not counted) and one after it, answered by a booking
-    for key, at in (("r-old", datetime(2026, 3, 1, 10)), ("r-new", datetime(2026, 10, 16, 10))):
-        enqueue(warehouse, idempotency_key=key, golden_id=c["A"], channel="sms", purpose="care", text="recall",
+    for key, patient, at in (("r-old", "A", datetime(2026, 3, 1, 10)), ("r-new", "A", datetime(2026, 10, 16, 10)),
+                             ("r-r", "R", datetime(2026, 10, 21, 10))):
+        enqueue(warehouse, idempotency_key=key, golden_id=c[patient], channel="sms", purpose="care", text="recall",
                 now=at, template="recall_reminder", rule_key="recall_due_reminder")
         warehouse.execute("UPDATE ops.outbox SET status = 'sent', sent_at = ? WHERE idempotency_key = ?", [at, key])
     return c
@@ -69,6 +76,8 @@ def test_due_dates_statuses_and_reminders(warehouse):
         ("C", "ortho_adjustment"): (date(2026, 11, 5), "due", 0),
         ("E", "implant_review"): (date(2026, 11, 20), "due", 0),
         ("F", "child_checkup"): (date(2026, 9, 10), "overdue", 51),
+        ("Q", "child_checkup"): (date(2026, 10, 1), "overdue", 30),
+        ("R", "cleaning"): (date(2026, 10, 20), "overdue", 11),
         ("G", "child_checkup"): (date(2026, 11, 20), "due", 0),
         ("I", "cleaning"): (date(2026, 11, 1), "booked", 0),
         ("J", "cleaning"): (date(2026, 11, 10), "due", 0),
@@ -82,22 +91,24 @@ def test_due_dates_statuses_and_reminders(warehouse):
             continue
         assert row is not None, (key, kind)
         assert (row["due_on"], row["status"], row["days_overdue"]) == want, (key, kind)
-    assert len(rows) == 10   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
+    assert len(rows) == 12   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
     assert got[(c["F"], "child_checkup")]["interval_months"] == 3
     assert got[(c["G"], "child_checkup")]["interval_months"] == 6
     assert got[(c["I"], "cleaning")]["next_booking"] == datetime(2026, 11, 3, 10)
-    assert [r["status"] for r in rows[:2]] == ["overdue", "overdue"] and rows[-1]["status"] == "booked"
+    assert [r["status"] for r in rows[:4]] == ["overdue"] * 4 and rows[-1]["status"] == "booked"
 
     a = got[(c["A"], "cleaning")]
     assert a["reminders"] == 1 and a["last_reminder_at"] == datetime(2026, 10, 16, 10)
     assert a["outcome"] == {"booked_at": datetime(2026, 10, 20, 12), "slot_start": datetime(2026, 10, 25, 10),
                             "status": "no_show"}
     assert got[(c["B"], "perio_maintenance")]["outcome"] is None
+    assert got[(c["R"], "cleaning")]["reminders"] == 1
+    assert got[(c["R"], "cleaning")]["outcome"] == {"booked_at": None, "slot_start": None, "status": "not_booked"}
     assert summary(rows) == {
-        "by_status": {"overdue": 2, "due": 6, "opted_out": 1, "booked": 1},
-        "by_type": {"cleaning": 4, "child_checkup": 2, "perio_maintenance": 2, "ortho_adjustment": 1,
+        "by_status": {"overdue": 4, "due": 6, "opted_out": 1, "booked": 1},
+        "by_type": {"cleaning": 5, "child_checkup": 3, "perio_maintenance": 2, "ortho_adjustment": 1,
                     "implant_review": 1},
-        "reminded": 1, "booked_after_reminder": 1}
+        "reminded": 2, "booked_after_reminder": 1}
 
 
 def test_clinic_filter_and_window(warehouse):
