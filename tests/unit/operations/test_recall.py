@@ -47,6 +47,7 @@ def chain() -> Chain:
         Patient("J", visits=[Visit(date(2026, 5, 10), ["CLN"])],
                 bookings=[Booking(datetime(2026, 11, 2, 10), status="booked", department="general")]),
         Patient("K", visits=[Visit(date(2026, 5, 5), ["CLN"])]),                     # refused care messages
+        Patient("K2", visits=[Visit(date(2026, 5, 6), ["CLN"])]),                    # the same, on its HIS record
         Patient("L", visits=[Visit(date(2026, 7, 1), ["CLN"])]),                     # due 1 Jan 2027: outside 30 days
         Patient("M", home_clinic="C02", visits=[Visit(date(2026, 5, 2), ["CLN"], clinic="C02")]),  # other clinic
     ])
@@ -56,6 +57,8 @@ def build(warehouse) -> Chain:
     c = chain().build(warehouse)
     record(warehouse, subject=c["K"], purpose="care", channel="any", granted=False,
            occurred_at=datetime(2026, 6, 1), source="test")
+    record(warehouse, subject=f"his:{c.patient('K2').his_key}", purpose="care", channel="any", granted=False,
+           occurred_at=datetime(2026, 6, 1), source="his")
     # a reminder before A's last cleaning (not counted) and one after it, answered by a booking
     for key, patient, at in (("r-old", "A", datetime(2026, 3, 1, 10)), ("r-new", "A", datetime(2026, 10, 16, 10)),
                              ("r-r", "R", datetime(2026, 10, 21, 10))):
@@ -82,6 +85,7 @@ def test_due_dates_statuses_and_reminders(warehouse):
         ("I", "cleaning"): (date(2026, 11, 1), "booked", 0),
         ("J", "cleaning"): (date(2026, 11, 10), "due", 0),
         ("K", "cleaning"): (date(2026, 11, 5), "opted_out", 0),
+        ("K2", "cleaning"): (date(2026, 11, 6), "opted_out", 0),
         ("A", "child_checkup"): None,   # A is an adult: the check-up in April is no child recall
     }
     for (key, kind), want in expected.items():
@@ -91,7 +95,7 @@ def test_due_dates_statuses_and_reminders(warehouse):
             continue
         assert row is not None, (key, kind)
         assert (row["due_on"], row["status"], row["days_overdue"]) == want, (key, kind)
-    assert len(rows) == 12   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
+    assert len(rows) == 13   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
     assert got[(c["F"], "child_checkup")]["interval_months"] == 3
     assert got[(c["G"], "child_checkup")]["interval_months"] == 6
     assert got[(c["I"], "cleaning")]["next_booking"] == datetime(2026, 11, 3, 10)
@@ -105,8 +109,8 @@ def test_due_dates_statuses_and_reminders(warehouse):
     assert got[(c["R"], "cleaning")]["reminders"] == 1
     assert got[(c["R"], "cleaning")]["outcome"] == {"booked_at": None, "slot_start": None, "status": "not_booked"}
     assert summary(rows) == {
-        "by_status": {"overdue": 4, "due": 6, "opted_out": 1, "booked": 1},
-        "by_type": {"cleaning": 5, "child_checkup": 3, "perio_maintenance": 2, "ortho_adjustment": 1,
+        "by_status": {"overdue": 4, "due": 6, "opted_out": 2, "booked": 1},
+        "by_type": {"cleaning": 6, "child_checkup": 3, "perio_maintenance": 2, "ortho_adjustment": 1,
                     "implant_review": 1},
         "reminded": 2, "booked_after_reminder": 1}
 
