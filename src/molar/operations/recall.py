@@ -25,7 +25,6 @@ import pyarrow as pa
 from molar.automation.yamlio import CatalogueError, check_keys, fail, line_of, load_yaml
 from molar.model.codes import DEPARTMENTS, TREATMENT_BY_CODE
 from molar.operations.series import data_end
-from molar.privacy.consent import current
 from molar.warehouse import Engine
 
 RECALL_TYPES_FILE = Path(__file__).with_name("recall_types.yaml")
@@ -165,13 +164,31 @@ def _future_bookings(engine: Engine, as_of: date) -> dict[tuple[str, str], datet
     return {(g, d): s for g, d, s in rows}
 
 
-def opted_out(engine: Engine, golden_id: str) -> bool:
-    """The patient refused care messages on every channel a reminder can use."""
-    for channel in MESSAGE_CHANNELS:
-        statement = current(engine, golden_id, "care", channel)
-        if statement is None or statement.granted:
-            return False
-    return True
+def opted_out(engine: Engine, golden_ids: list[str]) -> set[str]:
+    """The patients who refused care messages on every channel a reminder can use: per
+    channel, the statement in force is the newest covering it (``care`` or ``all``, the
+    channel or ``any``) under any of the patient's subjects, a refusal winning a tie — the
+    rule of :func:`molar.privacy.consent.current`, for many patients in one query."""
+    if not golden_ids:
+        return set()
+    rows = engine.rows(
+        """WITH ids AS (SELECT unnest(?) AS g),
+           subject AS (SELECT g, g AS subject FROM ids
+                       UNION ALL SELECT k.golden_id, k.source || ':' || k.source_patient_key
+                                 FROM identity.cluster k JOIN ids ON ids.g = k.golden_id
+                       UNION ALL SELECT p.resolved_golden_id, p.provisional_id
+                                 FROM ops.provisional_identity p JOIN ids ON ids.g = p.resolved_golden_id),
+           channel AS (SELECT unnest(?) AS channel),
+           in_force AS (
+               SELECT s.g, c.channel,
+                      first(e.granted ORDER BY e.occurred_at DESC, e.granted ASC, e.event_id DESC) AS granted
+               FROM subject s JOIN privacy.consent_event e ON e.subject = s.subject
+               JOIN channel c ON e.channel IN (c.channel, 'any')
+               WHERE e.purpose IN ('care', 'all')
+               GROUP BY s.g, c.channel)
+           SELECT g FROM in_force GROUP BY g HAVING count(*) = ? AND NOT bool_or(granted)""",
+        [golden_ids, list(MESSAGE_CHANNELS), len(MESSAGE_CHANNELS)])
+    return {r[0] for r in rows}
 
 
 def _reminders(engine: Engine, golden_ids: list[str], templates: tuple[str, ...]) -> dict[str, list[datetime]]:
@@ -240,14 +257,11 @@ def recalls(engine: Engine, *, as_of: date | None = None, catalogue: RecallCatal
     ids = sorted({r["golden_id"] for r in rows})
     reminders = _reminders(engine, ids, catalogue.reminder_templates)
     bookings = _bookings_made(engine, ids)
-    refused: dict[str, bool] = {}
+    refused = opted_out(engine, ids)
     for row in rows:
         g = row["golden_id"]
-        if row["status"] != "booked":
-            if g not in refused:
-                refused[g] = opted_out(engine, g)
-            if refused[g]:
-                row["status"] = "opted_out"
+        if row["status"] != "booked" and g in refused:
+            row["status"] = "opted_out"
         since = datetime.combine(row["last_treatment_on"] + timedelta(days=1), time())
         sent = [at for at in reminders.get(g, []) if at >= since]
         row["reminders"] = len(sent)

@@ -48,6 +48,8 @@ def chain() -> Chain:
                 bookings=[Booking(datetime(2026, 11, 2, 10), status="booked", department="general")]),
         Patient("K", visits=[Visit(date(2026, 5, 5), ["CLN"])]),                     # refused care messages
         Patient("K2", visits=[Visit(date(2026, 5, 6), ["CLN"])]),                    # the same, on its HIS record
+        Patient("K3", visits=[Visit(date(2026, 5, 7), ["CLN"])]),                    # refused, then allowed SMS again
+        Patient("K4", visits=[Visit(date(2026, 5, 8), ["CLN"])]),                    # refused SMS only
         Patient("L", visits=[Visit(date(2026, 7, 1), ["CLN"])]),                     # due 1 Jan 2027: outside 30 days
         Patient("M", home_clinic="C02", visits=[Visit(date(2026, 5, 2), ["CLN"], clinic="C02")]),  # other clinic
     ])
@@ -59,6 +61,12 @@ def build(warehouse) -> Chain:
            occurred_at=datetime(2026, 6, 1), source="test")
     record(warehouse, subject=f"his:{c.patient('K2').his_key}", purpose="care", channel="any", granted=False,
            occurred_at=datetime(2026, 6, 1), source="his")
+    record(warehouse, subject=c["K3"], purpose="all", channel="any", granted=False, occurred_at=datetime(2026, 6, 1),
+           source="test")
+    record(warehouse, subject=c["K3"], purpose="care", channel="sms", granted=True, occurred_at=datetime(2026, 7, 1),
+           source="test")
+    record(warehouse, subject=c["K4"], purpose="care", channel="sms", granted=False, occurred_at=datetime(2026, 7, 1),
+           source="test")
     # a reminder before A's last cleaning (not counted) and one after it, answered by a booking
     for key, patient, at in (("r-old", "A", datetime(2026, 3, 1, 10)), ("r-new", "A", datetime(2026, 10, 16, 10)),
                              ("r-r", "R", datetime(2026, 10, 21, 10))):
@@ -86,6 +94,8 @@ def test_due_dates_statuses_and_reminders(warehouse):
         ("J", "cleaning"): (date(2026, 11, 10), "due", 0),
         ("K", "cleaning"): (date(2026, 11, 5), "opted_out", 0),
         ("K2", "cleaning"): (date(2026, 11, 6), "opted_out", 0),
+        ("K3", "cleaning"): (date(2026, 11, 7), "due", 0),
+        ("K4", "cleaning"): (date(2026, 11, 8), "due", 0),
         ("A", "child_checkup"): None,   # A is an adult: the check-up in April is no child recall
     }
     for (key, kind), want in expected.items():
@@ -95,7 +105,7 @@ def test_due_dates_statuses_and_reminders(warehouse):
             continue
         assert row is not None, (key, kind)
         assert (row["due_on"], row["status"], row["days_overdue"]) == want, (key, kind)
-    assert len(rows) == 13   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
+    assert len(rows) == 15   # D lapsed, H too old, L not due by 30 Nov, M at another clinic
     assert got[(c["F"], "child_checkup")]["interval_months"] == 3
     assert got[(c["G"], "child_checkup")]["interval_months"] == 6
     assert got[(c["I"], "cleaning")]["next_booking"] == datetime(2026, 11, 3, 10)
@@ -109,8 +119,8 @@ def test_due_dates_statuses_and_reminders(warehouse):
     assert got[(c["R"], "cleaning")]["reminders"] == 1
     assert got[(c["R"], "cleaning")]["outcome"] == {"booked_at": None, "slot_start": None, "status": "not_booked"}
     assert summary(rows) == {
-        "by_status": {"overdue": 4, "due": 6, "opted_out": 2, "booked": 1},
-        "by_type": {"cleaning": 6, "child_checkup": 3, "perio_maintenance": 2, "ortho_adjustment": 1,
+        "by_status": {"overdue": 4, "due": 8, "opted_out": 2, "booked": 1},
+        "by_type": {"cleaning": 8, "child_checkup": 3, "perio_maintenance": 2, "ortho_adjustment": 1,
                     "implant_review": 1},
         "reminded": 2, "booked_after_reminder": 1}
 
