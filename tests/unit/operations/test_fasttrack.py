@@ -132,3 +132,16 @@ def test_offer_text_names_clinic_department_and_time(warehouse):
     (message,) = list_messages(warehouse, golden_id=c["P1"])
     assert "锦江口腔门诊部" in message.rendered_text and "牙周科" in message.rendered_text
     assert "2026-11-03 14:00" in message.rendered_text
+
+
+def test_a_disabled_offer_rule_sends_nothing_and_says_how_to_enable_it(warehouse):
+    from molar.automation.admin import set_rule_enabled
+    from unit.automation.autolib import CATALOGUE
+
+    c = build(warehouse)
+    now = datetime(2026, 11, 2, 10, 0)
+    set_rule_enabled(warehouse, CATALOGUE, "fasttrack_slot_offer", False, now=now, by="test")
+    r = _send(warehouse, queue(warehouse, SLOT, as_of=AS_OF)[:1], now)[c["P1"]]
+    assert (r["outcome"], r["reason_code"]) == ("not_sent", "rule_disabled")
+    assert "molar rules enable fasttrack_slot_offer" in r["reason_en"]
+    assert warehouse.scalar("SELECT count(*) FROM ops.outbox") == 0
