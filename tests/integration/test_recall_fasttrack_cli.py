@@ -48,6 +48,9 @@ def test_recall_list_and_fasttrack_by_role(tmp_path):
     assert refused.exit_code == 2 and "the role marketer may not recall operations" in refused.output
     other = as_user(db, "carl", *args)
     assert other.exit_code == 2 and "'carl' works at C02, not C01" in other.output
+    unknown = as_user(db, "fay", "recall", "list", "--clinic", "C99")
+    assert unknown.exit_code == 2 and "--clinic 'C99' is not a clinic in this warehouse (clinics: C01, C02, C03)" \
+        in " ".join(unknown.output.split())
     bad = as_user(db, "fay", "recall", "list", "--clinic", "C01", "--due-within", "soon")
     assert bad.exit_code == 2 and "--due-within 'soon'" in bad.output and "Traceback" not in bad.output
 

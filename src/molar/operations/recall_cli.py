@@ -28,6 +28,10 @@ def caller(engine: Engine, action: str, clinic: str) -> Any:
     principal = cli_principal(engine, "operations", action, bootstrap=True)
     if principal.clinics is not None and clinic not in principal.clinics:
         raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not {clinic} / 无权查看该诊所")
+    known = [r[0] for r in engine.rows("SELECT clinic_id FROM std.clinic ORDER BY 1")]
+    if clinic not in known:
+        raise fail(f"--clinic {clinic!r} is not a clinic in this warehouse (clinics: {', '.join(known) or 'none yet'}) "
+                   "/ 诊所编号不存在")
     return principal
 
 
