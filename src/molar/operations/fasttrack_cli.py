@@ -55,12 +55,10 @@ def fasttrack_offer(
         offers = ranked[:top]
         sent = None
         if send:
-            from molar.automation.cli import _catalogue, _policy
             from molar.automation.runtime import Automation
 
-            with failing_on(ValueError):
-                automation = Automation.from_settings(settings, catalogue=_catalogue(settings),
-                                                      policy=_policy(settings))
+            with failing_on(ValueError):   # a rule or policy file in error (CatalogueError) names file and line
+                automation = Automation.from_settings(settings)
             now = automation.clock()
             if start <= now:
                 raise fail(f"the slot {start:%Y-%m-%d %H:%M} has already begun (now {now:%Y-%m-%d %H:%M}); offers go "
