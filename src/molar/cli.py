@@ -52,6 +52,7 @@ def _register() -> None:
     from molar.ingest import cli as ingest_cli
     from molar.marketing import cli as marketing_cli
     from molar.operations import cli as operations_cli
+    from molar.operations import fasttrack_cli, recall_cli
     from molar.predict import cli as predict_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
@@ -75,6 +76,8 @@ def _register() -> None:
     report_cli.register(app)
     operations_cli.register(app)
     marketing_cli.register(app)
+    recall_cli.register(app)
+    fasttrack_cli.register(app)
 
 
 _register()

@@ -40,6 +40,14 @@ OTHER_TREATMENT = TreatmentItem("OTHER", "其他项目", "other item", "general"
 TREATMENT_CODES: tuple[str, ...] = (*(t.code for t in TREATMENTS), OTHER_TREATMENT.code)
 TREATMENT_BY_CODE: dict[str, TreatmentItem] = {t.code: t for t in (*TREATMENTS, OTHER_TREATMENT)}
 DEPARTMENTS: tuple[str, ...] = tuple(dict.fromkeys(t.department for t in TREATMENTS))
+# How patients and staff read a department's name.
+DEPARTMENT_NAMES: dict[str, tuple[str, str]] = {
+    "general": ("综合科", "general dentistry"), "periodontics": ("牙周科", "periodontics"),
+    "endodontics": ("牙体牙髓科", "endodontics"), "surgery": ("口腔外科", "oral surgery"),
+    "implant": ("种植科", "implants"), "orthodontics": ("正畸科", "orthodontics"),
+    "prosthodontics": ("修复科", "prosthodontics"), "paediatrics": ("儿童口腔科", "children's dentistry"),
+    "cosmetic": ("美容牙科", "cosmetic dentistry"),
+}
 
 SEXES: tuple[str, ...] = ("F", "M")
 APPOINTMENT_CHANNELS: tuple[str, ...] = (
