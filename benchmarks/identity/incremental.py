@@ -4,8 +4,9 @@ One record in ``--every`` (default 100: 1 %) of ``std.patient`` is held back (ch
 hash of its key), the rest resolved in full once; then the held-back records are put
 back and, ``--repeat`` times on fresh copies of that warehouse, resolved once
 incrementally (``molar identity resolve --incremental``) and once in full (which
-retrains the model). Reported: the median wall time of each, and the agreement — the
-share of records whose cluster (as a set of records) is the same under both.
+retrains the model). Reported: the median wall time of each, the agreement — the
+share of records whose cluster (as a set of records) is the same under both — and the
+pairs each links (the model trained without the new records, and the retrained one).
 
 ``--same-model`` adds a third run per repeat: every record opened and scored with the
 stored model through the incremental path (nothing known). Its agreement with the
@@ -52,6 +53,10 @@ def clusters(engine: DuckDBEngine) -> set[frozenset[str]]:
     return {frozenset(r[0]) for r in rows}
 
 
+def linked_pairs(engine: DuckDBEngine) -> int:
+    return engine.rows("SELECT count(*) FROM identity.pair WHERE linked")[0][0]
+
+
 def timed(path: Path, threads: int | None, incremental: bool,
           everything: bool = False) -> tuple[float, dict, set[frozenset[str]]]:
     engine = DuckDBEngine(str(path), threads=threads)
@@ -62,6 +67,7 @@ def timed(path: Path, threads: int | None, incremental: bool,
         t = time.perf_counter()
         summary = (resolve_incremental if incremental else resolve)(engine, threads=threads, as_of=AS_OF)
         wall = time.perf_counter() - t
+        summary["linked_pairs"] = linked_pairs(engine)
         return wall, summary, clusters(engine)
     finally:
         engine.close()
@@ -108,13 +114,17 @@ def main() -> None:
         for i in range(args.repeat):
             load = os.getloadavg()[0]
             inc_wall, inc_summary, inc_clusters = timed(copy(base, work / f"inc{i}.duckdb"), threads, True)
-            full_wall, _, full_clusters = timed(copy(base, work / f"full{i}.duckdb"), threads, False)
+            full_wall, full_summary, full_clusters = timed(copy(base, work / f"full{i}.duckdb"), threads, False)
             same, records = agreement(inc_clusters, full_clusters)
             run = {"incremental_seconds": round(inc_wall, 2), "full_seconds": round(full_wall, 2),
                    "load_average_1min_before": round(load, 1), "incremental_steps": inc_summary["seconds"],
                    **{k: inc_summary.get(k) for k in ("new_records", "records_fresh", "records_candidates",
                                                        "records_region", "pairs_rescored")},
-                   "records": records, "records_same_cluster": same, "agreement": same / records}
+                   "records": records, "records_same_cluster": same, "agreement": same / records,
+                   # the stored model (trained without the new records) against the retrained one
+                   "linked_pairs_incremental": inc_summary["linked_pairs"],
+                   "linked_pairs_full": full_summary["linked_pairs"],
+                   "full_warnings": full_summary.get("warnings", [])}
             if args.same_model:
                 _, _, all_clusters = timed(copy(base, work / f"all{i}.duckdb"), threads, True, everything=True)
                 run["agreement_same_model"] = agreement(inc_clusters, all_clusters)[0] / records

@@ -50,7 +50,9 @@ def _register() -> None:
     from molar.automation import cli as automation_cli
     from molar.identity import cli as identity_cli
     from molar.ingest import cli as ingest_cli
+    from molar.marketing import cli as marketing_cli
     from molar.operations import cli as operations_cli
+    from molar.operations import fasttrack_cli, recall_cli
     from molar.predict import cli as predict_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
@@ -73,6 +75,9 @@ def _register() -> None:
     predict_cli.register(app)
     report_cli.register(app)
     operations_cli.register(app)
+    marketing_cli.register(app)
+    recall_cli.register(app)
+    fasttrack_cli.register(app)
 
 
 _register()

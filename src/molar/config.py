@@ -45,6 +45,10 @@ class Settings:
     # Master key for field encryption (base64 of 32 bytes; `molar privacy keygen`), see docs/privacy.md.
     master_key: str | None = field(default=None, repr=False)
     mapping_dirs: tuple[Path, ...] = ()      # source mapping folders besides the shipped ones
+    # `molar serve` writes last month's report here on the 1st (docs/console.md); none = not written.
+    monthly_report_dir: Path | None = None
+    monthly_report_lang: str = "zh"          # zh or en
+    monthly_report_format: str = "html"      # html or pdf (pdf needs molar[pdf] and chromium)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -96,6 +100,9 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
         "master_key": "MOLAR_MASTER_KEY",
         "mapping_dirs": "MOLAR_MAPPING_DIRS",
+        "monthly_report_dir": "MOLAR_MONTHLY_REPORT_DIR",
+        "monthly_report_lang": "MOLAR_MONTHLY_REPORT_LANG",
+        "monthly_report_format": "MOLAR_MONTHLY_REPORT_FORMAT",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -149,6 +156,14 @@ def load_settings(config_file: Path | None = None) -> Settings:
         if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
             raise ConfigError('mapping_dirs must be a list of folders, e.g. mapping_dirs = ["mappings"]')
         settings = replace(settings, mapping_dirs=tuple(Path(f) for f in folders if f))
+    if "monthly_report_dir" in raw:
+        settings = replace(settings, monthly_report_dir=Path(str(raw["monthly_report_dir"])))
+    for key, allowed in (("monthly_report_lang", ("zh", "en")), ("monthly_report_format", ("html", "pdf"))):
+        if key in raw:
+            value = str(raw[key]).strip().lower()
+            if value not in allowed:
+                raise ConfigError(f"{key}={raw[key]!r}: write {' or '.join(allowed)}")
+            settings = replace(settings, **{key: value})
     return settings
 
 

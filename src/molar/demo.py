@@ -93,6 +93,7 @@ def demo(
         profile = run_profile(engine, end, quiet=as_json)
         timings["profile"] = time.perf_counter() - t0
         std_counts = {name: engine.count(f"std.{name}") for name in _std_names()}
+        recall = _recall_summary(engine, end)
         if not as_json:
             console.rule(f"[bold]Molar demo[/] · {patients:,} people · {clinics} clinics · seed {seed}")
             console.print(_source_table(manifest))
@@ -128,6 +129,7 @@ def demo(
         "identity": {k: v for k, v in identity.items() if k in ("records", "links", "ids", "golden_records")},
         "profile": {k: profile[k] for k in ("patients", "scored", "tiers", "stages", "transitions")},
         "realtime": live,
+        "recall": recall,
         "plaintext_scan": plaintext.to_dict(),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "console": {"command": f"molar serve -w {warehouse}", "url": "http://127.0.0.1:8765/console/",
@@ -145,10 +147,24 @@ def demo(
             f"{ingest_totals['rows_quarantined']:,} quarantined · warehouse {warehouse}"
         )
         console.print(plaintext.summary(), style="green" if not plaintext.hits else "bold red")
+        by = recall["by_status"]
+        console.print(f"recall: {by['overdue'] + by['due']:,} patients due within 30 days ({by['overdue']:,} overdue), "
+                      f"{by['booked']:,} already booked, {by['opted_out']:,} opted out")
         console.print(f"try: molar quarantine list -w {warehouse}")
+        console.print(f"     molar recall list --clinic C01 -w {warehouse}")
+        console.print(f'     molar fasttrack offer --clinic C01 --department periodontics --slot "{end:%Y-%m-%d} 14:00" '
+                      f"--as-of {end} -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
         console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
                       f"· sign in as {DEMO_USER} / {DEMO_PASSWORD} (a password for this demo warehouse only)")
+
+
+def _recall_summary(engine, end: date) -> dict:
+    from datetime import timedelta
+
+    from molar.operations.recall import recalls, summary
+
+    return summary(recalls(engine, as_of=end, due_by=end + timedelta(days=30)))
 
 
 def _add_demo_user(engine) -> None:

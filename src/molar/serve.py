@@ -7,7 +7,8 @@ stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
 recomputes the whole profile and hands the crossings into the high churn-risk band and the
-lifecycle and tier changes to the automation engine. The web console (`molar.web`) is served
+lifecycle and tier changes to the automation engine; a daily job writes last month's
+report to a folder on the 1st when ``monthly_report_dir`` is set. The web console (`molar.web`) is served
 by the same app under `/console`.
 """
 
@@ -19,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 from fastapi import FastAPI
 
-from molar.config import Settings
+from molar.config import ConfigError, Settings
 
 log = logging.getLogger("molar.serve")
 
@@ -45,12 +46,40 @@ def nightly(engine, automation, today: date) -> dict:
     return summary
 
 
+def monthly_report_job(settings: Settings, now: Callable[[], datetime], *, first_after: timedelta):
+    """The daily check that writes last month's reports; the folder and, for PDF, chromium
+    and Playwright are checked here, so a server that cannot write them does not start."""
+    from molar.realtime.pipeline import IntervalJob
+    from molar.reports.pdf import PrintError, chromium
+    from molar.reports.scheduled import Schedule, write_due
+
+    folder = settings.monthly_report_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"monthly_report_dir={str(folder)!r}: cannot create the folder ({exc.strerror}); "
+                          "name a folder molar serve may write to / 月报目录无法创建") from exc
+    if settings.monthly_report_format == "pdf":
+        try:
+            import playwright  # noqa: F401
+            chromium()
+        except ImportError as exc:
+            raise ConfigError("monthly_report_format='pdf' needs Playwright: pip install 'molar[pdf]', "
+                              "or set monthly_report_format = 'html' / PDF 月报需要 molar[pdf]") from exc
+        except PrintError as exc:
+            raise ConfigError(f"monthly_report_format='pdf': {exc}") from exc
+    schedule = Schedule(folder, settings.monthly_report_lang, settings.monthly_report_format)
+    return IntervalJob("monthly_report", timedelta(hours=24),
+                       lambda engine: write_due(engine, now().date(), schedule), first_after=first_after)
+
+
 def build_server(
     settings: Settings,
     *,
     clock: Callable[[], datetime] | None = None,
     profile_every: timedelta = timedelta(hours=24),
     profile_first_after: timedelta = timedelta(hours=1),
+    report_first_after: timedelta = timedelta(minutes=10),
     tick_seconds: float = 0.1,
     classify: Callable[[list[str]], tuple[list[str], list[float]]] | None = None,
 ) -> FastAPI:
@@ -72,6 +101,10 @@ def build_server(
     def recompute_profile(engine) -> dict:
         return nightly(engine, automation, now().date())
 
+    jobs = [IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)]
+    if settings.monthly_report_dir is not None:
+        jobs.append(monthly_report_job(settings, now, first_after=report_first_after))
+
     app = create_app(
         settings,
         stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
@@ -82,7 +115,7 @@ def build_server(
             on_audit=lambda request, action, patient, detail: audit_read(
                 request, action=action, patient=patient, detail=detail),
         )],
-        jobs=[IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)],
+        jobs=jobs,
         clock=now,
         tick_seconds=tick_seconds,
     )

@@ -103,6 +103,9 @@ def test_demo_end_to_end_on_a_tiny_chain(tmp_path):
     scan = summary["plaintext_scan"]
     assert scan["columns_scanned"] > 100 and scan["patient_names"] > 250
     assert scan["columns"] == [], scan["columns"]
+    # The recall list's counts (patients due within 30 days of the last day) are in the summary.
+    assert set(summary["recall"]["by_status"]) == {"overdue", "due", "opted_out", "booked"}
+    assert summary["recall"]["by_status"]["overdue"] + summary["recall"]["by_status"]["due"] > 0
     # It ends with the command that opens the console, and its demo login works.
     warehouse = tmp_path / "demo" / "molar.duckdb"
     assert summary["console"]["command"] == f"molar serve -w {warehouse}"

@@ -1,18 +1,23 @@
 """`molar report monthly` on a small generated chain: its figures against SQL written here,
 the HTML and the printed PDF carry them, the policy refuses a role without `report.read`,
-and bad input ends in one message. Also the dashboard's drill-down lists
+and bad input ends in one message; the scheduled run of `molar serve` writes last month's
+reports once, catches up and never leaves half a file. Also the dashboard's drill-down lists
 (`molar.reports.kpis.behind`) against SQL."""
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import date, datetime
+import shutil
+import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from molar.cli import app
+from molar.config import ConfigError, Settings, load_settings
 from molar.identity import resolve
 from molar.ingest import ingest_paths
 from molar.predict.churn.score import score_churn
@@ -21,6 +26,8 @@ from molar.privacy.accounts import add_user
 from molar.profile.run import compute_profile
 from molar.reports import kpis
 from molar.reports.monthly import build
+from molar.reports.scheduled import Schedule, write_due
+from molar.serve import build_server
 from molar.synth import SynthConfig, generate
 from molar.warehouse import open_warehouse
 from molar.web.i18n import Locale
@@ -305,3 +312,162 @@ def test_drill_down_lists_the_patients_behind_each_table_row(chain, clinic):
         found = kpis.behind(engine, scope, "channel", group="wechat", limit=10_000)
         assert {r["golden_id"]: r["n"] for r in found.rows} == dict(wechat)
         assert sum(r["n"] for r in found.rows) + found.unlinked == overview.channel_mix["wechat"]
+
+
+def clinics_with_october(engine) -> set[str]:
+    return {r[0] for r in engine.rows("""
+        SELECT DISTINCT v.clinic_id FROM std.visit v WHERE v.visit_date BETWEEN DATE '2026-10-01' AND DATE '2026-10-31'
+        UNION SELECT DISTINCT v.clinic_id FROM std.charge ch JOIN std.visit v
+          ON v.source = ch.source AND v.visit_id = ch.visit_id
+        WHERE ch.charged_on BETWEEN DATE '2026-10-01' AND DATE '2026-10-31'""")}
+
+
+def test_the_scheduled_run_writes_last_month_once_for_the_chain_and_each_clinic(chain, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    schedule = Schedule(folder, lang="en")
+    with open_warehouse(path=chain) as engine:
+        want, clinics = month_sql(engine, OCT, None), clinics_with_october(engine)
+        first = write_due(engine, date(2026, 11, 1), schedule)
+        mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+        again = write_due(engine, date(2026, 11, 2), schedule)   # the next day: already there
+        audited = audit.list_entries(engine, actor="molar serve", action="report.read")
+    names = {"monthly-report-2026-10.html"} | {f"monthly-report-2026-10-{c}.html" for c in clinics}
+    assert {p.name for p in first} == names == set(mtimes)
+    assert again == [] and {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
+    html = (folder / "monthly-report-2026-10.html").read_text(encoding="utf-8")
+    assert f'<tr data-kpi="visits"><th>Visits</th><td class="now">{want["visits"]:,}</td>' in html
+    assert sorted(e["detail"]["file"] for e in audited) == sorted(names)
+
+
+def test_the_scheduled_run_catches_up_a_missed_first_and_skips_a_month_without_data(chain, tmp_path):
+    schedule = Schedule(tmp_path)
+    with open_warehouse(path=chain) as engine:
+        september = write_due(engine, date(2026, 10, 17), schedule)  # server was down on 1 October
+        assert write_due(engine, date(2031, 3, 1), schedule) == []   # February 2031: nothing happened
+    assert "monthly-report-2026-09.html" in {p.name for p in september}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in september)
+
+
+def test_a_failed_write_leaves_no_file_and_is_retried(chain, tmp_path, monkeypatch):
+    import molar.reports.files as files
+
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    schedule = Schedule(tmp_path)
+    with open_warehouse(path=chain) as engine:
+        with monkeypatch.context() as m:
+            m.setattr(files.os, "replace", disk_full)
+            with pytest.raises(OSError):
+                write_due(engine, date(2026, 11, 1), schedule)
+        assert list(tmp_path.iterdir()) == []                      # no report, no partial file
+        assert write_due(engine, date(2026, 11, 2), schedule)     # the next day's run writes it
+
+
+def test_molar_serve_writes_last_month_s_report_into_the_configured_folder(chain, tmp_path):
+    db = tmp_path / "molar.duckdb"
+    shutil.copy(chain, db)
+    folder = tmp_path / "monthly"
+    settings = Settings(warehouse_path=db, monthly_report_dir=folder)
+    app = build_server(settings, clock=lambda: datetime(2026, 11, 1, 9, 0), profile_first_after=timedelta(days=3650),
+                       report_first_after=timedelta(0))
+    app.state.realtime.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "monthly-report-2026-10.html").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        app.state.realtime.close()
+    assert (folder / "monthly-report-2026-10.html").exists()
+    with open_warehouse(path=db) as engine:
+        assert engine.rows("SELECT last_status FROM ops.rt_job WHERE name = 'monthly_report'") == [("ok",)]
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("MOLAR_MONTHLY_REPORT_LANG", "fr", "monthly_report_lang='fr': write zh or en"),
+    ("MOLAR_MONTHLY_REPORT_FORMAT", "docx", "monthly_report_format='docx': write html or pdf"),
+])
+def test_a_bad_report_setting_is_one_message(monkeypatch, setting, value, message):
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings()
+
+
+def test_pdf_reports_without_chromium_stop_molar_serve_at_start(chain, tmp_path, monkeypatch):
+    pytest.importorskip("playwright")
+    monkeypatch.setenv("MOLAR_CHROMIUM", str(tmp_path / "no-chromium"))
+    db = tmp_path / "molar.duckdb"
+    shutil.copy(chain, db)
+    settings = Settings(warehouse_path=db, monthly_report_dir=tmp_path / "m", monthly_report_format="pdf")
+    with pytest.raises(ConfigError, match="printing a PDF needs chromium"):
+        build_server(settings)
+
+
+def targets(db: Path, command: str, *args: str, user: str):
+    env = {"MOLAR_USER": user, "MOLAR_PASSWORD": PASSWORD, "MOLAR_TOKEN": ""}
+    result = CliRunner().invoke(app, ["report", "targets", command, "-w", str(db), *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def chain_copy(chain, tmp_path):
+    db = tmp_path / "molar.duckdb"
+    shutil.copy(chain, db)
+    with open_warehouse(path=db) as engine:
+        add_user(engine, "root", PASSWORD, "admin", now=datetime(2026, 10, 31, 12), by="test")
+    return db
+
+
+def test_targets_appear_beside_the_figures_with_whether_each_was_met(chain_copy, tmp_path):
+    with open_warehouse(path=chain_copy) as engine:
+        want = month_sql(engine, OCT, None)
+    for args in (["visits", "1", "--from", "2026-01"],                         # superseded in October
+                 ["visits", str(want["visits"] + 1), "--from", "2026-10"],     # missed by one visit
+                 ["revenue", f"{0.8 * want['revenue']:.0f}", "--from", "2026-10"],
+                 ["revenue", "999999999", "--from", "2026-11"],                # not yet in force in October
+                 ["no_show_rate", "100%", "--from", "2026-09"]):               # lower is better: met
+        result = targets(chain_copy, "set", *args, user="root")
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "r.html"
+    assert run(chain_copy, "--month", "2026-10", "--lang", "en", "--out", str(out)).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    cells = dict(re.findall(r'<tr data-kpi="(\w+)">.*?<td class="target[^"]*">([^<]*)</td>', html, flags=re.S))
+    assert cells["visits"] == f"{want['visits'] + 1:,} ✗"
+    assert cells["revenue"] == f"CN¥{0.8 * want['revenue']:,.0f} ✓"
+    assert cells["no_show_rate"] == "100.0% ✓"
+    assert cells["new_patients"] == "–"
+    assert "2 of 3 targets met (missed: Visits)." in html
+    with open_warehouse(path=chain_copy) as engine:
+        audited = audit.list_entries(engine, actor="root", action="report.target")
+    assert len(audited) == 5 and audited[0]["detail"]["kpi"] in {"visits", "revenue", "no_show_rate"}
+
+
+def test_a_clinic_manager_sets_and_lists_only_their_clinic_s_targets(chain_copy):
+    assert targets(chain_copy, "set", "revenue", "500000", user="root").exit_code == 0    # the chain's
+    ok = targets(chain_copy, "set", "new_patients", "30", "--clinic", CLINIC, "--from", "2026-10", user="boss1")
+    assert ok.exit_code == 0, ok.output
+    for args in (["revenue", "1"], ["revenue", "1", "--clinic", "C02"]):
+        refused = targets(chain_copy, "set", *args, user="boss1")
+        assert refused.exit_code == 2 and "may set targets only for the clinics C01" in said(refused)
+    analyst = targets(chain_copy, "set", "revenue", "1", user="ana")
+    assert analyst.exit_code == 2 and "may not do this" in said(analyst)
+    listed = json.loads(targets(chain_copy, "list", "--json", user="boss1").output)
+    assert [(t["kpi"], t["clinic"], t["from"], t["value"]) for t in listed] == [("new_patients", CLINIC, "2026-10", 30.0)]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["visitors", "10"], "'visitors' is not a KPI"),
+    (["visits", "lots"], "is not a number"),
+    (["no_show_rate", "150%"], "is a rate: write it as 8% or 0.08"),
+    (["revenue", "--", "-5"], "must be a number of at least 0"),
+    (["visits", "10", "--from", "2026-10-01"], "write it as YYYY-MM"),
+    (["visits", "10", "--clinic", "C99"], "'C99' is not a clinic"),
+])
+def test_a_bad_target_is_one_message_and_nothing_is_stored(chain_copy, args, message):
+    result = targets(chain_copy, "set", *args, user="root")
+    assert result.exit_code == 2 and message in said(result)
+    with open_warehouse(path=chain_copy) as engine:
+        assert engine.rows("SELECT count(*) FROM ops.kpi_target") == [(0,)]

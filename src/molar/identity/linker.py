@@ -7,9 +7,9 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
 
 1. λ (probability two random records match) from deterministic rules and an assumed
    recall (``LinkModel.prior_rules`` / ``prior_recall``);
-2. u probabilities by random sampling of record pairs; levels no sampled pair reached
-   get 1/pairs sampled, and exact-agreement levels on identifiers (``exact_u``) are
-   computed from value counts over all records;
+2. u probabilities by random sampling of record pairs; exact-agreement levels on
+   identifiers (``exact_u``) are computed from value counts over all records instead;
+   levels no sampled pair reached get 1/pairs sampled, a bound rather than an estimate;
 3. m probabilities by EM, one session per ``em_blocking_rules`` entry (each session
    trains the comparisons its blocking rule does not use); a session with too few
    pairs, or one Splink refuses, is skipped with a warning, and one whose block is not
@@ -17,10 +17,12 @@ m, u and λ of the shipped model, ``prior_settings``), which it only refines:
    a block of nearly all matches teaches "else" levels nothing) counts less, down to
    not at all for a block of only matches;
 4. m floored (``m_floor``) after every session, u corrected for the true matches among
-   random pairs (``correct_u``);
+   random pairs (``corrected_u``: no subtraction of near-equal numbers on identifying
+   levels; a u that the data only bound is marked so);
 5. trained comparisons that cannot be right move back toward the prior, as far as they
-   are implausible, and λ is kept within bounds of the prior's (``check_plausible``); a
-   training that fails altogether links with the prior.
+   are implausible (levels whose u is a bound take no part in the order check), and λ is
+   kept within bounds of the prior's (``check_plausible``); a training that fails
+   altogether links with the prior.
    ``LinkResult.warnings`` says what was replaced.
 
 ``link`` returns the kept pairs (weight at least ``keep_weight``, plus every deterministic
@@ -131,21 +133,28 @@ def _weights(levels: list) -> list[float] | None:
     return weights
 
 
-def implausibility(levels: list, known: dict, name: str, max_shift: float) -> tuple[float, list[str]]:
+def implausibility(levels: list, known: dict, name: str, max_shift: float,
+                   u_bounds: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> tuple[float, list[str]]:
     """How many bits a trained comparison is past what can be right, and why, from its
     non-null levels (first = the strongest agreement, last = else): agreement weighing
     less than another level, disagreement counting for a match, the agreement level's m
     more than ``max_shift`` bits from the prior's. ≤ 0: plausible; ``inf``: unusable
-    (m or u missing or zero)."""
+    (m or u missing or zero). Levels in ``u_bounds`` (name, label) have a u that is only
+    an upper bound, so their weight is only a lower bound: they take no part in the
+    order check."""
     weights = _weights(levels)
     if weights is None:
         return math.inf, [f"{lv.label_for_charts}: m {lv._m_probability}, u {lv._u_probability}" for lv in levels[:1]]
     excess, why = -math.inf, []
     if len(weights) > 1:
-        order = max(weights[1:]) - weights[0]
-        if order > 0:
-            why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
-        excess = max(excess, order, weights[-1])
+        excess = max(excess, weights[-1])
+        estimated = [w for lv, w in zip(levels[1:], weights[1:], strict=True)
+                     if (name, lv.label_for_charts) not in u_bounds]
+        if estimated and (name, levels[0].label_for_charts) not in u_bounds:
+            order = max(estimated) - weights[0]
+            if order > 0:
+                why.append(f"{levels[0].label_for_charts} weighs {weights[0]:+.1f}, less than a weaker level")
+            excess = max(excess, order)
         if weights[-1] > 0:
             why.append(f"{levels[-1].label_for_charts} counts for a match ({weights[-1]:+.1f})")
     m0 = known.get((name, levels[0].label_for_charts), {}).get("m_probability")
@@ -165,7 +174,7 @@ def _m_is_prior(level, prior_level: dict | None) -> bool:
 
 
 def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float, model: LinkModel,
-                    warnings: list[str]) -> float:
+                    warnings: list[str], u_bounds: set[tuple[str, str]] | frozenset = frozenset()) -> float:
     """Move trained parameters back toward the prior as far as they are implausible;
     returns the λ to use.
 
@@ -175,7 +184,8 @@ def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float
     from one band on. The share grows continuously with ``b``, so near-identical inputs
     (1 % more records) get near-identical parameters, never the trained model on one run
     and the prior on the next. Data-specific differences within the limits (districts that
-    disagree more often than in the prior's data) are kept. λ that is not a probability is
+    disagree more often than in the prior's data) are kept. Levels in ``u_bounds`` take no
+    part in the order check (``implausibility``). λ that is not a probability is
     replaced by the prior's λ for this many records, and one further than
     ``model.max_lambda_shift`` bits from it is clamped to that distance.
     """
@@ -187,7 +197,7 @@ def check_plausible(linker, params: dict[str, Any], n_records: int, prior: float
             continue
         if all(_m_is_prior(lv, known.get((name, lv.label_for_charts))) for lv in trained):
             continue  # nothing trained to move back (this data's u may still order levels oddly)
-        excess, why = implausibility(trained, known, name, model.max_m_shift)
+        excess, why = implausibility(trained, known, name, model.max_m_shift, u_bounds)
         if excess <= 0:
             continue
         share = min(1.0, excess / model.plausibility_band)
@@ -244,12 +254,15 @@ def new_linker(records: pa.Table | Sequence[pa.Table], settings: Any, *, threads
 
 
 def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
-          seconds: dict[str, float] | None = None, warnings: list[str] | None = None) -> float:
+          seconds: dict[str, float] | None = None, warnings: list[str] | None = None,
+          u_bounds: set[tuple[str, str]] | None = None) -> float:
     """Unsupervised training (see module docstring); returns λ.
 
     ``con`` is the linker's DuckDB connection with the records registered as
     ``_u_input`` (needed for ``model.exact_u`` and the EM block checks); ``seconds``
-    collects step timings, ``warnings`` what could not be trained and why.
+    collects step timings, ``warnings`` what could not be trained and why, ``u_bounds``
+    the levels (comparison, label) whose u is only an upper bound (``fill_unobserved_u``,
+    ``correct_u``).
     """
     say = progress or (lambda _msg: None)
     seconds = seconds if seconds is not None else {}
@@ -264,9 +277,9 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
     t = time.perf_counter()
     say("estimating u by random sampling")
     linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
-    fill_unobserved_u(linker, model.u_max_pairs)
     if model.exact_u and con is not None:
         exact_u(linker, con, model.exact_u)
+    fill_unobserved_u(linker, model.u_max_pairs, u_bounds)
     seconds["train_u"] = time.perf_counter() - t
     for i, rule in enumerate(model.em_blocking_rules(), start=1):
         t = time.perf_counter()
@@ -299,7 +312,7 @@ def train(linker, model: LinkModel, progress: Progress | None = None, con=None,
         floor_m(linker, model.m_floor)
         seconds[f"train_em{i}"] = time.perf_counter() - t
     if model.u_match_correction:
-        correct_u(linker, float(prior), model.u_match_correction)
+        correct_u(linker, float(prior), model.u_match_correction, u_bounds)
     return float(prior)
 
 
@@ -336,24 +349,46 @@ def _em_block_unfit(con, rule, model: LinkModel) -> str | None:
     return None
 
 
-def correct_u(linker, prior: float, max_factor: float) -> None:
-    """Take the true matches out of the randomly sampled u probabilities.
+def corrected_u(u_observed: float, prior: float, m: float, max_factor: float) -> tuple[float, bool]:
+    """u without the true matches among random pairs, and whether it is only a bound.
 
-    Random pairs include true matches at rate λ, so the sampled rate of a level is
-    u_obs = λ·m + (1 − λ)·u. For identifying levels (same own mobile, same ID number)
-    λ·m is as large as u itself and the sampled u overstates how often different people
-    agree. Solve for u, but never lower it by more than ``max_factor`` (the correction is
-    only as good as the estimates of λ and m).
+    The sampled rate is u_obs = λ·m + (1 − λ)·u, so r = λ·m / u_obs is the share of
+    agreeing random pairs that are matches, and u = u_obs·(1 − r)/(1 − λ). That
+    subtraction is trusted while matches are at most half of them (r ≤ ½: u moves at most
+    twice as much as u_obs, in log terms). On identifying levels r ≈ 1 and it subtracts
+    two near-equal numbers: a few percent of error in u_obs, λ (an assumed recall) or m
+    moves u tenfold. There the factor goes geometrically from ½ at r = ½ to
+    1/``max_factor`` at r = 1 and stays there, so d log u / d log u_obs ≤ 1 + 2·ln(max_factor/2)
+    (5.6 for 20). With r ≥ 1 the data only say u is at most u_obs / ``max_factor``: a
+    bound, not an estimate. ``max_factor`` is at least 2.
+    """
+    if max_factor < 2:
+        raise ValueError(f"u_match_correction must be 0 (off) or at least 2, got {max_factor}")
+    if u_observed <= 0:
+        return u_observed, False
+    share = prior * m / u_observed
+    factor = 1 - share if share <= 0.5 else 0.5 * (2 / max_factor) ** (2 * min(share, 1.0) - 1)
+    return u_observed * factor / (1 - prior), share >= 1
+
+
+def correct_u(linker, prior: float, max_factor: float, bounds: set[tuple[str, str]] | None = None) -> None:
+    """Take the true matches out of the randomly sampled u probabilities (``corrected_u``).
+
+    For identifying levels (same own mobile, same ID number) λ·m is as large as u_obs
+    itself and the sampled u overstates how often different people agree. Levels whose
+    corrected u is only a bound are added to ``bounds`` as (comparison, label).
     """
     for comparison in linker._settings_obj.comparisons:
         for level in comparison.comparison_levels:
             if level.is_null_level or level._fix_u_probability:
                 continue
+            key = (comparison.output_column_name, level.label_for_charts)
             m, u = level._m_probability, level._u_probability
-            if not isinstance(m, (int, float)) or not isinstance(u, (int, float)):
-                continue
-            corrected = (u - prior * m) / (1 - prior)
-            level.u_probability = max(corrected, u / max_factor)
+            if not isinstance(m, (int, float)) or not isinstance(u, (int, float)) or key in (bounds or ()):
+                continue  # a bound (never sampled) stays what it is
+            level.u_probability, bound = corrected_u(u, prior, m, max_factor)
+            if bound and bounds is not None:
+                bounds.add(key)
 
 
 def _level(linker, comparison: str, label: str):
@@ -365,22 +400,27 @@ def _level(linker, comparison: str, label: str):
     raise KeyError(f"no level {label!r} in comparison {comparison!r}")
 
 
-def fill_unobserved_u(linker, sampled_pairs: float) -> None:
+def fill_unobserved_u(linker, sampled_pairs: float, bounds: set[tuple[str, str]] | None = None) -> None:
     """A level no sampled pair reached is rarer than one in ``sampled_pairs``: say so,
     instead of leaving Splink's default u (≈1e-3 for a phone level — which would make a
-    shared own mobile number worth 9 bits instead of 19)."""
+    shared own mobile number worth 9 bits instead of 19, or the prior's u). That u is a
+    bound, not an estimate: such levels are added to ``bounds`` as (comparison, label)."""
     for comparison in linker._settings_obj.comparisons:
         for level in comparison.comparison_levels:
             if level.is_null_level or level._fix_u_probability:
                 continue
-            if not isinstance(level._u_probability, (int, float)):
+            if not level._has_estimated_u_values:
                 level.u_probability = 1.0 / sampled_pairs
+                if bounds is not None:
+                    bounds.add((comparison.output_column_name, level.label_for_charts))
 
 
 def exact_u(linker, con, levels) -> None:
     """u of exact-agreement levels from value counts: Σ n(n−1) / (N(N−1)) over values
     meeting the level's filter, N the records with a value. This is the rate at which
-    two random records agree (true matches included, see ``correct_u``)."""
+    two random records agree (true matches included, see ``correct_u``). It replaces the
+    sampled u in Splink's record of trained values too: Splink sets every u back to the
+    median of that record after each EM session."""
     for comparison, label, column, where in levels:
         value = con.execute(
             f"""WITH v AS (SELECT count(*) AS n FROM _u_input
@@ -389,7 +429,10 @@ def exact_u(linker, con, levels) -> None:
                 SELECT sum(v.n * (v.n - 1)) / (any_value(t.m) * (any_value(t.m) - 1)) FROM v, t"""
         ).fetchall()[0][0]
         if value:
-            _level(linker, comparison, label).u_probability = float(value)
+            level = _level(linker, comparison, label)
+            level.u_probability = float(value)
+            level._trained_u_probabilities = [
+                {"probability": float(value), "description": "value counts", "m_or_u": "u"}]
 
 
 def floor_m(linker, floor: float) -> None:
@@ -477,9 +520,10 @@ def link(
         else:
             con.register("_u_input", tables[0])
             try:
-                prior = train(linker, model, say, con, seconds, warnings)
+                u_bounds: set[tuple[str, str]] = set()
+                prior = train(linker, model, say, con, seconds, warnings, u_bounds)
                 if prior_params is not None:
-                    prior = check_plausible(linker, prior_params, n, prior, model, warnings)
+                    prior = check_plausible(linker, prior_params, n, prior, model, warnings, u_bounds)
             except Exception as exc:  # noqa: BLE001 - any training failure falls back to the prior
                 if prior_params is None:
                     raise

@@ -40,6 +40,14 @@ OTHER_TREATMENT = TreatmentItem("OTHER", "其他项目", "other item", "general"
 TREATMENT_CODES: tuple[str, ...] = (*(t.code for t in TREATMENTS), OTHER_TREATMENT.code)
 TREATMENT_BY_CODE: dict[str, TreatmentItem] = {t.code: t for t in (*TREATMENTS, OTHER_TREATMENT)}
 DEPARTMENTS: tuple[str, ...] = tuple(dict.fromkeys(t.department for t in TREATMENTS))
+# How patients and staff read a department's name.
+DEPARTMENT_NAMES: dict[str, tuple[str, str]] = {
+    "general": ("综合科", "general dentistry"), "periodontics": ("牙周科", "periodontics"),
+    "endodontics": ("牙体牙髓科", "endodontics"), "surgery": ("口腔外科", "oral surgery"),
+    "implant": ("种植科", "implants"), "orthodontics": ("正畸科", "orthodontics"),
+    "prosthodontics": ("修复科", "prosthodontics"), "paediatrics": ("儿童口腔科", "children's dentistry"),
+    "cosmetic": ("美容牙科", "cosmetic dentistry"),
+}
 
 SEXES: tuple[str, ...] = ("F", "M")
 APPOINTMENT_CHANNELS: tuple[str, ...] = (
@@ -62,6 +70,9 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 EVENT_PLATFORMS: tuple[str, ...] = ("wechat", "app")
 CONSULT_CHANNELS: tuple[str, ...] = ("chat", "call")
+# Where a marketing lead came from; a mapping adds more (a new platform, offline events) with `add_codes:`.
+LEAD_CHANNELS: tuple[str, ...] = ("meituan", "dianping", "douyin", "xiaohongshu", "referral", "walk_in")
+PLAN_STATUSES: tuple[str, ...] = ("proposed", "accepted", "partially_done", "declined")
 SENTIMENTS: tuple[str, ...] = ("satisfied", "doubt", "complaint", "neutral")
 AGE_BANDS: tuple[str, ...] = ("0-6", "7-12", "13-17", "18-29", "30-44", "45-59", "60-74", "75+")
 
@@ -120,4 +131,13 @@ VOCABULARIES: dict[str, dict[str, str]] = {
         "已取消": "cancelled", "取消": "cancelled",
     },
     "consult_channel": {"在线": "chat", "微信": "chat", "聊天": "chat", "电话": "call"},
+    "lead_channel": {
+        "美团": "meituan", "美团点评": "meituan", "大众点评": "dianping", "点评": "dianping", "抖音": "douyin",
+        "抖音团购": "douyin", "小红书": "xiaohongshu", "老带新": "referral", "转介绍": "referral", "朋友推荐": "referral",
+        "自然到店": "walk_in", "到店": "walk_in", "路过": "walk_in",
+    },
+    "plan_status": {
+        "待确认": "proposed", "已提出": "proposed", "已接受": "accepted", "已同意": "accepted", "已完成": "accepted",
+        "部分完成": "partially_done", "治疗中": "partially_done", "已拒绝": "declined", "未接受": "declined",
+    },
 }

@@ -42,6 +42,8 @@ DERIVED_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "segment.exited": ("segment",),
     # churn risk rescored into the high band from a lower one (molar.predict.churn.store)
     "churn_risk.high": ("from_band", "risk"),
+    # an opened slot offered to a fast-track patient (molar.operations.fasttrack, `molar fasttrack offer --send`)
+    "slot.offered": ("clinic_id", "department", "slot_start"),
 }
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {**INBOUND_EVENT_TYPES, **DERIVED_EVENT_TYPES}

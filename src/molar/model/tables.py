@@ -226,6 +226,75 @@ DISTRICT_POPULATION = Contract(
     key=("district", "year", "age_band"),
 )
 
+# Marketing: `source` and `source_patient_key` name the patient record a lead became or a
+# plan was written for (the HIS 病历号), as in consult.
+LEAD = Contract(
+    "lead",
+    "A marketing lead (线索) and how far it got: consult, booking, arrival.",
+    (
+        Column("lead_id", "text", "lead number in the CRM", required=True),
+        Column("channel", "text", "platform or route the lead came from (its last touch)", required=True,
+               allowed=codes.LEAD_CHANNELS),
+        Column("campaign", "text", "campaign the lead answered (none for referrals and walk-ins)"),
+        CLINIC_ID,
+        Column("consultant", "text", "consultant (咨询师) who took the lead"),
+        Column("created_at", "timestamp", "when the lead came in (clinic local time)", required=True),
+        Column("consulted_at", "timestamp", "first consultation, if any"),
+        Column("booked_at", "timestamp", "when the first appointment was booked, if any"),
+        Column("arrived_at", "timestamp", "when the person first arrived at the clinic, if they did"),
+        SOURCE,
+        Column("source_patient_key", "text", "the patient record the lead became, once it arrived"),
+    ),
+    key=("lead_id",),
+)
+
+LEAD_TOUCH = Contract(
+    "lead_touch",
+    "One marketing touch on a lead's path (an ad seen, a post read, a coupon bought), in order.",
+    (
+        Column("lead_id", "text", "the lead", required=True),
+        Column("touch_no", "int", "position on the path, 1 = first", required=True, minimum=1),
+        Column("channel", "text", "platform of the touch", required=True, allowed=codes.LEAD_CHANNELS),
+        Column("campaign", "text", "campaign of the touch"),
+        Column("touched_at", "timestamp", "when it happened (clinic local time)", required=True),
+    ),
+    key=("lead_id", "touch_no"),
+)
+
+TREATMENT_PLAN = Contract(
+    "treatment_plan",
+    "A treatment plan (治疗方案) proposed to a patient, with its quote and whether it was accepted.",
+    (
+        Column("plan_id", "text", "plan number", required=True),
+        SOURCE,
+        PATIENT_KEY,
+        Column("visit_id", "text", "visit at which it was proposed"),
+        CLINIC_ID,
+        DOCTOR_ID,
+        Column("consultant", "text", "consultant who presented it"),
+        Column("proposed_on", "date", "date proposed", required=True),
+        Column("items", "text", "treatment item codes, joined by + (IMP+CRN)"),
+        Column("quoted_yuan", "money", "quoted amount", unit="CNY", minimum=0),
+        Column("status", "text", "where the plan stands", required=True, allowed=codes.PLAN_STATUSES),
+        Column("accepted_on", "date", "date accepted"),
+        Column("expires_on", "date", "date the quote expires"),
+    ),
+    key=("plan_id",),
+)
+
+MARKETING_SPEND = Contract(
+    "marketing_spend",
+    "Money spent on a campaign of a channel for a clinic in a month.",
+    (
+        Column("month", "date", "first day of the month", required=True),
+        Column("clinic_id", "text", "canonical clinic ID", required=True),
+        Column("channel", "text", "platform paid", required=True, allowed=codes.LEAD_CHANNELS),
+        Column("campaign", "text", "campaign paid for", required=True),
+        Column("spend_yuan", "money", "amount spent", unit="CNY", required=True, minimum=0),
+    ),
+    key=("month", "clinic_id", "channel", "campaign"),
+)
+
 CONTRACTS: dict[str, Contract] = {
     c.name: c
     for c in (
@@ -242,6 +311,10 @@ CONTRACTS: dict[str, Contract] = {
         REVIEW,
         TELEMETRY,
         DISTRICT_POPULATION,
+        LEAD,
+        LEAD_TOUCH,
+        TREATMENT_PLAN,
+        MARKETING_SPEND,
     )
 }
 

@@ -39,9 +39,13 @@ def clv_fit(
     amount: Annotated[str, typer.Option("--amount", help="Column with the amount.")],
     calibration_end: Annotated[str, typer.Option("--calibration-end", help="Last day (inclusive) of the fitting period, YYYY-MM-DD; later rows are the holdout.")],
     unit: Annotated[str, typer.Option("--unit", help="Time unit: D, W (default) or M.")] = "W",
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="Column with a customer attribute (clinic, channel, age band) for the visit model; "
+                            "repeatable. The value on each customer's first transaction counts.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma on any transaction file and check it on the holdout period."""
+    """Fit BG/NBD + Gamma-Gamma on any transaction file and check it on the holdout period;
+    with --covariate also the model without them, side by side."""
     from molar.predict.clv import (
         BetaGeoModel,
         ClvInputError,
@@ -49,21 +53,36 @@ def clv_fit(
         read_transactions,
         summarise,
     )
-    from molar.predict.clv.report import holdout_report
+    from molar.predict.clv.data import read_covariates
+    from molar.predict.clv.report import covariate_comparison, holdout_report
 
     end = _date(calibration_end, "--calibration-end")
     with failing_on(ClvInputError):
         summary = summarise(read_transactions(transactions, customer, when, amount), end, unit)
         bgnbd = BetaGeoModel().fit(summary.frequency, summary.recency, summary.age)
         spend = GammaGammaModel().fit(summary.frequency, summary.monetary)
+        z = None
+        if covariate:
+            names, z = read_covariates(transactions, customer, when, covariate, summary.customers)
+            plain, bgnbd = bgnbd, BetaGeoModel().fit(summary.frequency, summary.recency, summary.age, z, names)
     result = {"bgnbd": bgnbd.as_dict(), "gamma_gamma": spend.as_dict(), "customers": bgnbd.customers_,
-              "repeat_customers": spend.customers_, "unit": summary.unit, "holdout": holdout_report(bgnbd, summary)}
+              "repeat_customers": spend.customers_, "unit": summary.unit,
+              "holdout": holdout_report(bgnbd, summary, z)}
+    if covariate:
+        result["without_covariates"] = covariate_comparison(plain, bgnbd, summary)
     if as_json:
         print_json(result)
         return
     b, g = result["bgnbd"], result["gamma_gamma"]
     console.print(f"BG/NBD on {result['customers']:,} customers: r={b['r']:.4f} α={b['alpha']:.4f} "
                   f"a={b['a']:.4f} b={b['b']:.4f} (log-likelihood {b['log_likelihood']:.2f})")
+    for name, effect in b.get("covariates", {}).items():
+        console.print(f"  {name}: visit rate ×{effect['rate']:.3f}, dropout a ×{effect['a']:.3f}, b ×{effect['b']:.3f}")
+    if covariate:
+        w = result["without_covariates"]
+        console.print(f"without covariates: log-likelihood {w['log_likelihood']:.2f}; likelihood-ratio "
+                      f"{w['likelihood_ratio']:.1f} on {w['extra_parameters']} parameters (p = {w['p_value']:.3g}); "
+                      f"holdout MAE {w['mae_per_customer']} visits")
     console.print(f"Gamma-Gamma on {result['repeat_customers']:,} repeat customers: p={g['p']:.4f} "
                   f"q={g['q']:.4f} γ={g['v']:.4f}")
     report = result["holdout"]

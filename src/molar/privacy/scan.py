@@ -50,6 +50,9 @@ STAFF_NAME_COLUMNS: dict[str, str] = {
     "std.doctor.name": "the chain's doctors, published on its booking pages",
     "raw.*.医生": "the doctor of a visit, booking or review, as the source system wrote it",
     "raw.his__doctors.姓名": "the HIS staff list, the source of std.doctor",
+    "std.lead.consultant": "the consultant (咨询师) who took a lead",
+    "std.treatment_plan.consultant": "the consultant who presented a treatment plan",
+    "raw.*.咨询师": "the consultant of a lead or plan, as the CRM wrote it",
 }
 
 

@@ -87,6 +87,14 @@ def latest_month(engine: Engine) -> date | None:
     return day.replace(day=1) if day else None
 
 
+def targets(engine: Engine, month: date, clinic: str | None) -> dict[str, float]:
+    """The target of each KPI that holds in ``month`` for the chain (clinic None) or one
+    clinic: the latest set from that month or before (`molar report targets`)."""
+    return dict(engine.rows(
+        "SELECT kpi, arg_max(value, applies_from) FROM ops.kpi_target "
+        "WHERE clinic_id = ? AND applies_from <= ? GROUP BY kpi", [clinic or "", month]))
+
+
 def clinics(engine: Engine) -> list[tuple[str, str]]:
     return [(c, n) for c, n in engine.rows("SELECT clinic_id, name FROM std.clinic ORDER BY clinic_id")]
 

@@ -9,7 +9,7 @@ aggregate: the report carries no personal data. ``molar.web.report`` draws it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from molar.reports import kpis
@@ -53,11 +53,14 @@ class Report:
     previous: kpis.Overview
     last_year: kpis.Overview
     moves: kpis.Movements
+    targets: dict[str, float] = field(default_factory=dict)
 
     def kpi_rows(self) -> list[dict[str, object]]:
-        """One row per KPI: its value this month, the month before and a year before."""
+        """One row per KPI: its value this month, the month before and a year before, and
+        the month's target when one is set."""
         return [{"key": key, "kind": kind, "now": getattr(self.current, attr),
-                 "previous": getattr(self.previous, attr), "last_year": getattr(self.last_year, attr)}
+                 "previous": getattr(self.previous, attr), "last_year": getattr(self.last_year, attr),
+                 "target": self.targets.get(key)}
                 for key, attr, kind in KPIS]
 
 
@@ -73,7 +76,8 @@ def build(engine: Engine, month: date, clinic: str | None = None) -> Report:
         current=kpis.overview(engine, scope),
         previous=kpis.overview(engine, kpis.Scope(previous_month(month), clinic)),
         last_year=kpis.overview(engine, kpis.Scope(month.replace(year=month.year - 1), clinic)),
-        moves=kpis.movements(engine, scope))
+        moves=kpis.movements(engine, scope),
+        targets=kpis.targets(engine, month, clinic))
 
 
 def change(now: float | int | None, before: float | int | None, kind: str) -> float | None:

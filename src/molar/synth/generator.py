@@ -30,6 +30,7 @@ from molar.synth.engagement import engagement_chunk
 from molar.synth.his import PAY_ZH, his_ids, his_write, write_static
 from molar.synth.identifiers import UniqueRegistry, mobile_strings
 from molar.synth.life import NEVER, REASONS, plan_lives
+from molar.synth.marketing import marketing_chunk, start_marketing, write_spend
 from molar.synth.member import LEVEL_ZH, member_chunk
 from molar.synth.output import CSV_FILES, PART_DIR, Output
 from molar.synth.people import ROLE_NAMES, make_people
@@ -147,6 +148,7 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
              "toothbrush": 0, "churned": 0, "referred": 0, "visits": 0, "households": 0, "twins": 0}
     reasons = dict.fromkeys(REASONS.tolist(), 0)
     stage = "people" if part == "A" else "booking+wechat"
+    marketing = start_marketing(config.seed, world) if part == "A" else None
     if progress:
         progress(stage, 0, config.patients)
     done = 0
@@ -166,6 +168,7 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
             engagement_chunk(rng["engagement"], world, ppl, life, vis, hid.key, bk.ckey, mk, wx.unionid, out, serials)
             telemetry_chunk(rng["telemetry"], world, ppl, life, wx.unionid, out)
             _write_persons(out, world, ppl, life, wx)
+            marketing_chunk(config.seed, ci, world, ppl, life, vis, hid, marketing, out)
         else:
             write_booking(rng["booking_out"], world, ppl, bk, hid.visit_id, out)
             write_wechat(rng["wechat_out"], world, ppl, wx, out)
@@ -187,6 +190,8 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
         done += n
         if progress:
             progress(stage, done, config.patients)
+    if marketing is not None:
+        write_spend(config.seed, world, marketing, out)
     return stats, reasons
 
 

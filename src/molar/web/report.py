@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from molar.reports.monthly import Report, change
+from molar.reports.targets import met
 from molar.web.i18n import Locale
 from molar.web.render import ENV, HERE, chart_data
 
@@ -25,7 +26,9 @@ def context(report: Report, loc: Locale, clinic_names: dict[str, str], made: dat
         rows.append({"key": row["key"], "label": loc.t(f"dashboard.{row['key']}"),
                      "now": fmt(row["now"]), "previous": fmt(row["previous"]), "last_year": fmt(row["last_year"]),
                      "mom": loc.change(change(row["now"], row["previous"], row["kind"]), row["kind"]),
-                     "yoy": loc.change(change(row["now"], row["last_year"], row["kind"]), row["kind"])})
+                     "yoy": loc.change(change(row["now"], row["last_year"], row["kind"]), row["kind"]),
+                     "target": fmt(row["target"]) if row["target"] is not None else "–",
+                     "met": met(row["key"], row["now"], row["target"])})
     clinic = report.clinic_name or loc.t("report.whole_chain")
     return {
         "r": report, "o": o, "kpi_rows": rows, "clinic_label": clinic,
@@ -56,6 +59,11 @@ def words(report: Report, loc: Locale, clinic_names: dict[str, str], rows: dict[
                      new=rows["new_patients"]["now"], new_mom=rows["new_patients"]["mom"],
                      new_yoy=rows["new_patients"]["yoy"], no_show=rows["no_show_rate"]["now"],
                      no_show_mom=rows["no_show_rate"]["mom"])}
+    judged = [r for r in rows.values() if r["met"] is not None]
+    if judged:
+        missed = ", ".join(r["label"] for r in judged if not r["met"]) or "–"
+        out["kpis"] += t("report.text_targets", met=loc.number(sum(r["met"] for r in judged)),
+                         set=loc.number(len(judged)), missed=missed)
     if o.visits and o.by_department:
         cells: Counter[tuple[int, int]] = Counter()
         for dept_cells in o.heatmap.values():

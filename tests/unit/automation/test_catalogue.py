@@ -11,7 +11,8 @@ from molar.automation.conditions import MISSING, compare, evaluate, parse_condit
 from molar.automation.durations import DurationError, format_duration, parse_duration
 
 SHIPPED = {"cleaning_oral_care_article", "decline_winback", "strategic_vip_advisor", "plaque_nurse_follow_up",
-           "complaint_service_recovery", "implant_follow_up", "recall_due_reminder", "vip_key_customer_care"}
+           "complaint_service_recovery", "implant_follow_up", "recall_due_reminder", "vip_key_customer_care",
+           "fasttrack_slot_offer"}
 
 
 def test_shipped_catalogue_and_policy_load():

@@ -115,6 +115,30 @@ def test_veto_gamma_numbers_match_the_level_labels():
     assert model.gamma_of(mobile, model.FAMILY_PHONE) == 2
 
 
+@pytest.mark.parametrize(
+    ("gamma_name", "gamma_mobile", "gamma_birth_date", "vetoed"),
+    [
+        (-1, 3, 0, True),    # nickname on an own phone, birth dates differ: whose account?
+        (-1, 3, -1, True),   # … or one side has none
+        (-1, 3, 5, False),   # … same birth date: the person
+        (-1, 2, 0, True),    # nickname on a family phone
+        (-1, 0, 5, False),   # nickname, other phones, same birth date: the model decides
+        (6, 3, 0, False),    # same name on an own phone
+        (4, 3, 0, False),    # 李女士 on 李雨曦's own phone
+        (4, 2, 5, True),     # … on a family phone
+        (1, 3, 5, True),     # same surname only
+    ],
+)
+def test_name_veto(gamma_name, gamma_mobile, gamma_birth_date, vetoed):
+    import duckdb
+
+    from molar.identity.model import NAME_CONFLICT_SQL
+
+    got = duckdb.sql(f"SELECT coalesce({NAME_CONFLICT_SQL}, FALSE) FROM (SELECT {gamma_name} AS gamma_name, "
+                     f"{gamma_mobile} AS gamma_mobile, {gamma_birth_date} AS gamma_birth_date)").fetchall()
+    assert got == [(vetoed,)]
+
+
 def _tiny_records():
     rows = [{c: None for c in LINK_COLUMNS} | {"unique_id": i, "name": n, "name_py": p, "mobile": m,
                                                  "mobile_names": 1, "source": "his"}
@@ -174,9 +198,11 @@ def test_scores_per_source_pair():
     assert (bb["true_pairs"], bb["predicted_pairs"], bb["true_positive_pairs"], bb["precision"]) == (0, 1, 0, 0.0)
 
 
-def _mobile_after_check(own_minus_transposed: float) -> tuple[dict[str, float], list[str]]:
+def _mobile_after_check(own_minus_transposed: float,
+                        u_bounds: frozenset = frozenset()) -> tuple[dict[str, float], list[str]]:
     """Weights of the mobile comparison after check_plausible, when training raised the
-    transposed-digit level to ``own_minus_transposed`` bits below the own phone."""
+    transposed-digit level to ``own_minus_transposed`` bits below the own phone (levels
+    in ``u_bounds`` have a u that is only a bound)."""
     from molar.identity.linker import check_plausible, new_linker, prior_settings
 
     params, model = default_parameters(), patient_model()
@@ -187,7 +213,7 @@ def _mobile_after_check(own_minus_transposed: float) -> tuple[dict[str, float], 
     transposed.m_probability = transposed._u_probability * (own._m_probability / own._u_probability) \
         * 2**-own_minus_transposed
     warnings: list[str] = []
-    check_plausible(linker, params, 3, 1e-3, model, warnings)
+    check_plausible(linker, params, 3, 1e-3, model, warnings, u_bounds)
     con.close()
     return {label: math.log2(lv._m_probability / lv._u_probability) for label, lv in levels.items()}, warnings
 
@@ -211,6 +237,38 @@ def test_clearly_implausible_training_goes_all_the_way_back_to_the_prior():
     assert weights["one digit transposed or mistyped"] == pytest.approx(
         math.log2(prior_level["m_probability"] / prior_level["u_probability"]))
     assert any("using the default model's m" in w for w in warnings)
+
+
+def test_order_check_ignores_levels_whose_u_is_only_a_bound():
+    # the transposed-digit level outweighs the own phone by 1.5 bits: implausible when
+    # both u are estimates; not when the transposed-digit u is a bound (no sampled pair
+    # reached the level) or the own phone's is (all agreeing random pairs were matches)
+    transposed = ("mobile", "one digit transposed or mistyped")
+    _, warned = _mobile_after_check(-1.5)
+    assert any("'mobile'" in w and "less than a weaker level" in w for w in warned), warned
+    for bound in (transposed, ("mobile", OWN_PHONE)):
+        weights, warnings = _mobile_after_check(-1.5, frozenset({bound}))
+        assert not any("'mobile'" in w for w in warnings), (bound, warnings)
+        assert weights["one digit transposed or mistyped"] - weights[OWN_PHONE] == pytest.approx(1.5)
+
+
+def test_exact_u_of_identifying_levels_outlasts_em():
+    from splink import block_on
+
+    from molar.identity.linker import new_linker, prior_settings, train
+
+    records, params = _duplicated_people(), default_parameters()
+    # a sample of 1,000 of the 179,700 pairs sees the 300 pairs sharing an own phone
+    # about twice; the value counts give 300 / 179,700 exactly (2 records per phone)
+    model = patient_model(min_train_records=2, em_min_pairs=1, u_max_pairs=1000, u_match_correction=0,
+                          em_blocking_rules=lambda: [block_on("mobile", "birth_date"), block_on("name_py")])
+    linker, con = new_linker(records, prior_settings(model, params, records.num_rows, term_frequencies=False))
+    con.register("_u_input", records)
+    train(linker, model, con=con, warnings=[])
+    mobile = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "mobile")
+    own = next(lv for lv in mobile.comparison_levels if lv.label_for_charts == OWN_PHONE)
+    con.close()
+    assert own.u_probability == pytest.approx(300 / 179_700)
 
 
 def _duplicated_people(n: int = 300) -> pa.Table:

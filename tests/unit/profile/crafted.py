@@ -139,6 +139,7 @@ class Booking:
     status: str = "arrived"
     booked_at: datetime | None = AUTO  # AUTO: a week before the slot
     clinic: str = "C01"
+    department: str = "general"
 
 
 @dataclass
@@ -297,7 +298,7 @@ class Chain:
                      coupon_id=c.coupon)
             for n, b in enumerate(p.bookings, 1):
                 book("std.appointment", source="booking", appointment_id=f"AP-{p.key}-{n}",
-                     source_patient_key=p.booking_key, clinic_id=b.clinic, department="general",
+                     source_patient_key=p.booking_key, clinic_id=b.clinic, department=b.department,
                      doctor_id=None, booked_at=b.slot - timedelta(days=7) if b.booked_at is AUTO else b.booked_at,
                      slot_start=b.slot, channel=b.channel, status=b.status)
             for n, c in enumerate(p.cards, 1):

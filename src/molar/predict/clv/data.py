@@ -63,6 +63,37 @@ def read_transactions(path: Path, customer: str, when: str, amount: str) -> pd.D
     )
 
 
+MAX_LEVELS = 30
+
+
+def read_covariates(path: Path, customer: str, when: str, columns: list[str],
+                    customers: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """0/1 columns for the BG/NBD covariates, one row per customer of ``customers``.
+
+    A customer's level is the value on their first transaction (acquisition: clinic, channel,
+    age band then); a blank is a level of its own. The most common level of each column is
+    the reference and gets no column, so ``clinic=C02`` reads "against clinic C01"."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise ClvInputError(f"{path}: covariate column(s) {', '.join(missing)} not found; the file has "
+                            f"{', '.join(raw.columns)}")
+    raw = raw.assign(_when=pd.to_datetime(raw[when], errors="coerce", format="mixed")).sort_values("_when", kind="stable")
+    first = raw.groupby(customer, sort=False).first().reindex(pd.Index(customers, dtype=str))
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
+    for column in columns:
+        values = first[column].fillna("").replace("", "(blank)")
+        levels = values.value_counts(sort=True)
+        if len(levels) > MAX_LEVELS:
+            raise ClvInputError(f"{path}: covariate {column!r} has {len(levels)} levels; group it into at most "
+                                f"{MAX_LEVELS} (e.g. age bands instead of ages)")
+        for level in sorted(levels.index[1:]):
+            names.append(f"{column}={level}")
+            blocks.append((values == level).to_numpy(dtype=float))
+    return tuple(names), np.column_stack(blocks) if blocks else np.zeros((len(customers), 0))
+
+
 def daily_transactions(frame: pd.DataFrame, where: str = "transactions") -> pd.DataFrame:
     """Validate (customer, date, amount) rows and sum each customer's purchases per day."""
     if frame.empty:

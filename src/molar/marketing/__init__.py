@@ -1,0 +1,1 @@
+"""Marketing that measures itself: the lead funnel, channel attribution and the plan follow-up worklist."""

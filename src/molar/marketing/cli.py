@@ -1,0 +1,160 @@
+"""`molar marketing funnel|attribution|plans`: the lead funnel, channel attribution and plan follow-ups."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from molar.ui.console import console
+from molar.ui.options import (
+    AsOfOpt,
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    open_engine,
+    print_json,
+    settings_from,
+)
+
+marketing_app = typer.Typer(help="Marketing: lead funnel, CAC and channel attribution, plan follow-ups.",
+                            no_args_is_help=True)
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only leads created on or after this date (YYYY-MM-DD).")]
+
+
+def _caller(engine, action: str):
+    from molar.privacy.cli import cli_principal
+
+    return cli_principal(engine, "marketing", action, bootstrap=True)
+
+
+def _since(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"--since {text!r} is not a date; write it as YYYY-MM-DD / 日期格式应为 YYYY-MM-DD") from None
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{v:.1%}"
+
+
+def _money(v) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+@marketing_app.command("funnel")
+def marketing_funnel(
+    by: Annotated[str, typer.Option("--by", help="channel | campaign | clinic | consultant")] = "channel",
+    since: SinceOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Leads → consult → booking → arrival per group: conversion, median days, spend, CAC, CVR, revenue."""
+    from molar.marketing.funnel import FunnelError, funnel
+
+    start = _since(since)
+    with open_engine(settings_from(warehouse)) as engine:
+        principal = _caller(engine, "read")
+        with failing_on(FunnelError):
+            rows = funnel(engine, by, start, principal.clinics)
+            total = funnel(engine, "total", start, principal.clinics)
+    if as_json:
+        print_json({"by": by, "since": since, "groups": rows, "total": total[0] if total else None})
+        return
+    if not rows:
+        console.print("no leads in the warehouse for this period: load the CRM exports (molar ingest) / 该时段没有线索")
+        return
+    table = Table(title=f"Lead funnel by {by}" + (f" since {since}" if since else ""))
+    for col in (by, "leads", "consult", "booking", "arrived", "CVR", "days lead→arrival", "spend", "CAC", "revenue",
+                "ROI"):
+        table.add_column(col, justify="left" if col == by else "right")
+    for r in [*rows, *[{**t, by: "total"} for t in total]]:
+        table.add_row(str(r[by] or "(none)"), f"{r['leads']:,}", f"{r['consulted']:,} ({_pct(r['consult_rate'])})",
+                      f"{r['booked']:,} ({_pct(r['booking_rate'])})", f"{r['arrived']:,} ({_pct(r['arrival_rate'])})",
+                      _pct(r["cvr"]), "—" if r["median_days"]["lead_to_arrival"] is None
+                      else f"{r['median_days']['lead_to_arrival']:.1f}", _money(r["spend"]), _money(r["cac"]),
+                      _money(r["revenue"]), _pct(r["roi"]))
+    console.print(table)
+
+
+@marketing_app.command("attribution")
+def marketing_attribution(
+    model: Annotated[str, typer.Option("--model", help="first | last | markov (removal effect)")] = "markov",
+    since: SinceOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Arrivals credited to channels by first touch, last touch or the Markov removal effect."""
+    from molar.marketing.attribution import AttributionError, attribution
+
+    start = _since(since)
+    with open_engine(settings_from(warehouse)) as engine:
+        principal = _caller(engine, "read")
+        with failing_on(AttributionError):
+            result = attribution(engine, model, start, principal.clinics)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{model} attribution: {result['conversions']:,} arrivals from {result['leads']:,} leads")
+    cols = ["channel", "conversions", "share"] + (["removal effect"] if model == "markov" else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == "channel" else "right")
+    for r in result["channels"]:
+        cells = [r["channel"], f"{r['conversions']:,.1f}", _pct(r["share"])]
+        if model == "markov":
+            cells.append(_pct(r["removal_effect"]))
+        table.add_row(*cells)
+    console.print(table)
+
+
+@marketing_app.command("plans")
+def marketing_plans(
+    unaccepted: Annotated[bool, typer.Option("--unaccepted", help="Proposed plans not yet accepted.")] = False,
+    unfinished: Annotated[bool, typer.Option("--unfinished", help="Accepted plans only partly done.")] = False,
+    older_than: Annotated[str, typer.Option("--older-than", help="Proposed at least this long ago: 14d, 2w …")] = "14d",
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Treatment plans to follow up, oldest first (both kinds unless one is chosen)."""
+    from molar.automation.durations import DurationError, parse_duration
+    from molar.marketing.plans import follow_up
+    from molar.privacy import audit
+    from molar.privacy.masking import View
+
+    with failing_on(DurationError):
+        age = parse_duration(older_than)
+    statuses = [s for s, on in (("proposed", unaccepted), ("partially_done", unfinished)) if on] or [
+        "proposed", "partially_done"]
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        principal = _caller(engine, "follow_up")
+        rows = follow_up(engine, settings.today, age, statuses, principal.clinics)
+        view = View(principal)
+        for r in rows:
+            r["source_patient_key"] = view("source_key", r["source_patient_key"])
+        audit.record(engine, actor=principal.name, role=principal.role, action="marketing.follow_up",
+                     resource="std.treatment_plan", purpose="molar marketing plans", fields=sorted(view.shown),
+                     detail={"plans": len(rows), "statuses": statuses, "older_than": older_than})
+    if as_json:
+        print_json({"today": settings.today.isoformat(), "older_than": older_than, "statuses": statuses,
+                    "plans": rows})
+        return
+    table = Table(title=f"{len(rows):,} plans to follow up (proposed ≥ {older_than} ago) / 待跟进治疗方案")
+    for col in ("plan", "patient", "clinic", "consultant", "proposed", "items", "quoted", "status", "days", "expired"):
+        table.add_column(col, justify="right" if col in ("quoted", "days") else "left")
+    for r in rows:
+        table.add_row(r["plan_id"], r["source_patient_key"] or "—", r["clinic_id"] or "—", r["consultant"] or "—",
+                      r["proposed_on"].isoformat(), r["items"] or "—", _money(r["quoted_yuan"]), r["status"],
+                      str(r["age_days"]), "yes" if r["expired"] else "")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(marketing_app, name="marketing")
