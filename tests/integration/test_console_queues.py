@@ -275,6 +275,10 @@ def test_quarantine_values_are_clear_only_for_a_role_that_may_and_each_clear_rea
     values = audit_of(live, "boss", "quarantine.values")
     assert len(values) == clear_reads + 1 and "手机号" in values[-1][1]
     assert '"clear": true' in audit_of(live, "boss", "quarantine.export")[-1][2]
+    with signed_in(live, "boss") as http:           # no or an unknown load: a page that says so
+        for query in ("", "?load=nope"):
+            answer = http.get(f"/console/quarantine/download{query}")
+            assert answer.status_code == 404 and "该批次没有被隔离的行" in answer.text
 
 
 def test_outbox_counts_per_channel_and_status_and_the_latest_failures(live):

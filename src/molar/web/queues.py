@@ -222,7 +222,7 @@ def build_router() -> APIRouter:
                       may_export=viewer.may("quarantine", "export"))
 
     @router.get("/quarantine/download")
-    def quarantine_download(request: Request, viewer: QuarantineExporter, load: str) -> Response:
+    def quarantine_download(request: Request, viewer: QuarantineExporter, load: str = "") -> Response:
         engine = request.app.state.realtime.read_engine()
         group = next((g for g in quarantine.files(engine) if g.load_id == load[:80]), None)
         if group is None:
