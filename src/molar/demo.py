@@ -74,6 +74,9 @@ def demo(
         shutil.rmtree(data_dir)
     for stale in (warehouse, warehouse.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
+    # the previous warehouse's live event log: replayed into the new one, its events would
+    # not open (their data keys went with the old file) and the clinic day would run twice
+    shutil.rmtree(warehouse.with_suffix(".duckdb.events"), ignore_errors=True)
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

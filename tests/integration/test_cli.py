@@ -115,3 +115,12 @@ def test_demo_end_to_end_on_a_tiny_chain(tmp_path):
     with open_warehouse(path=warehouse) as engine:
         principal = check_password(engine, summary["console"]["user"], summary["console"]["password"])
     assert principal is not None and principal.role == "clinic_manager" and principal.clinics is None
+    # Run again into the same folder: it starts from scratch, the first run's live event log
+    # included (replayed into the new warehouse, its events would not open, and the day would
+    # run twice).
+    again = molar("demo", "--patients", "300", "--clinics", "3", "--out", str(tmp_path / "demo"), "--json")
+    assert again.returncode == 0, again.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        failed = con.execute("SELECT count(*) FROM ops.rt_failure").fetchall()[0][0]
+        events = con.execute("SELECT count(*) FROM ops.rt_event WHERE NOT derived").fetchall()[0][0]
+    assert (failed, events) == (0, live["events_posted"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -116,11 +117,28 @@ class FieldCipher:
 
     def encrypt_arrow(self, values: pa.Array | pa.ChunkedArray, table: str, column: str,
                       record_keys: pa.Array | pa.ChunkedArray) -> pa.Array:
-        return pa.array(self.encrypt_column(values, table, column, record_keys), pa.string())
+        return _present_only(self.encrypt_column, values, table, column, record_keys)
 
     def decrypt_arrow(self, tokens: pa.Array | pa.ChunkedArray, table: str, column: str,
                       record_keys: pa.Array | pa.ChunkedArray) -> pa.Array:
-        return pa.array(self.decrypt_column(tokens, table, column, record_keys), pa.string())
+        return _present_only(self.decrypt_column, tokens, table, column, record_keys)
+
+
+def _present_only(run, values: pa.Array | pa.ChunkedArray, table: str, column: str,
+                  record_keys: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``run`` over the non-NULL values only, NULLs kept in place: most sealed columns
+    (problem details, addresses, nicknames) are mostly empty, and the Python loop is the cost."""
+    if len(values) != len(record_keys):
+        raise ValueError(f"{len(values)} values but {len(record_keys)} record keys")
+    if values.null_count == 0:
+        return pa.array(run(values, table, column, record_keys), pa.string())
+    present = pc.is_valid(values)
+    done = pa.array(run(pc.filter(values, present), table, column, pc.filter(record_keys, present)), pa.string())
+    return pc.replace_with_mask(pa.nulls(len(values), pa.string()), _flat(present), done)
+
+
+def _flat(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 @dataclass(frozen=True)

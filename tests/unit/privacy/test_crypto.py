@@ -61,6 +61,23 @@ def test_arrow_and_pandas_columns(cipher):
     assert cipher.decrypt_column(series, "t", "c", record_keys.to_pandas()) == ["a", "b", None, "c"]
 
 
+def test_sparse_arrow_column_binds_each_value_to_its_own_row(cipher):
+    """Only the non-NULL values are encrypted; each token must still be bound to its row."""
+    values = pa.chunked_array([[None, "13812345678", None], [None, None, "张伟", None]])
+    record_keys = pa.chunked_array([["r0", "r1"], ["r2", "r3", "r4", "r5", "r6"]])
+    tokens = cipher.encrypt_arrow(values, "raw.t", "手机", record_keys).to_pylist()
+    assert [t is None for t in tokens] == [True, False, True, True, True, False, True]
+    assert cipher.decrypt(tokens[1], "raw.t", "手机", "r1") == "13812345678"
+    assert cipher.decrypt(tokens[5], "raw.t", "手机", "r5") == "张伟"
+    with pytest.raises(DecryptionError, match="record 'r2'"):
+        cipher.decrypt(tokens[1], "raw.t", "手机", "r2")
+    opened = cipher.decrypt_arrow(pa.array(tokens, pa.string()), "raw.t", "手机", record_keys)
+    assert opened.to_pylist() == [None, "13812345678", None, None, None, "张伟", None]
+    assert cipher.encrypt_arrow(pa.nulls(3, pa.string()), "raw.t", "手机", pa.array(["a", "b", "c"])).null_count == 3
+    with pytest.raises(ValueError, match="2 values but 3 record keys"):
+        cipher.encrypt_arrow(pa.array(["a", None]), "raw.t", "手机", pa.array(["a", "b", "c"]))
+
+
 def test_same_value_encrypts_differently(cipher):
     a, b = cipher.encrypt_column(["x", "x"], "t", "c", ["1", "1"])
     assert a != b
