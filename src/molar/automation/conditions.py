@@ -254,3 +254,33 @@ def checks_of(condition: Condition | None) -> Sequence[Check]:
     if isinstance(condition, Check):
         return (condition,)
     return tuple(c for item in condition.items for c in checks_of(item))
+
+
+def tag_requirement(condition: Condition | None) -> dict[str, bool] | None:
+    """Tags one of which a patient must carry for ``condition`` to hold, as
+    ``{tag_key: must_be_true}``; None when it can hold without any tag.
+
+    A schedule reads facts only for the patients carrying one of them instead of walking
+    everyone. A check on ``tags.X`` needs X unless a missing tag passes it (``!=``,
+    ``not_in``, ``exists: false``); ``== true`` needs it true. ``all`` needs what any one
+    item needs; ``any`` what every item needs; ``not`` nothing known."""
+    if condition is None:
+        return None
+    if isinstance(condition, Check):
+        root, _, key = condition.fact.partition(".")
+        if root != "tags" or not key or "." in key or condition.op in ("!=", "not_in") or (
+                condition.op == "exists" and not condition.value):
+            return None
+        return {key: condition.op == "==" and condition.value is True}
+    if condition.kind == "all":
+        return next((need for item in condition.items if (need := tag_requirement(item)) is not None), None)
+    if condition.kind == "any":
+        out: dict[str, bool] = {}
+        for item in condition.items:
+            need = tag_requirement(item)
+            if need is None:
+                return None
+            for key, true in need.items():
+                out[key] = out.get(key, True) and true   # a branch needing only presence weakens it
+        return out
+    return None

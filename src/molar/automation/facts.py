@@ -65,6 +65,25 @@ class WarehouseFacts:
     def get(self, engine: Engine, golden_id: str, now: datetime) -> dict[str, Any]:
         return self.many(engine, [golden_id], now)[golden_id]
 
+    def with_tags(self, engine: Engine, tags: Mapping[str, bool], after: str, limit: int) -> list[str]:
+        """Golden IDs after ``after``, in order, at most ``limit``, carrying one of ``tags``
+        (True: with a true value) in the profile or set by a journey: the only patients a
+        schedule whose audience needs those tags can reach (``conditions.tag_requirement``)."""
+        parts, params = [], []
+        for table in ("profile.tag_value", "ops.automation_tag"):
+            if self._has(engine, table):
+                for key, true in tags.items():
+                    value = (" AND CASE WHEN value_num IS NOT NULL THEN value_num = 1 "
+                             "ELSE lower(value) = 'true' END") if true else ""
+                    parts.append(f"SELECT golden_id FROM {table} WHERE tag_key = ?{value}")
+                    params.append(key)
+        if not parts:
+            return []
+        return [g for (g,) in engine.rows(
+            f"SELECT DISTINCT golden_id FROM ({' UNION ALL '.join(parts)}) WHERE golden_id > ? "
+            "AND golden_id IN (SELECT golden_id FROM identity.patient) ORDER BY golden_id LIMIT ?",
+            [*params, after, limit])]
+
     def many(self, engine: Engine, golden_ids: list[str], now: datetime) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(golden_ids))
         facts = {g: _empty(g) for g in ids}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from molar.automation.catalogue import Wait
-from molar.automation.conditions import evaluate
+from molar.automation.conditions import evaluate, tag_requirement
 from molar.model.events import Event
 from molar.warehouse import Engine
 
@@ -87,7 +87,8 @@ class TimersAndSchedules:
 
     def run_schedules(self, engine: Engine, now: datetime, enabled: dict[str, bool] | None = None,
                       batch: int = SCHEDULE_BATCH) -> tuple[int, list[Event]]:
-        """Daily schedule rules: at or after their time, walk the patients in batches."""
+        """Daily schedule rules: at or after their time, walk the patients in batches (only
+        those carrying a tag the audience needs, see ``conditions.tag_requirement``)."""
         enabled = enabled if enabled is not None else self.enabled_rules(engine)
         started = 0
         derived: list[Event] = []
@@ -105,8 +106,13 @@ class TimersAndSchedules:
                 if not run:
                     engine.execute("INSERT INTO ops.schedule_run VALUES (?, ?, '', 'running', ?, NULL)",
                                    [rule.key, now.date(), now])
-                ids = [g for (g,) in engine.rows("SELECT golden_id FROM identity.patient WHERE golden_id > ? "
-                                                 "ORDER BY golden_id LIMIT ?", [cursor, batch])]
+                # An audience that needs a tag walks only the patients carrying it (when the
+                # facts come from the warehouse; other providers hold tags the tables do not).
+                need = tag_requirement(rule.trigger.audience)
+                narrow = getattr(self.facts, "with_tags", None) if need else None
+                ids = narrow(engine, need, cursor, batch) if narrow else [
+                    g for (g,) in engine.rows("SELECT golden_id FROM identity.patient WHERE golden_id > ? "
+                                              "ORDER BY golden_id LIMIT ?", [cursor, batch])]
                 facts = self.facts.many(engine, ids, now) if ids else {}
                 for g in ids:
                     if evaluate(rule.trigger.audience, facts[g]).ok:

@@ -66,3 +66,27 @@ def test_key_customers_and_opinion_leaders_get_an_advisor_and_a_care_message(war
     clock.set(next_day)
     a.tick(warehouse, next_day)
     assert len(tasks(warehouse)) == 5 and len(outbox(warehouse)) == 5
+
+
+def test_the_daily_run_reads_only_patients_carrying_a_tag_the_audience_needs(warehouse):
+    from molar.automation.facts import WarehouseFacts
+
+    class CountingFacts(WarehouseFacts):
+        read: list[str] = []
+
+        def many(self, engine, golden_ids, now):
+            self.read.extend(golden_ids)
+            return super().many(engine, golden_ids, now)
+
+    key, set_by_journey, untagged, retired = ids(4, held_out=False)
+    for g in (key, set_by_journey, untagged):
+        add_patient(warehouse, g)
+    publish(warehouse, key, key_customer=True)
+    publish(warehouse, retired, key_customer=True)        # a merged-away ID: tagged, no longer a patient
+    warehouse.execute("INSERT INTO ops.automation_tag VALUES (?, 'opinion_leader', 'true', 1.0, ?, 'some_rule')",
+                      [set_by_journey, T0 - timedelta(days=1)])
+    facts = CountingFacts()
+    a = automation(ManualClock(T0.replace(hour=10, minute=30)), facts=facts)
+    a.tick(warehouse, T0.replace(hour=10, minute=30))
+    assert set(facts.read) == {key, set_by_journey}     # the untagged patient is never read
+    assert {g for g in (key, set_by_journey, untagged) if tasks(warehouse, g)} == {key, set_by_journey}
