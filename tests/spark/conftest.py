@@ -34,3 +34,21 @@ def chain(tmp_path_factory):
     compute_profile(engine, config.end_date)
     yield engine, config.end_date
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def copied_tables() -> tuple[str, ...]:
+    """Every profile input table, and what the steps read besides (tags so far, churn risk,
+    the previous tier model)."""
+    from molar.profile.inputs import INPUT_TABLES
+
+    return (*INPUT_TABLES, "new_tag", "profile.churn_risk", "profile.tier_model")
+
+
+@pytest.fixture(scope="session")
+def both(chain, spark, copied_tables):
+    """(DuckDB, Spark, as-of) with ``copied_tables`` copied from DuckDB to Spark as they are."""
+    duck, as_of = chain
+    for table in copied_tables:
+        spark.load(table, duck.arrow(f"SELECT * FROM {table}"))
+    return duck, spark, as_of

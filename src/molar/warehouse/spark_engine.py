@@ -65,6 +65,8 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
         "spark.sql.ansi.enabled": "false",
         "spark.sql.shuffle.partitions": "4" if master.startswith("local") else "200",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # DuckDB's to_json keeps NULL fields ("x": null); Spark's drops them by default.
+        "spark.sql.jsonGenerator.ignoreNullFields": "false",
         **(conf or {}),
     }
     builder = SparkSession.builder
@@ -152,9 +154,48 @@ def _regexp_replace(node: exp.RegexpReplace) -> exp.Expression:
     )
 
 
+# DuckDB prints timestamps in JSON as `2025-12-16 10:20:32`; Spark's default adds T and millis.
+_JSON_OPTIONS = sqlglot.parse_one(
+    "map('timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', 'timestampFormat', 'yyyy-MM-dd HH:mm:ss')", read="spark"
+)
+
+
+def _boundaries(unit: str, start: exp.Expression, end: exp.Expression) -> exp.Expression:
+    """DuckDB's date_diff counts unit boundaries crossed (years: 2025-12-31 → 2026-01-01
+    is 1); Spark's DATEDIFF(unit, …) counts whole units."""
+    years = exp.Sub(this=exp.func("year", end.copy()), expression=exp.func("year", start.copy()))
+    if unit == "YEAR":
+        return years
+    months = exp.Sub(this=exp.func("month", end.copy()), expression=exp.func("month", start.copy()))
+    if unit == "MONTH":
+        return exp.Add(this=exp.Mul(this=exp.paren(years), expression=exp.Literal.number(12)), expression=months)
+    raise WarehouseError(f"date_diff('{unit.lower()}', …) is not on the Spark engine yet")
+
+
+def _is_average(node: exp.Expression) -> bool:
+    """avg(…), with its FILTER and OVER clauses (a cast must wrap the whole call)."""
+    if isinstance(node, exp.Filter | exp.Window):
+        return _is_average(node.this)
+    return isinstance(node, exp.Avg)
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Sub) and _is_date(node.this) and _is_date(node.expression):
         return exp.DateDiff(this=node.this, expression=node.expression, unit=exp.var("DAY"))
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("date_sub", "datesub") and len(node.expressions) == 3:
+        # DuckDB's date_sub(part, start, end) counts whole parts, as Spark's DATEDIFF(part, …) does.
+        part, start, end = node.expressions
+        return exp.DateDiff(this=end, expression=start, unit=exp.var(part.name.upper()))
+    if isinstance(node, exp.DateDiff) and node.args.get("date_part_boundary"):
+        unit = node.text("unit").upper() or "DAY"
+        if unit != "DAY":
+            return _boundaries(unit, node.expression, node.this)
+        node.set("date_part_boundary", None)
+    if _is_average(node) and not isinstance(node.parent, exp.Cast | exp.Filter | exp.Window):
+        return exp.cast(node.copy(), "DOUBLE")  # DuckDB's avg(DECIMAL) is DOUBLE; Spark's stays DECIMAL
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1:
+        node.append("expressions", _JSON_OPTIONS.copy())
+        return node
     if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
         # DuckDB's `/` is always DOUBLE division; Spark divides DECIMALs (0.5, 365.25) as
         # DECIMAL with a rounded scale, which reorders near-ties.
@@ -230,7 +271,8 @@ class SparkEngine(Engine):
         try:
             return self.spark.sql(_to_spark(tree))
         except PySparkException as exc:
-            raise WarehouseError(f"Spark refused the statement: {str(exc).splitlines()[0]}") from exc
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise WarehouseError(f"Spark refused the statement: {first}") from exc
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         tree = self._parse(sql, params)
