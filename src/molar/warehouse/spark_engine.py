@@ -37,8 +37,8 @@ DEFAULT_MASTER = "local[2]"
 NOT_ON_SPARK: dict[str, str] = {
     "ingest": "landing files uses DuckDB's CSV/JSON readers, and loads replace rows by key (UPDATE, ON CONFLICT)",
     "identity": "linking runs Splink through its DuckDB backend; the Spark backend is not wired in yet",
-    "profile": "the input tables decrypt sealed fields, the tag SQL is not checked on Spark yet, and "
-               "publishing updates rows in place (UPDATE … FROM)",
+    "profile": "building the input tables decrypts sealed patient fields, the referral_reach tag uses a "
+               "recursive CTE with UNION, and publishing updates rows in place (UPDATE … FROM)",
 }
 
 

@@ -1,0 +1,30 @@
+"""`--engine spark` on a stage that is not on Spark yet: one plain message, exit 2, and
+nothing written (no Spark session needed)."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from molar.cli import app
+
+runner = CliRunner()
+
+
+def test_profile_on_spark_says_why_not(tmp_path):
+    result = runner.invoke(app, ["profile", "run", "--engine", "spark", "-w", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2
+    assert "`profile` does not run on Spark yet" in result.output and "UPDATE" in result.output
+    assert "暂不支持 Spark" in result.output
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_demo_on_spark_names_the_first_stage_not_on_spark(tmp_path):
+    result = runner.invoke(app, ["demo", "--engine", "spark", "--patients", "2000", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "`ingest` does not run on Spark yet" in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unknown_engine_is_refused(tmp_path):
+    result = runner.invoke(app, ["profile", "run", "--engine", "dask", "-w", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2 and "duckdb or spark" in result.output
