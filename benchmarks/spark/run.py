@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from molar.config import load_settings
 from molar.identity import resolve
 from molar.ingest import ingest_paths
 from molar.profile.lifecycle import compute_lifecycle
@@ -27,8 +28,7 @@ from molar.profile.rfm import compute_value_scores
 from molar.profile.run import compute_profile
 from molar.profile.tiers import compute_tiers
 from molar.synth import SynthConfig, generate
-from molar.warehouse import open_warehouse
-from molar.warehouse.spark_engine import SparkEngine
+from molar.warehouse import open_spark_warehouse, open_warehouse
 
 INPUTS = ("person", "visits", "treatments", "charges", "appointments", "texts", "new_tag")
 PROFILE_TABLES = ("profile.churn_risk", "profile.tier_model")
@@ -47,7 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--master", default=load_settings().spark_master,
+                        help="Spark master URL (default: spark_master in molar.toml / MOLAR_SPARK_MASTER, else local[2])")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -61,7 +62,7 @@ def main() -> None:
     compute_profile(duck, as_of)
 
     started = time.perf_counter()
-    spark = SparkEngine(out / "spark", master=args.master)
+    spark = open_spark_warehouse(load_settings().with_overrides(spark_master=args.master), out / "spark")
     session_start = time.perf_counter() - started
     started = time.perf_counter()
     for table in (*INPUTS, *PROFILE_TABLES):

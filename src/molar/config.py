@@ -45,6 +45,7 @@ class Settings:
     # Master key for field encryption (base64 of 32 bytes; `molar privacy keygen`), see docs/privacy.md.
     master_key: str | None = field(default=None, repr=False)
     mapping_dirs: tuple[Path, ...] = ()      # source mapping folders besides the shipped ones
+    spark_master: str = "local[2]"           # Spark master URL for the Spark engine (docs/spark.md)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -96,6 +97,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
         "master_key": "MOLAR_MASTER_KEY",
         "mapping_dirs": "MOLAR_MAPPING_DIRS",
+        "spark_master": "MOLAR_SPARK_MASTER",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -114,6 +116,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, threads=_whole_number("threads", raw["threads"]))
     if "memory_limit" in raw:
         settings = replace(settings, memory_limit=str(raw["memory_limit"]))
+    if "spark_master" in raw:
+        settings = replace(settings, spark_master=str(raw["spark_master"]))
     if "api_keys" in raw:
         keys = _json_table("MOLAR_API_KEYS", raw["api_keys"],
                            "api_keys must be a table: name = {key = \"...\", source = \"his\"}")

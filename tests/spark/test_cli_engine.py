@@ -28,3 +28,14 @@ def test_demo_on_spark_names_the_first_stage_not_on_spark(tmp_path):
 def test_an_unknown_engine_is_refused(tmp_path):
     result = runner.invoke(app, ["profile", "run", "--engine", "dask", "-w", str(tmp_path / "w.duckdb")])
     assert result.exit_code == 2 and "duckdb or spark" in result.output
+
+
+def test_the_spark_master_comes_from_molar_toml_or_the_environment(tmp_path, monkeypatch):
+    from molar.config import load_settings
+
+    monkeypatch.delenv("MOLAR_SPARK_MASTER", raising=False)
+    assert load_settings(tmp_path / "none.toml").spark_master == "local[2]"
+    (tmp_path / "molar.toml").write_text('spark_master = "spark://10.0.0.5:7077"\n', encoding="utf-8")
+    assert load_settings(tmp_path / "molar.toml").spark_master == "spark://10.0.0.5:7077"
+    monkeypatch.setenv("MOLAR_SPARK_MASTER", "local[4]")
+    assert load_settings(tmp_path / "molar.toml").spark_master == "local[4]"
