@@ -18,6 +18,18 @@ def test_profile_on_spark_says_why_not(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_ingest_and_identity_on_spark_say_why_not(tmp_path):
+    (tmp_path / "visits.csv").write_text("x\n1\n", encoding="utf-8")
+    for args, stage, reason in (
+        (["ingest", str(tmp_path / "visits.csv")], "ingest", "ON CONFLICT"),
+        (["identity", "resolve"], "identity", "Splink"),
+    ):
+        result = runner.invoke(app, [*args, "--engine", "spark", "-w", str(tmp_path / "w.duckdb")])
+        assert result.exit_code == 2, args
+        assert f"`{stage}` does not run on Spark yet" in result.output and reason in result.output
+    assert not (tmp_path / "w.duckdb").exists()
+
+
 def test_demo_on_spark_names_the_first_stage_not_on_spark(tmp_path):
     result = runner.invoke(app, ["demo", "--engine", "spark", "--patients", "2000", "--out", str(tmp_path / "d")])
     assert result.exit_code == 2
