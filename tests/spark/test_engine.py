@@ -95,6 +95,8 @@ def test_a_new_engine_finds_the_tables(spark):
 
 @pytest.mark.parametrize("sql", [
     "UPDATE ops.t_engine SET n = 1",
+    "DELETE FROM ops.no_such_table",
+    "INSERT INTO no_such_table VALUES (1)",
     "INSERT INTO ops.t_engine VALUES ('a', 1, NULL, NULL) ON CONFLICT DO NOTHING",
     "SELECT sum(x) OVER (ORDER BY d RANGE BETWEEN INTERVAL 30 DAY PRECEDING AND CURRENT ROW) FROM t",
     "SELECT no_such_function(1)",
@@ -103,3 +105,8 @@ def test_what_spark_cannot_do_is_a_clear_error(spark, sql):
     spark.execute("CREATE TABLE IF NOT EXISTS ops.t_engine (k VARCHAR, n INTEGER, d DATE, ts TIMESTAMP)")
     with pytest.raises(WarehouseError):
         spark.execute(sql)
+
+
+def test_appending_to_a_missing_table_is_a_clear_error(spark):
+    with pytest.raises(WarehouseError):
+        spark.append("ops.no_such_table", pa.table({"k": ["x"]}))

@@ -264,17 +264,27 @@ class SparkEngine(Engine):
             raise WarehouseError(f"the Spark engine cannot read this statement: {exc}") from exc
         return _bind(tree, params)
 
-    def _query(self, tree: exp.Expression) -> Any:
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Spark's errors as a WarehouseError with Spark's first line."""
         from pyspark.errors import PySparkException
 
         try:
-            return self.spark.sql(_to_spark(tree))
+            yield
         except PySparkException as exc:
             first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise WarehouseError(f"Spark refused the statement: {first}") from exc
 
+    def _query(self, tree: exp.Expression) -> Any:
+        with self._refusals():
+            return self.spark.sql(_to_spark(tree))
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         tree = self._parse(sql, params)
+        with self._refusals():
+            self._dispatch(tree)
+
+    def _dispatch(self, tree: exp.Expression) -> None:
         if isinstance(tree, exp.Create) and tree.kind == "TABLE":
             self._create(tree)
         elif isinstance(tree, exp.Create) and tree.kind in ("SCHEMA", "DATABASE"):
@@ -291,10 +301,14 @@ class SparkEngine(Engine):
             self._query(tree).collect()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self._query(self._parse(sql, params)).collect()]
+        frame = self._query(self._parse(sql, params))
+        with self._refusals():
+            return [tuple(r) for r in frame.collect()]
 
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self._query(self._parse(sql, params)).toArrow()
+        frame = self._query(self._parse(sql, params))
+        with self._refusals():
+            return frame.toArrow()
 
     # ------------------------------------------------------------------ tables
 
@@ -349,7 +363,7 @@ class SparkEngine(Engine):
         return ", ".join(f"`{c.name}` {c.args['kind'].sql(dialect='spark')}" for c in columns)
 
     def _target(self, db: str, name: str) -> Any:
-        return self._temp[name] if self._is_temp(db, name) else self.spark.table(f"{db}.{name}")
+        return self._temp[name] if self._is_temp(db, name) else self.spark.table(f"{db or 'main'}.{name}")
 
     def _write(self, db: str, name: str, frame: Any, *, overwrite: bool) -> None:
         """Append ``frame`` (columns in the table's order) to a table, or replace its rows."""
@@ -359,7 +373,7 @@ class SparkEngine(Engine):
         if self._is_temp(db, name):
             self._keep(name, frame if overwrite else target.unionByName(frame))
         else:
-            frame.write.insertInto(f"{db}.{name}", overwrite=overwrite)
+            frame.write.insertInto(f"{db or 'main'}.{name}", overwrite=overwrite)
 
     def _insert(self, tree: exp.Insert) -> None:
         if tree.args.get("conflict") or tree.args.get("alternative") or tree.args.get("returning"):
@@ -381,7 +395,7 @@ class SparkEngine(Engine):
     def _delete(self, tree: exp.Delete) -> None:
         db, name = self._name(tree.this)
         where = tree.args.get("where")
-        source = f"{db}.{name}" if db else name
+        source = name if self._is_temp(db, name) else f"{db or 'main'}.{name}"
         gone = _to_spark(where.this) if where else "true"
         keep = f"SELECT * FROM {source} WHERE NOT coalesce(({gone}), false)"
         frame = self.spark.sql(keep).localCheckpoint()  # read fully before the files are replaced
@@ -393,13 +407,14 @@ class SparkEngine(Engine):
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         db, _, name = table.rpartition(".")
-        target = self._target(db, name)
-        unknown = set(data.column_names) - set(target.columns)
-        if unknown:
-            raise WarehouseError(f"{table} has no column(s) {', '.join(sorted(unknown))}")
-        frame = self.spark.createDataFrame(data)
-        frame = frame.select(*[frame[c] if c in data.column_names else _null(c) for c in target.columns])
-        self._write(db, name, frame, overwrite=False)
+        with self._refusals():
+            target = self._target(db, name)
+            unknown = set(data.column_names) - set(target.columns)
+            if unknown:
+                raise WarehouseError(f"{table} has no column(s) {', '.join(sorted(unknown))}")
+            frame = self.spark.createDataFrame(data)
+            frame = frame.select(*[frame[c] if c in data.column_names else _null(c) for c in target.columns])
+            self._write(db, name, frame, overwrite=False)
         return data.num_rows
 
     def load(self, table: str, data: pa.Table) -> None:
@@ -424,7 +439,8 @@ class SparkEngine(Engine):
 
     def columns(self, qualified_name: str) -> list[str]:
         db, _, name = qualified_name.rpartition(".")
-        return list(self._target(db, name).columns)
+        with self._refusals():
+            return list(self._target(db, name).columns)
 
     def close(self) -> None:
         for name in self._temp:
