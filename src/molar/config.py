@@ -27,6 +27,7 @@ class Settings:
     as_of: date | None = None
     threads: int | None = None
     memory_limit: str | None = None
+    spark_master: str = "local[2]"           # Spark master URL for the Spark engine (docs/spark.md)
     # Real-time server (`molar serve`, see docs/realtime.md).
     # API keys by name: {"his": {"key": "...", "source": "his", "types": [...]}}; parsed and
     # checked by molar.realtime.auth. From [api_keys] in molar.toml or MOLAR_API_KEYS (JSON).
@@ -45,7 +46,6 @@ class Settings:
     # Master key for field encryption (base64 of 32 bytes; `molar privacy keygen`), see docs/privacy.md.
     master_key: str | None = field(default=None, repr=False)
     mapping_dirs: tuple[Path, ...] = ()      # source mapping folders besides the shipped ones
-    spark_master: str = "local[2]"           # Spark master URL for the Spark engine (docs/spark.md)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -86,6 +86,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "as_of": "MOLAR_AS_OF",
         "threads": "MOLAR_THREADS",
         "memory_limit": "MOLAR_MEMORY_LIMIT",
+        "spark_master": "MOLAR_SPARK_MASTER",
         "api_keys": "MOLAR_API_KEYS",
         "api_dev_key": "MOLAR_API_DEV_KEY",
         "events_dir": "MOLAR_EVENTS_DIR",
@@ -97,7 +98,6 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "automation_policy": "MOLAR_AUTOMATION_POLICY",
         "master_key": "MOLAR_MASTER_KEY",
         "mapping_dirs": "MOLAR_MAPPING_DIRS",
-        "spark_master": "MOLAR_SPARK_MASTER",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
