@@ -27,6 +27,7 @@ class Settings:
     as_of: date | None = None
     threads: int | None = None
     memory_limit: str | None = None
+    spark_master: str = "local[2]"           # Spark master URL for the Spark engine (docs/spark.md)
     # Real-time server (`molar serve`, see docs/realtime.md).
     # API keys by name: {"his": {"key": "...", "source": "his", "types": [...]}}; parsed and
     # checked by molar.realtime.auth. From [api_keys] in molar.toml or MOLAR_API_KEYS (JSON).
@@ -89,6 +90,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "as_of": "MOLAR_AS_OF",
         "threads": "MOLAR_THREADS",
         "memory_limit": "MOLAR_MEMORY_LIMIT",
+        "spark_master": "MOLAR_SPARK_MASTER",
         "api_keys": "MOLAR_API_KEYS",
         "api_dev_key": "MOLAR_API_DEV_KEY",
         "events_dir": "MOLAR_EVENTS_DIR",
@@ -121,6 +123,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
         settings = replace(settings, threads=_whole_number("threads", raw["threads"]))
     if "memory_limit" in raw:
         settings = replace(settings, memory_limit=str(raw["memory_limit"]))
+    if "spark_master" in raw:
+        settings = replace(settings, spark_master=str(raw["spark_master"]))
     if "api_keys" in raw:
         keys = _json_table("MOLAR_API_KEYS", raw["api_keys"],
                            "api_keys must be a table: name = {key = \"...\", source = \"his\"}")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from molar.ui.console import console, progress_bar
-from molar.ui.options import fail, open_engine, print_json, settings_from
+from molar.ui.options import EngineOpt, fail, open_engine, print_json, require_engine, settings_from
 
 # The console login `molar demo` creates: a chain-wide clinic manager. The password is
 # printed and published here, so it is for the demo warehouse only.
@@ -53,8 +53,10 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the generated exports and the warehouse.")] = Path("molar-demo"),
     end_date: Annotated[str, typer.Option("--end-date", help="Last day of the synthetic history (YYYY-MM-DD).")] = "2026-10-31",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    engine_name: EngineOpt = "duckdb",
 ) -> None:
     """Generate a synthetic dental chain and load it through every pipeline stage."""
+    require_engine(engine_name, "ingest")  # the first stage of the demo
     from molar.demo_live import day_events, replay_day
     from molar.ingest.cli import run_ingest, summary_table, totals
     from molar.privacy import scan

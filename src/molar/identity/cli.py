@@ -10,12 +10,14 @@ from rich.table import Table
 
 from molar.ui.console import console, err_console, progress_bar
 from molar.ui.options import (
+    EngineOpt,
     JsonOpt,
     WarehouseOpt,
     fail,
     failing_on,
     open_engine,
     print_json,
+    require_engine,
     settings_from,
     warehouse_engine,
 )
@@ -85,8 +87,10 @@ def resolve_command(
         "--incremental", help="Link only the records new since the last run, with that run's trained model, "
         "against the existing golden IDs (default: a full re-link that retrains the model).")] = False,
     as_json: JsonOpt = False,
+    engine_name: EngineOpt = "duckdb",
 ) -> None:
     """Link patient records across sources into golden IDs (stable across reruns)."""
+    require_engine(engine_name, "identity")
     from molar.identity.incremental import IncrementalError, resolve_incremental
     from molar.identity.linker import prob_to_weight
     from molar.identity.resolve import resolve

@@ -23,11 +23,13 @@ from molar.privacy.sealed import sealed_columns
 from molar.ui.console import console, progress_bar
 from molar.ui.options import (
     AsOfOpt,
+    EngineOpt,
     WarehouseOpt,
     fail,
     failing_on,
     open_engine,
     print_json,
+    require_engine,
     settings_from,
     warehouse_engine,
 )
@@ -118,8 +120,10 @@ def ingest(
     mappings: Annotated[list[Path] | None, typer.Option("--mappings", "-m", help="Extra folder of source mappings (repeatable).")] = None,
     warehouse: WarehouseOpt = None,
     as_of: AsOfOpt = None,
+    engine_name: EngineOpt = "duckdb",
 ) -> None:
     """Load source files: standardise every row, quarantine what fails, with reasons."""
+    require_engine(engine_name, "ingest")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise fail(f"not found: {', '.join(missing)}")

@@ -13,12 +13,14 @@ from rich.table import Table
 from molar.ui.console import console, progress_bar
 from molar.ui.options import (
     AsOfOpt,
+    EngineOpt,
     JsonOpt,
     WarehouseOpt,
     fail,
     failing_on,
     open_engine,
     print_json,
+    require_engine,
     settings_from,
 )
 
@@ -84,8 +86,10 @@ def run_command(
     no_sentiment: Annotated[bool, typer.Option("--no-sentiment", help="Keep the stored text sentiment; do not reclassify.")] = False,
     tags_dir: Annotated[Path | None, typer.Option("--tags", help="Folder of tag YAML files instead of the shipped catalogue.")] = None,
     as_json: JsonOpt = False,
+    engine_name: EngineOpt = "duckdb",
 ) -> None:
     """Recompute every patient's tags, value score, tier and lifecycle stage."""
+    require_engine(engine_name, "profile")
     settings = settings_from(warehouse, as_of)
     with open_engine(settings) as engine:
         if not engine.count("identity.patient"):

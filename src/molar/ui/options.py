@@ -25,6 +25,11 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", help="Treat this date (YYYY-MM-DD) as today, e.g. to load historical exports."),
 ]
 
+EngineOpt = Annotated[
+    str,
+    typer.Option("--engine", help="Run on the embedded DuckDB warehouse (duckdb) or on Apache Spark (spark; see docs/spark.md)."),
+]
+
 
 def fail(message: str) -> typer.Exit:
     """Print a plain error and return the exit to raise (exit code 2)."""
@@ -71,3 +76,17 @@ def failing_on(*errors: type[Exception]) -> Iterator[None]:
 def print_json(data: Any, default: Callable[[Any], Any] = str) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=default))
 
+
+
+def require_engine(engine: str, stage: str) -> None:
+    """Stop with a plain message when ``stage`` cannot run on the chosen engine yet."""
+    from molar.warehouse.spark_engine import NOT_ON_SPARK
+
+    if engine not in ("duckdb", "spark"):
+        raise fail(f"--engine {engine!r} is not known; use duckdb or spark / 引擎只能是 duckdb 或 spark")
+    if engine == "spark" and stage in NOT_ON_SPARK:
+        raise fail(
+            f"`{stage}` does not run on Spark yet: {NOT_ON_SPARK[stage]}. Run it with --engine duckdb "
+            f"(the default); docs/spark.md lists what runs on Spark today. / "
+            f"「{stage}」暂不支持 Spark 引擎，请使用默认的 duckdb 引擎。"
+        )

@@ -22,4 +22,13 @@ def open_warehouse(settings: Settings | None = None, path: str | Path | None = N
     return engine
 
 
-__all__ = ["LAYERS", "DuckDBEngine", "Engine", "WarehouseError", "migrate", "open_warehouse"]
+def open_spark_warehouse(settings: Settings | None = None, path: str | Path | None = None) -> Engine:
+    """The Spark engine on ``path`` (default: ``<warehouse>.spark`` beside the DuckDB file),
+    with the master URL from the settings (``spark_master``, ``MOLAR_SPARK_MASTER``)."""
+    from molar.warehouse.spark_engine import SparkEngine
+
+    settings = settings or Settings()
+    return SparkEngine(path or Path(settings.warehouse_path).with_suffix(".spark"), master=settings.spark_master)
+
+
+__all__ = ["LAYERS", "DuckDBEngine", "Engine", "WarehouseError", "migrate", "open_spark_warehouse", "open_warehouse"]
