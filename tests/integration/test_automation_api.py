@@ -13,7 +13,13 @@ from fastapi import FastAPI
 
 from molar.automation import ManualClock, load_catalogue
 from molar.automation.api import rules_router
-from unit.automation.autolib import add_patient, automation, in_every_rule, visit
+from unit.automation.autolib import (
+    SHIPPED_RULE_FILES,
+    add_patient,
+    automation,
+    in_every_rule,
+    visit,
+)
 
 T0 = datetime(2026, 10, 5, 10, 0)
 
@@ -57,7 +63,7 @@ def test_rules_admin_over_http(server, warehouse):
     with httpx.Client(base_url=server, timeout=10) as http:
         rules = http.get("/v1/rules").json()["rules"]
         by_key = {r["key"]: r for r in rules}
-        assert len(rules) == 8 and by_key["recall_due_reminder"]["enabled"] is False
+        assert len(rules) == len(SHIPPED_RULE_FILES) and by_key["recall_due_reminder"]["enabled"] is False
         assert len(by_key["decline_winback"]["version"]) == 12
 
         r = http.post("/v1/rules/decline_winback/disable")
@@ -109,6 +115,6 @@ def test_inside_the_server_reads_use_its_engine_and_writes_go_through_the_worker
     with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         assert client.get("/v1/rules").status_code == 401
         auth = {"Authorization": "Bearer admin"}
-        assert len(client.get("/v1/rules", headers=auth).json()["rules"]) == 8
+        assert len(client.get("/v1/rules", headers=auth).json()["rules"]) == len(SHIPPED_RULE_FILES)
         r = client.post("/v1/rules/implant_follow_up/disable", headers=auth).json()
         assert r["enabled"] is False and r["override"]["updated_by"] == "admin-key" and len(calls) == 1

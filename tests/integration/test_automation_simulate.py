@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 from molar.automation import is_held_out, load_catalogue
 from molar.automation.simulate import simulate
@@ -108,8 +107,7 @@ def test_cli_validate_reports_file_and_line(tmp_path):
     from typer.testing import CliRunner
 
     from molar.cli import app
+    from unit.automation.autolib import SHIPPED_RULE_FILES
 
-    shipped = Path(__file__).parents[2] / "src" / "molar" / "automation" / "rules"
-    rule_files = [p for p in shipped.glob("*.yaml") if p.name != "templates.yaml"]
     ok = CliRunner().invoke(app, ["rules", "validate"])
-    assert ok.exit_code == 0 and f"{len(rule_files)} rules" in ok.stdout
+    assert ok.exit_code == 0 and f"{len(SHIPPED_RULE_FILES)} rules" in ok.stdout

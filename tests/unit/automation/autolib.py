@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
+from pathlib import Path
 
+import molar.automation
 from molar.automation import Automation, ManualClock, load_catalogue, load_policy
 from molar.delivery.channels import LocalSink
 from molar.model.events import Event
 from support import add_golden
 
 CATALOGUE = load_catalogue()
+# The rule files shipped with Molar (one rule each), counted from the folder, not the loader.
+SHIPPED_RULE_FILES = sorted(p for p in (Path(molar.automation.__file__).parent / "rules").glob("*.yaml")
+                            if p.name != "templates.yaml")
 POLICY = load_policy()
 _ids = itertools.count(1)
 
