@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from molar.predict.clv.bgnbd import BetaGeoModel
 from molar.predict.clv.data import UNITS, ClvInputError, daily_transactions, one_hot, summarise
-from molar.predict.clv.report import covariate_comparison
 from molar.predict.clv.gamma_gamma import GammaGammaModel
+from molar.predict.clv.report import covariate_comparison
 from molar.warehouse import Engine
 
 WEEKS_PER_MONTH = UNITS["M"] / UNITS["W"]
