@@ -2,7 +2,8 @@
 
 This is the composition root (like `molar demo`): it sits above the layers and connects
 them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
-payment rescores the patient's churn risk (`molar.predict.churn.live`), the profile
+payment rescores the patient's churn risk (`molar.predict.churn.live`) and lifetime value
+(`molar.predict.clv.live`, with the latest stored model), the profile
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
@@ -87,6 +88,7 @@ def build_server(
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
     from molar.predict.churn.live import LiveChurn
+    from molar.predict.clv.live import LiveClv
     from molar.profile.live import LiveProfile
     from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
     from molar.realtime.auth import permit
@@ -107,7 +109,8 @@ def build_server(
 
     app = create_app(
         settings,
-        stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
+        stages=[LiveChurn(today=lambda: now().date()), LiveClv(today=lambda: now().date()), live,
+                automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(
             catalogue=automation.catalogue, clock=now, guard=permit, responses=AUTH_ERRORS,
