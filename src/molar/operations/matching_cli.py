@@ -51,10 +51,10 @@ def doctors_match(
     from molar.operations.matching import MatchingError, Request, match
     from molar.privacy.cli import cli_access
 
-    if patient is None:
-        raise fail("give the patient with --patient G0000001234 / 请用 --patient 指定患者")
     with warehouse_engine(warehouse) as engine:
         principal = principal_for(engine, "doctors")
+        if patient is None:
+            raise fail("give the patient with --patient G0000001234 / 请用 --patient 指定患者")
         _check_clinic(engine, principal, clinic)
         with failing_on(MatchingError, CatalogueError):
             result = match(engine, patient.strip(), Request(treatment, department), clinic=clinic,
