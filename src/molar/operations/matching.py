@@ -4,7 +4,7 @@ The **case** is the patient (golden ID) and a treatment code or a department. It
 **complexity** (0–1) is the sum of the flags in ``doctor_matching.yaml`` that apply: 60 or
 older, periodontal therapy before, the same treatment before, several units planned, an open
 plan of three or more items. Each candidate doctor (the department's doctors at the clinic,
-and any doctor there who has done the treatment) gets five parts, each 0–1, weighted:
+and for a treatment any doctor there who has done it) gets five parts, each 0–1, weighted:
 
 - **experience**: mean of volume of the treatment (log scale), complex cases of it done, title;
 - **fit**: 1 − (complexity − experience) when the case is more complex than the doctor is
@@ -205,7 +205,7 @@ def doctor_profiles(engine: Engine, request: Request, as_of: date, cfg: Matching
     score = (f"least(1, (coalesce(age, 0) >= {cfg.older_age})::INT * {f['older_patient']} + perio_before::INT * "
              f"{f['perio_history']} + repeat_before::INT * {f['repeat_treatment']} + (units >= 2)::INT * "
              f"{f['several_units']})")
-    params = {"as_of": as_of, "codes": codes, "dept": request.dept, "clinic": clinic,
+    params = {"as_of": as_of, "codes": codes, "dept": request.dept, "clinic": clinic, "treatment": request.treatment,
               "after": cfg.rework_after_days, "within": cfg.rework_within_days, "complex_at": cfg.complex_at,
               "active_from": as_of - timedelta(days=cfg.active_within_days),
               "window_end": as_of + timedelta(days=cfg.availability_days)}
@@ -249,7 +249,7 @@ def doctor_profiles(engine: Engine, request: Request, as_of: date, cfg: Matching
         FROM std.doctor d
         LEFT JOIN work w USING (doctor_id) LEFT JOIN rework rw USING (doctor_id) LEFT JOIN seen s USING (doctor_id)
         LEFT JOIN reviews rv USING (doctor_id) LEFT JOIN booked b USING (doctor_id)
-        WHERE (d.department = $dept OR coalesce(w.volume, 0) > 0)
+        WHERE (d.department = $dept OR ($treatment IS NOT NULL AND coalesce(w.volume, 0) > 0))
           AND ($clinic IS NULL OR d.clinic_id = $clinic)
           AND s.last_visit >= $active_from
         ORDER BY d.doctor_id""", params).to_pylist()
