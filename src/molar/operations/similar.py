@@ -143,6 +143,8 @@ def load_cases(engine: Engine, as_of: date, cfg: CaseConfig | None = None) -> pd
         "as_of": as_of, "gap": cfg.course_gap_days, "after": cfg.rework_after_days,
         "within": cfg.rework_within_days, "complaint": cfg.complaint_after_days}).to_pandas()
     cases["age"] = cases["age"].astype("Int64")
+    for col in ("codes", "diagnoses"):
+        cases[col] = cases[col].map(list)
     cases["case_id"] = [case_id(g, s) for g, s in zip(cases["golden_id"], cases["start"], strict=True)]
     return cases
 
@@ -154,7 +156,7 @@ def features(cases: pd.DataFrame, cfg: CaseConfig | None = None) -> sparse.csr_m
     cfg = cfg or CaseConfig()
 
     def tfidf(docs: list[list[str]]) -> sparse.csr_matrix:
-        if not any(docs):
+        if not any(len(d) for d in docs):
             return sparse.csr_matrix((len(docs), 0))
         vec = TfidfVectorizer(analyzer=lambda items: items, lowercase=False)   # one token per item, as written
         return vec.fit_transform(docs)
