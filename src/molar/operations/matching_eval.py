@@ -15,7 +15,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from molar.operations.matching import MatchingConfig, Request, doctor_profiles, load_matching, patient_case, rank
+from molar.operations.matching import (
+    MatchingConfig,
+    Request,
+    doctor_profiles,
+    load_matching,
+    patient_case,
+    rank,
+)
 from molar.warehouse import Engine
 
 MAJOR_CODES = ("IMP", "RCT", "PERIO", "ORTHO", "ALIGN", "DENT")
