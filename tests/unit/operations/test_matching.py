@@ -12,6 +12,7 @@ import pytest
 
 from molar.automation.yamlio import CatalogueError
 from molar.operations.matching import MATCHING_FILE, MatchingError, Request, load_matching, match
+from molar.operations.matching_eval import evaluate_matching
 from unit.profile.crafted import AS_OF, Chain, Patient, Visit, fresh_warehouse
 
 YOUNG, OLD = date(1990, 1, 1), date(1958, 1, 1)   # 35 and 67 on the 2025 history visits
@@ -51,8 +52,10 @@ def history() -> tuple[list[Patient], dict[str, str]]:
     return patients, doctor
 
 
-def build(engine, *, q_birth: date = date(1960, 3, 1)) -> Chain:
+def build(engine, *, q_birth: date = date(1960, 3, 1), later: tuple[tuple[Patient, str], ...] = ()) -> Chain:
     patients, doctor = history()
+    patients += [p for p, _ in later]
+    doctor.update({p.key: doc for p, doc in later})
     # Q: 66 on the day, periodontal therapy in 2025 (with DG), an implant consultation with DB
     q = Patient("Q", birth=q_birth, visits=[Visit(date(2025, 6, 1), ["PERIO"]), Visit(date(2026, 9, 1), ["CHK"])])
     doctor.update({"Q": "DG"})
@@ -171,3 +174,18 @@ def test_weights_file_is_checked(tmp_path: Path):
                    encoding="utf-8")
     with pytest.raises(CatalogueError, match=r"full_volume: a whole number, 1 or more"):
         load_matching(bad)
+
+
+def test_evaluation_against_who_then_treated(warehouse):
+    # Three first implants after the cut (2025-12-31): N1 by DA, N2 by DB, N3 by DI (inactive on the
+    # cut day: not a candidate, so skipped). As of the cut the candidates at C01 are DA, DB, DG;
+    # N1 and N2 are 36 with no flag (routine) and DA ranks first for both (experience 1 vs 0.46, 0.20).
+    later = tuple((Patient(key, visits=[Visit(date(2026, 3, 1), ["IMP"])]), doc)
+                  for key, doc in (("N1", "DA"), ("N2", "DB"), ("N3", "DI")))
+    build(warehouse, later=later)
+    got = evaluate_matching(warehouse, date(2025, 12, 31), AS_OF, codes=("IMP",))
+    assert got["first_cases"] == 3
+    # N1: top 1 hit; N2: a miss at 1, a hit in the top 3; chance 1/3 each; nobody saw either doctor
+    # before (continuity 0); the most experienced (DA) is right once
+    assert got["groups"] == {name: {"cases": 2, "top1": 0.5, "top3": 1.0, "random": 0.333, "continuity": 0.0,
+                                    "most_experienced": 0.5, "candidates": 3.0} for name in ("routine", "all")}
