@@ -70,9 +70,11 @@ def doctors_match(
         print_json(result)
         return
     reasons = "; ".join(r["en"] for r in result["reasons"]) or "no complexity flag"
+    reasons_zh = "；".join(r["zh"] for r in result["reasons"]) or "无复杂因素"
     console.print(f"patient {result['golden_id']} · {result['treatment'] or result['department']} at "
                   f"{result['clinic_id'] or 'any clinic'} · complexity {result['complexity']:.2f} "
-                  f"({'complex' if result['complex'] else 'routine'}: {reasons})")
+                  f"({'complex' if result['complex'] else 'routine'}: {reasons}) / 病例复杂度"
+                  f"{result['complexity']:.2f}（{'复杂' if result['complex'] else '常规'}：{reasons_zh}）")
     table = Table(title=f"Doctors for {result['treatment'] or result['department']} (as of {result['as_of']})")
     for col in ("#", "doctor", "name", "title", "department", "score", "why"):
         table.add_column(col, no_wrap=col in ("doctor", "title"))

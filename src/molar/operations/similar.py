@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from molar.model.codes import TREATMENTS
+from molar.model.codes import DEPARTMENTS, TREATMENTS
 from molar.operations.matching import MatchingError, live_golden
 from molar.operations.series import data_end
 from molar.warehouse import Engine
@@ -201,6 +201,8 @@ def similar(engine: Engine, *, golden_id: str | None = None, case: str | None = 
     if as_of is None:
         raise MatchingError("the warehouse has no visits yet: load the HIS exports with `molar ingest` first / "
                             "仓库中没有就诊记录")
+    if department is not None and department not in DEPARTMENTS:
+        raise MatchingError(f"department {department!r}: one of {', '.join(DEPARTMENTS)} / 科室不存在")
     if golden_id is not None:
         golden_id = live_golden(engine, golden_id)
     cases = load_cases(engine, as_of, cfg)

@@ -85,5 +85,7 @@ def test_by_department_and_by_case_number(warehouse):
     assert again["case"]["case_id"] == older["case"]["case_id"]
     with pytest.raises(MatchingError, match="has no course of treatment in orthodontics"):
         similar(warehouse, golden_id=c["Q"], department="orthodontics", as_of=AS_OF)
+    with pytest.raises(MatchingError, match="department 'implants': one of general"):
+        similar(warehouse, golden_id=c["Q"], department="implants", as_of=AS_OF)
     with pytest.raises(MatchingError, match="no case 'Knope'"):
         similar(warehouse, case="Knope", as_of=AS_OF)
