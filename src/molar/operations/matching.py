@@ -158,18 +158,12 @@ class Request:
 
 def live_golden(engine: Engine, golden_id: str) -> str:
     """The patient's current golden ID (a merged one leads to its heir); unknown IDs fail plainly."""
-    seen = set()
-    while golden_id not in seen:
-        seen.add(golden_id)
-        row = engine.rows("SELECT status, merged_into FROM identity.golden WHERE golden_id = ?", [golden_id])
-        if not row:
-            raise MatchingError(f"no patient with golden ID {golden_id!r}; golden IDs look like G0000001234 (see "
-                                "`molar identity explain`) / 患者编号不存在")
-        status, merged_into = row[0]
-        if status != "retired" or not merged_into:
-            return golden_id
-        golden_id = merged_into
-    return golden_id
+    from molar.profile.explain import UnknownPatient, _golden
+
+    try:
+        return _golden(engine, golden_id)
+    except UnknownPatient as exc:
+        raise MatchingError(f"{exc} / 患者编号不存在") from None
 
 
 # Every treatment line of the chain with its patient, doctor and what made the case complex
