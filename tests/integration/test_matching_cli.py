@@ -42,6 +42,8 @@ def test_doctors_match_and_cases_similar_by_role(tmp_path):
     got = json.loads(r.output)
     # the crafted visits are D001's (a GP at C01, the patient's home clinic): the only candidate there
     assert got["clinic_id"] == "C01" and [d["doctor_id"] for d in got["doctors"]] == ["D001"]
+    positional = as_user(db, "fay", "doctors", "match", c["Q"], *match[4:])      # the issue's form: PATIENT first
+    assert positional.exit_code == 0 and json.loads(positional.output) == got
     refused = as_user(db, "mark", *match)
     assert refused.exit_code == 2 and "the role marketer may not doctors operations" in refused.output
     other = as_user(db, "carl", *match)
@@ -64,6 +66,7 @@ def test_doctors_match_and_cases_similar_by_role(tmp_path):
                                                                                 "operations.cases")]
     engine.close()
     assert sorted((r["actor"], r["action"], r["patient"] or "", tuple(r["fields"])) for r in rows) == sorted([
+        ("fay", "operations.doctors", c["Q"], ()),
         ("fay", "operations.doctors", c["Q"], ()),
         ("carl", "operations.doctors", c["Q"], ()),
         ("doc", "operations.cases", c["Q"], ("name",)),    # the search, and the patient whose name was shown

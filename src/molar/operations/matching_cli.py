@@ -15,7 +15,17 @@ from molar.warehouse import Engine
 
 doctors_app = typer.Typer(help="Doctor matching: rank a clinic's doctors for a patient's treatment, with reasons.",
                           no_args_is_help=True)
+PatientArg = Annotated[str | None, typer.Argument(help="The patient's golden ID, e.g. G0000001234 (or --patient).",
+                                                  show_default=False)]
 PatientOpt = Annotated[str | None, typer.Option("--patient", help="The patient's golden ID, e.g. G0000001234.")]
+
+
+def one_patient(argument: str | None, option: str | None) -> str | None:
+    """The patient named as an argument or with --patient (the same one if both)."""
+    if argument and option and argument.strip() != option.strip():
+        raise fail(f"two patients given ({argument} and --patient {option}); give one / 只能指定一位患者")
+    chosen = argument or option
+    return chosen.strip() if chosen else None
 
 
 def principal_for(engine: Engine, action: str) -> Any:
@@ -37,6 +47,7 @@ def _check_clinic(engine: Engine, principal: Any, clinic: str | None) -> None:
 
 @doctors_app.command("match")
 def doctors_match(
+    golden: PatientArg = None,
     patient: PatientOpt = None,
     treatment: Annotated[str | None, typer.Option("--treatment", help="Planned treatment code, e.g. IMP.")] = None,
     department: Annotated[str | None, typer.Option("--department", help="Or the department, e.g. implant.")] = None,
@@ -53,11 +64,12 @@ def doctors_match(
 
     with warehouse_engine(warehouse) as engine:
         principal = principal_for(engine, "doctors")
+        patient = one_patient(golden, patient)
         if patient is None:
-            raise fail("give the patient with --patient G0000001234 / 请用 --patient 指定患者")
+            raise fail("give the patient: molar doctors match G0000001234 --treatment IMP / 请指定患者")
         _check_clinic(engine, principal, clinic)
         with failing_on(MatchingError, CatalogueError):
-            result = match(engine, patient.strip(), Request(treatment, department), clinic=clinic,
+            result = match(engine, patient, Request(treatment, department), clinic=clinic,
                            as_of=parse_day(as_of, "--as-of"))
         if clinic is None and principal.clinics is not None and result["clinic_id"] not in principal.clinics:
             raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not at the patient's "

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from molar.operations.matching_cli import PatientOpt, principal_for
+from molar.operations.matching_cli import PatientArg, PatientOpt, one_patient, principal_for
 from molar.operations.recall_cli import AsOfOpt, parse_day
 from molar.ui.console import console
 from molar.ui.options import JsonOpt, WarehouseOpt, failing_on, print_json, warehouse_engine
@@ -32,6 +32,7 @@ def names(engine: Engine, principal: Any, ids: list[str]) -> tuple[dict[str, str
 
 @cases_app.command("similar")
 def cases_similar(
+    golden: PatientArg = None,
     patient: PatientOpt = None,
     case: Annotated[str | None, typer.Option("--case", help="Or a case number from an earlier answer, e.g. "
                                                              "K1a2b3c4d5e.")] = None,
@@ -51,7 +52,7 @@ def cases_similar(
     with warehouse_engine(warehouse) as engine:
         principal = principal_for(engine, "cases")
         with failing_on(MatchingError):
-            result = similar(engine, golden_id=patient.strip() if patient else None, case=case, department=department,
+            result = similar(engine, golden_id=one_patient(golden, patient), case=case, department=department,
                              k=k, as_of=parse_day(as_of, "--as-of"))
         shown, fields = names(engine, principal, [c["golden_id"] for c in result["similar"]])
         for c in result["similar"]:
