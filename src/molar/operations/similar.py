@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -177,15 +178,12 @@ def features(cases: pd.DataFrame, cfg: CaseConfig | None = None) -> sparse.csr_m
 
 
 def _describe(row: Any, distance: float | None) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for code in row.codes:
-        counts[code] = counts.get(code, 0) + 1
     return {"case_id": row.case_id, "golden_id": row.golden_id,
             "distance": None if distance is None else round(float(distance), 4),
             "department": row.department, "clinic_id": row.clinic_id, "doctor_id": row.doctor_id,
             "age_band": age_band(None if pd.isna(row.age) else int(row.age)), "sex": row.sex,
             "start": row.start, "end": row.end, "visits": int(row.visits), "duration_days": int(row.duration_days),
-            "cost_yuan": round(float(row.cost), 2), "treatments": counts, "diagnoses": list(row.diagnoses),
+            "cost_yuan": round(float(row.cost), 2), "treatments": dict(Counter(row.codes)), "diagnoses": list(row.diagnoses),
             "outcome": row.outcome}
 
 
