@@ -1,4 +1,5 @@
-"""`molar marketing funnel|attribution|plans`: the lead funnel, channel attribution and plan follow-ups."""
+"""`molar marketing funnel|attribution|plans|next-treatment|uplift`: the lead funnel, channel attribution, plan
+follow-ups, next-best-treatment rules and rule uplift from holdouts."""
 
 from __future__ import annotations
 
@@ -153,6 +154,56 @@ def marketing_plans(
         table.add_row(r["plan_id"], r["source_patient_key"] or "—", r["clinic_id"] or "—", r["consultant"] or "—",
                       r["proposed_on"].isoformat(), r["items"] or "—", _money(r["quoted_yuan"]), r["status"],
                       str(r["age_days"]), "yes" if r["expired"] else "")
+    console.print(table)
+
+
+@marketing_app.command("next-treatment")
+def marketing_next_treatment(
+    min_lift: Annotated[float, typer.Option("--min-lift", help="Only rules with at least this lift.")] = 1.0,
+    min_patients: Annotated[int, typer.Option("--min-patients", help="Only rules seen in this many patients.")] = 20,
+    patient: Annotated[str | None, typer.Option("--patient", help="A golden ID: the treatments to suggest next.")] = None,
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sequence rules "A, then B" between treatments (support, confidence, lift, lag), or a patient's next treatments."""
+    from molar.marketing.nbt import NextTreatmentError, next_for_patient, sequence_rules
+    from molar.privacy import audit
+
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        _caller(engine, "read")
+        with failing_on(NextTreatmentError):
+            rules = sequence_rules(engine, settings.today, min_patients=min_patients, min_lift=min_lift)
+        if patient is not None:
+            principal = _caller(engine, "follow_up")
+            suggestions = next_for_patient(engine, patient, settings.today, rules)
+            audit.record(engine, actor=principal.name, role=principal.role, action="marketing.next_treatment",
+                         resource="std.treatment", purpose="molar marketing next-treatment", fields=[],
+                         detail={"suggestions": len(suggestions)}, patient=patient)
+    if patient is not None:
+        if as_json:
+            print_json({"patient": patient, "as_of": settings.today.isoformat(), "next": suggestions})
+        elif not suggestions:
+            console.print(f"no rule suggests a next treatment for {patient} / 暂无推荐的下一步治疗")
+        else:
+            table = Table(title=f"Next treatments for {patient} / 下一步治疗建议")
+            for col in ("item", "because of", "since", "confidence", "lift", "median days"):
+                table.add_column(col, justify="right" if col in ("confidence", "lift", "median days") else "left")
+            for r in suggestions:
+                table.add_row(r["item"], r["because"], r["since"], _pct(r["confidence"]), f"{r['lift']:.2f}",
+                              f"{r['median_lag_days']:.0f}")
+            console.print(table)
+        return
+    if as_json:
+        print_json({"as_of": settings.today.isoformat(), "rules": [r.as_dict() for r in rules]})
+        return
+    table = Table(title=f"{len(rules)} sequence rules (lift ≥ {min_lift}, ≥ {min_patients} patients) / 治疗序列规则")
+    for col in ("first", "then", "patients", "support", "confidence", "lift", "median days"):
+        table.add_column(col, justify="left" if col in ("first", "then") else "right")
+    for r in rules:
+        table.add_row(r.antecedent, r.consequent, f"{r.patients:,}", _pct(r.support), _pct(r.confidence),
+                      f"{r.lift:.2f}", f"{r.median_lag_days:.0f}")
     console.print(table)
 
 
