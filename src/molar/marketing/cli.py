@@ -207,5 +207,45 @@ def marketing_next_treatment(
     console.print(table)
 
 
+@marketing_app.command("uplift")
+def marketing_uplift(
+    rule: Annotated[str | None, typer.Option("--rule", help="One rule key (default: every rule with journeys).")] = None,
+    window: Annotated[str, typer.Option("--window", help="Conversion window after the trigger: 30d, 2w …")] = "30d",
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each rule's effect: visit or booking within the window, treated − holdout, with a 95 % interval, per channel."""
+    from molar.automation.durations import DurationError, parse_duration
+    from molar.marketing.uplift import UpliftError, uplift
+
+    with failing_on(DurationError):
+        span = parse_duration(window)
+    if span.total_seconds() % 86400:
+        raise fail(f"--window {window}: write whole days, e.g. 30d or 2w / 转化窗口须为整天数")
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        _caller(engine, "read")
+        with failing_on(UpliftError):
+            rows = uplift(engine, settings.today, span.days, rule)
+    if as_json:
+        print_json({"as_of": settings.today.isoformat(), "window_days": span.days, "rules": rows})
+        return
+    if not rows:
+        console.print("no rule journeys whose window has ended: run the rules first (molar serve) / 暂无可评估的规则旅程")
+        return
+    table = Table(title=f"Rule uplift: visit or booking within {span.days} days, treated − holdout / 规则增益")
+    for col in ("rule", "channel", "treated", "conv.", "holdout", "conv.", "effect", "95 % interval"):
+        table.add_column(col, justify="left" if col in ("rule", "channel") else "right")
+    for r in rows:
+        for c in [{**r, "channel": "all"}, *r["channels"]]:
+            ci = c["ci95"]
+            table.add_row(r["rule"], c["channel"], f"{c['treated']['journeys']:,}", _pct(c["treated"]["rate"]),
+                          f"{c['holdout']['journeys']:,}", _pct(c["holdout"]["rate"]),
+                          "—" if c["effect"] is None else f"{c['effect']:+.1%}",
+                          "—" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(marketing_app, name="marketing")

@@ -80,3 +80,23 @@ def test_treated_against_holdout_from_the_warehouse(journeys):
     assert uplift(journeys, AS_OF, 30, rule="other") == []
     with pytest.raises(UpliftError, match="at least 1d"):
         uplift(journeys, AS_OF, 0)
+
+
+def test_cli_uplift(journeys, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from molar.cli import app
+
+    journeys.execute("CHECKPOINT")
+    env = {"MOLAR_WAREHOUSE": str(tmp_path / "molar.duckdb"), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
+    runner = CliRunner()
+    r = runner.invoke(app, ["marketing", "uplift", "--as-of", "2026-10-31", "--window", "20d", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    [rule] = json.loads(r.output)["rules"]
+    assert (rule["rule"], rule["treated"]["converted"], rule["holdout"]["converted"]) == ("r1", 2, 0)
+    r = runner.invoke(app, ["marketing", "uplift", "--as-of", "2026-10-31", "--rule", "r1"], env=env)
+    assert r.exit_code == 0 and "r1" in r.output and "sms" in r.output
+    r = runner.invoke(app, ["marketing", "uplift", "--window", "12h"], env=env)
+    assert r.exit_code != 0 and "whole days" in r.output and "Traceback" not in r.output
