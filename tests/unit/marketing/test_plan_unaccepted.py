@@ -114,3 +114,28 @@ def test_setting_reads_the_number_of_days_and_refuses_nonsense(tmp_path, monkeyp
     monkeypatch.setenv("MOLAR_PLAN_UNACCEPTED_AFTER_DAYS", "0")
     with pytest.raises(ConfigError, match="plan_unaccepted_after_days=0 must be at least 1"):
         load_settings(tmp_path / "molar.toml")
+
+
+def test_the_nightly_job_of_the_server_hands_plans_to_the_rules_once(tmp_path):
+    from molar.automation import load_catalogue
+    from molar.automation.runtime import Automation
+    from molar.serve import nightly
+    from unit.profile.crafted import AS_OF, Chain, Patient, Visit, ago, at, fresh_warehouse
+
+    for engine in fresh_warehouse(tmp_path):
+        chain = Chain([Patient("waiting", visits=[Visit(ago(20), ["CHK"], amount=100)])]).build(engine)
+        his_key = Patient("waiting").his_key
+        engine.execute("INSERT INTO std.treatment_plan (plan_id, source, source_patient_key, proposed_on, status) "
+                       "VALUES ('P1', 'his', ?, ?, 'proposed'), ('P2', 'his', ?, ?, 'proposed')",
+                       [his_key, ago(10), his_key, ago(20)])
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "plan_call.yaml").write_text(
+            "key: plan_call\nname: {zh: 方案跟进, en: Plan call}\npurpose: care\n"
+            "trigger: {event: {type: plan.unaccepted}}\nsteps:\n  - task: {kind: plan_follow_up, due: 2d}\n",
+            encoding="utf-8")
+        automation = Automation(load_catalogue(tmp_path / "rules"), clock=ManualClock(at(AS_OF, 2)))
+        nightly(engine, automation, AS_OF, plan_after_days=14)   # P2 is 20 days old, P1 only 10
+        assert engine.rows("SELECT golden_id, rule_key, kind FROM ops.task") == [(chain["waiting"], "plan_call",
+                                                                                  "plan_follow_up")]
+        nightly(engine, automation, AS_OF, plan_after_days=14)   # the same night again: nothing new
+        assert engine.count("ops.task") == 1
