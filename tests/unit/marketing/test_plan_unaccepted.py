@@ -139,3 +139,27 @@ def test_the_nightly_job_of_the_server_hands_plans_to_the_rules_once(tmp_path):
                                                                                   "plan_follow_up")]
         nightly(engine, automation, AS_OF, plan_after_days=14)   # the same night again: nothing new
         assert engine.count("ops.task") == 1
+
+
+def test_history_replays_plans_as_they_stood_on_the_day_they_became_unaccepted(warehouse, tmp_path):
+    from molar.automation.simulate import simulate
+    from molar.marketing.plans import unaccepted_history
+
+    patients = {"R1": IN[0], "R2": IN[1], "R3": IN[2], "R4": IN[3]}
+    for g in patients.values():
+        add_patient(warehouse, g)
+    load_plans(warehouse, patients)
+    # accepted on day 20, after it became unaccepted on day 14 (Sep 24): replayed; accepted on day 10: not
+    warehouse.execute("INSERT INTO std.treatment_plan (plan_id, source, source_patient_key, proposed_on, status, "
+                      "accepted_on) VALUES ('P11', 'his', 'R2', DATE '2026-09-10', 'accepted', DATE '2026-09-30'), "
+                      "('P12', 'his', 'R2', DATE '2026-09-10', 'accepted', DATE '2026-09-20')")
+    start, end = datetime(2026, 9, 1), datetime(2026, 10, 21)   # up to Oct 20 inclusive: P2 (Oct 21) is after it
+    assert [(e.event_id, e.golden_id, e.occurred_at) for e in unaccepted_history(warehouse, 14, start, end)] == [
+        ("plan-unaccepted:P8", IN[3], datetime(2026, 9, 15)),
+        ("plan-unaccepted:P11", IN[1], datetime(2026, 9, 24)),
+        ("plan-unaccepted:P5", IN[2], datetime(2026, 10, 16)),
+        ("plan-unaccepted:P1", IN[0], datetime(2026, 10, 20)),
+    ]
+    report = simulate(warehouse, "plan_follow_up", date(2026, 9, 1), date(2026, 10, 20))
+    assert report["events_replayed"] == 4
+    assert (report["totals"]["triggered"], report["totals"]["started"], report["totals"]["tasks"]) == (4, 4, 4)
