@@ -74,3 +74,27 @@ def test_next_for_a_patient(histories):
     assert [s["item"] for s in next_for_patient(histories, "his:p5", date(2026, 12, 31), rules)] == ["B"]
     assert next_for_patient(histories, "his:p1", date(2026, 12, 31), rules) == []   # B after A already
     assert next_for_patient(histories, "his:nobody", date(2026, 12, 31), rules) == []
+
+
+def test_cli_rules_a_patient_and_bad_input(histories, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from molar.cli import app
+
+    histories.execute("CHECKPOINT")
+    env = {"MOLAR_WAREHOUSE": str(tmp_path / "molar.duckdb"), "MOLAR_TOKEN": "", "MOLAR_USER": ""}
+    runner = CliRunner()
+    r = runner.invoke(app, ["marketing", "next-treatment", "--min-patients", "1", "--as-of", "2026-12-31", "--json"],
+                      env=env)
+    assert r.exit_code == 0, r.output
+    assert [(x["antecedent"], x["consequent"], x["patients"]) for x in json.loads(r.output)["rules"]] == [("A", "B", 3)]
+    r = runner.invoke(app, ["marketing", "next-treatment", "--min-patients", "1", "--min-lift", "0", "--patient",
+                            "his:p4", "--as-of", "2026-12-31", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert [(s["item"], s["because"]) for s in json.loads(r.output)["next"]] == [("B", "A")]
+    assert histories.rows("SELECT action, patient, detail->>'suggestions' FROM ops.audit_log "
+                          "WHERE action = 'marketing.next_treatment'") == [("marketing.next_treatment", "his:p4", "1")]
+    r = runner.invoke(app, ["marketing", "next-treatment", "--min-patients", "0"], env=env)
+    assert r.exit_code != 0 and "at least 1 patient" in r.output and "Traceback" not in r.output
