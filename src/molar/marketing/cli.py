@@ -235,7 +235,7 @@ def marketing_uplift(
         console.print("no rule journeys whose window has ended: run the rules first (molar serve) / 暂无可评估的规则旅程")
         return
     table = Table(title=f"Rule uplift: visit or booking within {span.days} days, treated − holdout / 规则增益")
-    for col in ("rule", "channel", "treated", "conv.", "holdout", "conv.", "effect", "95 % interval"):
+    for col in ("rule", "channel", "treated", "conv.", "holdout", "conv.", "effect", "95 % interval", "added"):
         table.add_column(col, justify="left" if col in ("rule", "channel") else "right")
     for r in rows:
         for c in [{**r, "channel": "all"}, *r["channels"]]:
@@ -243,7 +243,8 @@ def marketing_uplift(
             table.add_row(r["rule"], c["channel"], f"{c['treated']['journeys']:,}", _pct(c["treated"]["rate"]),
                           f"{c['holdout']['journeys']:,}", _pct(c["holdout"]["rate"]),
                           "—" if c["effect"] is None else f"{c['effect']:+.1%}",
-                          "—" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]")
+                          "—" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]",
+                          "—" if c["incremental"] is None else f"{c['incremental']:+,.1f}")
     console.print(table)
 
 

@@ -56,7 +56,10 @@ def _arm(n: int, x: int) -> dict:
 def _effect(n1: int, x1: int, n0: int, x0: int) -> dict:
     d, ci = difference(x1, n1, x0, n0)
     return {"treated": _arm(n1, x1), "holdout": _arm(n0, x0), "effect": None if d is None else round(d, 6),
-            "ci95": None if ci is None else [round(ci[0], 6), round(ci[1], 6)]}
+            "ci95": None if ci is None else [round(ci[0], 6), round(ci[1], 6)],
+            # conversions the rule added among the treated: effect × treated journeys
+            "incremental": None if d is None else round(d * n1, 2),
+            "incremental_ci95": None if ci is None else [round(ci[0] * n1, 2), round(ci[1] * n1, 2)]}
 
 
 def uplift(engine: Engine, as_of: date, window_days: int = 30, rule: str | None = None) -> list[dict]:

@@ -74,6 +74,9 @@ def test_treated_against_holdout_from_the_warehouse(journeys):
     # a shorter window: T1 (day 14) and T3's booking (day 19) still count, H1 (day 29) and H3 (day 30) do not
     [short] = uplift(journeys, AS_OF, 20)
     assert (short["treated"]["converted"], short["holdout"]["converted"]) == (2, 0)
+    # 2/3 − 0/3 on 3 treated journeys: 2 conversions the rule added
+    assert short["incremental"] == 2.0
+    assert short["incremental_ci95"] == [round(v * 3, 2) for v in difference(2, 3, 0, 3)[1]]
     # a longer one: T2's visit on day 31 counts, and T4's window (Oct 15 + 45 days) is not over
     [long] = uplift(journeys, AS_OF, 45)
     assert (long["treated"]["journeys"], long["treated"]["converted"]) == (3, 3)
