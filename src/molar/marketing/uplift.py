@@ -69,9 +69,9 @@ def uplift(engine: Engine, as_of: date, window_days: int = 30, rule: str | None 
     if window_days < 1:
         raise UpliftError(f"window of {window_days} days: write at least 1d, e.g. --window 30d")
     rows = engine.rows(
-        f"""WITH cl AS (SELECT source, source_patient_key, min(golden_id) AS golden_id FROM identity.cluster GROUP BY ALL),
+        """WITH cl AS (SELECT source, source_patient_key, min(golden_id) AS golden_id FROM identity.cluster GROUP BY ALL),
         j AS (SELECT rule_key, golden_id, occurrence, trigger_at, status = 'held_out' AS held_out FROM ops.journey
-              WHERE (status = 'held_out' OR list_contains({list(TREATED)}, status))
+              WHERE (status = 'held_out' OR list_contains(?, status))
                 AND CAST(trigger_at AS DATE) + CAST(? AS INTEGER) <= CAST(? AS DATE) AND (? IS NULL OR rule_key = ?)),
         ch AS (SELECT rule_key, golden_id, occurrence, arg_min(channel, created_at) AS channel FROM ops.outbox
                WHERE status <> 'suppressed' GROUP BY ALL),
@@ -88,7 +88,7 @@ def uplift(engine: Engine, as_of: date, window_days: int = 30, rule: str | None 
                count(hit.rule_key) AS x
         FROM j LEFT JOIN ch USING (rule_key, golden_id, occurrence) LEFT JOIN hit USING (rule_key, golden_id, occurrence)
         GROUP BY ALL ORDER BY ALL""",
-        [window_days, as_of, rule, rule, window_days, window_days])
+        [list(TREATED), window_days, as_of, rule, rule, window_days, window_days])
     out: dict[str, dict] = {}
     for rule_key, held_out, channel, n, x in rows:
         r = out.setdefault(rule_key, {"n1": 0, "x1": 0, "n0": 0, "x0": 0, "channels": {}})
