@@ -26,10 +26,12 @@ from molar.config import ConfigError, Settings
 log = logging.getLogger("molar.serve")
 
 
-def nightly(engine, automation, today: date) -> dict:
+def nightly(engine, automation, today: date, plan_after_days: int = 14) -> dict:
     """The nightly job: rescore churn risk with the latest stored model (training stays
     `molar churn score`), recompute the profile, and hand the crossings into the high
-    churn-risk band and the lifecycle and tier changes to the automation engine."""
+    churn-risk band, the lifecycle and tier changes and the treatment plans still proposed
+    ``plan_after_days`` after they were proposed to the automation engine."""
+    from molar.marketing.plans import unaccepted_events
     from molar.predict.churn.score import latest_model_id, score_churn
     from molar.predict.churn.store import crossings
     from molar.profile.run import compute_profile, run_events
@@ -41,8 +43,9 @@ def nightly(engine, automation, today: date) -> dict:
         scored_at = datetime.fromisoformat(churn["scored_at"])
         events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
     with engine.transaction():
+        events += unaccepted_events(engine, today, plan_after_days, automation.clock())
         automation.on_events(engine, events)
-    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes",
+    log.info("profile recomputed: %s patients, %s churn-risk crossings, stage/tier changes and unaccepted plans",
              summary["patients"], len(events))
     return summary
 
@@ -101,7 +104,7 @@ def build_server(
     live = LiveProfile(today=lambda: now().date(), classify=classify)
 
     def recompute_profile(engine) -> dict:
-        return nightly(engine, automation, now().date())
+        return nightly(engine, automation, now().date(), settings.plan_unaccepted_after_days)
 
     jobs = [IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)]
     if settings.monthly_report_dir is not None:
