@@ -1,0 +1,135 @@
+"""Why true pairs that share an identifier are not linked, on the independent generator.
+
+Links the file with ``link-file`` into a warehouse kept on disk, then takes every true
+pair that shares a mobile, ID number or unionid (the oracle's pairs) whose two records
+did not end up with one golden ID, and says why, from what the linker saw
+(``identity.link_input``, ``identity.pair``):
+
+- ``never compared``: no blocking rule proposed the pair (its identifiers differ after
+  standardising, e.g. an ID number dropped because it contradicts the birth date);
+- ``scored below −2``: proposed, but weighed under the review band (not stored);
+- ``below threshold``: stored, weight under the threshold, no veto;
+- ``veto: …``: the model's name veto held it (which part, from the pair's features);
+- ``linked, split``: linked directly, but clustering put the records apart (a conflict).
+
+Each missed pair is counted by source pair, what each name field held (real / honorific /
+nickname / empty), the phone class the linker saw (own = one person on it, family,
+none), whether both records carry a birth date, and the weight band.
+
+    uv run python benchmarks/identity/missed.py --people 20000 --seed 0
+    uv run python benchmarks/identity/missed.py --records /tmp/f20k --warehouse /tmp/f20k/wh.duckdb
+    uv run python benchmarks/identity/missed.py --records /tmp/f20k --warehouse /tmp/f20k/wh.duckdb --reuse
+
+The truth is read only to choose the pairs; the linker never sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
+from foreign.identity import generate, shared_identifier_pairs  # noqa: E402
+from molar.identity.link_file import link_file  # noqa: E402
+from molar.identity.model import DEFAULT_THRESHOLD_WEIGHT  # noqa: E402
+
+MISSED_SQL = f"""
+WITH o AS (
+  SELECT source_l || ':' || record_id_l AS a, source_r || ':' || record_id_r AS b,
+         list_sort([source_l, source_r]) AS s
+  FROM oracle WHERE shared
+),
+j AS (
+  SELECT o.s[1] || '–' || o.s[2] AS sources, x.*, y.*,
+         ca.golden_id = cb.golden_id AS together,
+         p.match_weight AS w, p.veto, p.linked, p.rule
+  FROM o
+  JOIN w.identity.link_input x ON x.unique_id = o.a
+  JOIN w.identity.link_input y ON y.unique_id = o.b
+  JOIN w.identity.cluster ca ON ca.unique_id = o.a
+  JOIN w.identity.cluster cb ON cb.unique_id = o.b
+  LEFT JOIN w.identity.pair p ON p.idx_l = least(x.idx, y.idx) AND p.idx_r = greatest(x.idx, y.idx)
+)
+SELECT sources,
+  list_sort([name_kind, name_kind_1])::VARCHAR AS names,
+  CASE WHEN mobile_bi IS NULL OR mobile_bi_1 IS NULL OR mobile_bi <> mobile_bi_1 THEN 'none'
+       WHEN mobile_names <= 1 THEN 'own' ELSE 'family' END AS phone,
+  birth_date IS NOT NULL AND birth_date_1 IS NOT NULL AS births,
+  CASE
+    WHEN linked THEN 'linked, split'
+    WHEN veto AND (name_kind IN ('nickname', 'empty') OR name_kind_1 IN ('nickname', 'empty'))
+      THEN 'veto: nameless, birth dates not equal'
+    WHEN veto AND (name_kind = 'honorific' OR name_kind_1 = 'honorific') AND mobile_names >= 2
+      THEN 'veto: form of address, family phone'
+    WHEN veto AND name_kind = 'real' AND name_kind_1 = 'real' AND mobile_names >= 2
+      THEN 'veto: real names differ, family phone'
+    WHEN veto THEN 'veto: names differ'
+    WHEN w IS NOT NULL THEN 'below threshold'
+    WHEN mobile_bi = mobile_bi_1 OR id_number_bi = id_number_bi_1 OR unionid_bi = unionid_bi_1
+      OR (name_py_bi = name_py_bi_1 AND birth_date = birth_date_1) THEN 'scored below −2'
+    ELSE 'never compared'
+  END AS why,
+  CASE WHEN w IS NULL THEN '—' WHEN w < 0 THEN '[−2, 0)' WHEN w < 2 THEN '[0, 2)'
+       WHEN w < {DEFAULT_THRESHOLD_WEIGHT} THEN '[2, 4)' ELSE '≥ 4' END AS band,
+  count(*) AS pairs
+FROM j WHERE NOT together
+GROUP BY ALL ORDER BY pairs DESC
+"""
+
+
+def missed(records_csv: Path, truth: pd.DataFrame, records: pd.DataFrame, warehouse: Path,
+           reuse: bool) -> pd.DataFrame:
+    if not (reuse and warehouse.exists()):
+        warehouse.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            link_file(records_csv, Path(tmp) / "links.csv", warehouse=warehouse)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+    con.register("oracle", shared_identifier_pairs(records, truth))
+    return con.execute(MISSED_SQL).fetch_df()
+
+
+def _margin(frame: pd.DataFrame, by: list[str], total: int) -> str:
+    t = frame.groupby(by, as_index=False)["pairs"].sum().sort_values("pairs", ascending=False)
+    t["share"] = (t["pairs"] / total).map(lambda v: f"{v:.1%}")
+    return t.to_string(index=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--records", type=Path, default=None, help="folder with records.csv and truth.csv")
+    ap.add_argument("--warehouse", type=Path, default=None, help="keep the link-file warehouse here")
+    ap.add_argument("--reuse", action="store_true", help="read an existing --warehouse instead of linking again")
+    ap.add_argument("--top", type=int, default=40, help="rows of the full table to print")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.records
+        if folder is None:
+            folder = Path(tmp)
+            records, truth = generate(args.people, seed=args.seed)
+            records.to_csv(folder / "records.csv", index=False, encoding="utf-8")
+        else:
+            read = dict(dtype=str, keep_default_na=False)
+            records = pd.read_csv(folder / "records.csv", **read)
+            truth = pd.read_csv(folder / "truth.csv", **read)
+        warehouse = args.warehouse or Path(tmp) / "link.duckdb"
+        table = missed(folder / "records.csv", truth, records, warehouse, args.reuse)
+    oracle_pairs = int(shared_identifier_pairs(records, truth)["shared"].sum())
+    total = int(table["pairs"].sum())
+    print(f"true pairs sharing an identifier: {oracle_pairs:,}; not put together: {total:,} "
+          f"({total / oracle_pairs:.1%})\n")
+    for by in (["why"], ["why", "band"], ["sources"], ["names"], ["phone", "births"], ["names", "phone", "why"]):
+        print(_margin(table, by, total), "\n")
+    print(table.head(args.top).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
