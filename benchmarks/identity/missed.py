@@ -13,7 +13,9 @@ did not end up with one golden ID, and says why, from what the linker saw
 - ``linked, split``: linked directly, but clustering put the records apart (a conflict).
 
 Each missed pair is counted by source pair, what each name field held (real / honorific /
-nickname / empty), the phone class the linker saw (own = one person on it, family,
+nickname / empty) and whose name it is (``own``: the person's; ``other``: a form of
+address whose surname or sex is not the person's — the booker's, as when a parent books
+for a child; ``none``: a nickname or nothing), the phone class the linker saw (own = one person on it, family,
 none), whether both records carry a birth date, and the weight band.
 
     uv run python benchmarks/identity/missed.py --people 20000 --seed 0
@@ -40,24 +42,43 @@ from molar.identity.link_file import link_file  # noqa: E402
 from molar.identity.model import DEFAULT_THRESHOLD_WEIGHT  # noqa: E402
 
 MISSED_SQL = f"""
-WITH o AS (
+WITH li AS (
+  SELECT l.*, t.person_id FROM w.identity.link_input l
+  JOIN truth t ON l.unique_id = t.source || ':' || t.record_id
+),
+person AS (   -- what the person's own records say (truth used to group them only)
+  SELECT person_id, list(DISTINCT surname_py) FILTER (WHERE name_kind = 'real') AS surnames,
+         mode(sex) FILTER (WHERE name_kind = 'real') AS sex
+  FROM li GROUP BY person_id
+),
+fields AS (   -- whose name a record's name field holds
+  SELECT li.unique_id,
+         CASE WHEN li.name_kind IN ('nickname', 'empty') THEN 'none'
+              WHEN li.name_kind = 'honorific'
+                   AND (NOT list_contains(p.surnames, li.surname_py) OR li.sex <> p.sex) THEN 'other'
+              ELSE 'own' END AS field
+  FROM li JOIN person p USING (person_id)
+),
+o AS (
   SELECT source_l || ':' || record_id_l AS a, source_r || ':' || record_id_r AS b,
          list_sort([source_l, source_r]) AS s
   FROM oracle WHERE shared
 ),
 j AS (
   SELECT o.s[1] || '–' || o.s[2] AS sources, x.*, y.*,
-         ca.golden_id = cb.golden_id AS together,
+         ca.golden_id = cb.golden_id AS together, list_sort([fa.field, fb.field])::VARCHAR AS fields,
          p.match_weight AS w, p.veto, p.linked, p.rule
   FROM o
   JOIN w.identity.link_input x ON x.unique_id = o.a
   JOIN w.identity.link_input y ON y.unique_id = o.b
+  JOIN fields fa ON fa.unique_id = o.a
+  JOIN fields fb ON fb.unique_id = o.b
   JOIN w.identity.cluster ca ON ca.unique_id = o.a
   JOIN w.identity.cluster cb ON cb.unique_id = o.b
   LEFT JOIN w.identity.pair p ON p.idx_l = least(x.idx, y.idx) AND p.idx_r = greatest(x.idx, y.idx)
 )
 SELECT sources,
-  list_sort([name_kind, name_kind_1])::VARCHAR AS names,
+  list_sort([name_kind, name_kind_1])::VARCHAR AS names, fields,
   CASE WHEN mobile_bi IS NULL OR mobile_bi_1 IS NULL OR mobile_bi <> mobile_bi_1 THEN 'none'
        WHEN mobile_names <= 1 THEN 'own' ELSE 'family' END AS phone,
   birth_date IS NOT NULL AND birth_date_1 IS NOT NULL AS births,
@@ -92,6 +113,7 @@ def missed(records_csv: Path, truth: pd.DataFrame, records: pd.DataFrame, wareho
     con = duckdb.connect()
     con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
     con.register("oracle", shared_identifier_pairs(records, truth))
+    con.register("truth", truth)
     return con.execute(MISSED_SQL).fetch_df()
 
 
@@ -126,7 +148,8 @@ def main() -> None:
     total = int(table["pairs"].sum())
     print(f"true pairs sharing an identifier: {oracle_pairs:,}; not put together: {total:,} "
           f"({total / oracle_pairs:.1%})\n")
-    for by in (["why"], ["why", "band"], ["sources"], ["names"], ["phone", "births"], ["names", "phone", "why"]):
+    for by in (["why"], ["why", "band"], ["sources"], ["names"], ["fields"], ["phone", "births"],
+               ["names", "phone", "why"], ["fields", "phone", "why"]):
         print(_margin(table, by, total), "\n")
     print(table.head(args.top).to_string(index=False))
 
