@@ -12,6 +12,10 @@ did not end up with one golden ID, and says why, from what the linker saw
 - ``veto: …``: the model's name veto held it (which part, from the pair's features);
 - ``linked, split``: linked directly, but clustering put the records apart (a conflict).
 
+Then, for the two kinds of record most missed pairs hold, how often the phone alone would
+name the right person (a form of address fitting exactly one named adult on a family
+phone; a nickname or empty record on an own phone).
+
 Each missed pair is counted by source pair, what each name field held (real / honorific /
 nickname / empty) and whose name it is (``own``: the person's; ``other``: a form of
 address whose surname or sex is not the person's — the booker's, as when a parent books
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -104,8 +109,53 @@ GROUP BY ALL ORDER BY pairs DESC
 """
 
 
+# How often the phone alone would be right for the records the linker leaves apart: a
+# form of address whose surname and sex fit exactly one named adult on a family phone
+# (linked to that adult), and a nickname or empty record on an own phone (linked to its
+# one named person). Precision per record: the share that are that person.
+RULES_SQL = """
+WITH li AS (
+  SELECT l.*, t.person_id FROM w.identity.link_input l
+  JOIN truth t ON l.unique_id = t.source || ':' || t.record_id
+),
+ages AS (
+  SELECT mobile_bi, bool_or(birth_date > DATE '{as_of}' - INTERVAL 18 YEAR) AS minor,
+         bool_or(birth_date < DATE '{as_of}' - INTERVAL 60 YEAR) AS elder
+  FROM li WHERE mobile_bi IS NOT NULL GROUP BY 1
+),
+adults AS (   -- named adults on each phone
+  SELECT DISTINCT r.mobile_bi, r.name_py_bi, r.surname_py, r.sex, r.person_id FROM li r
+  WHERE r.name_kind = 'real' AND r.mobile_bi IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM li m WHERE m.mobile_bi = r.mobile_bi AND m.name_py_bi = r.name_py_bi
+      AND m.birth_date > DATE '{as_of}' - INTERVAL 18 YEAR)
+),
+addressed AS (
+  SELECT h.unique_id, any_value(h.source) AS source, any_value(h.sex IS NOT NULL) AS sexed,
+         count(DISTINCT a.name_py_bi) AS fitting, bool_or(a.person_id = h.person_id) AS right_one
+  FROM li h JOIN adults a ON a.mobile_bi = h.mobile_bi AND a.surname_py = h.surname_py
+   AND (h.sex IS NULL OR a.sex IS NULL OR h.sex = a.sex)
+  WHERE h.name_kind = 'honorific' AND h.mobile_names > 1
+  GROUP BY h.unique_id
+),
+owners AS (
+  SELECT mobile_bi, any_value(person_id) AS owner FROM li
+  WHERE own_phone_bi IS NOT NULL AND name_kind = 'real' GROUP BY 1
+)
+SELECT 'form of address, one fitting adult, family phone' AS rule,
+       CASE WHEN g.minor THEN 'a minor on the phone' WHEN g.elder THEN 'an elder on the phone'
+            ELSE 'adults only' END AS "case",
+       count(*) AS records, avg(right_one::INT) AS precision
+FROM addressed a JOIN li h USING (unique_id) JOIN ages g ON g.mobile_bi = h.mobile_bi
+WHERE fitting = 1 GROUP BY ALL
+UNION ALL
+SELECT 'nameless record, own phone', l.source || ' ' || l.name_kind, count(*), avg((l.person_id = o.owner)::INT)
+FROM li l JOIN owners o USING (mobile_bi) WHERE l.name_kind IN ('nickname', 'empty') GROUP BY ALL
+ORDER BY 1, 2
+"""
+
+
 def missed(records_csv: Path, truth: pd.DataFrame, records: pd.DataFrame, warehouse: Path,
-           reuse: bool) -> pd.DataFrame:
+           reuse: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not (reuse and warehouse.exists()):
         warehouse.unlink(missing_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +164,8 @@ def missed(records_csv: Path, truth: pd.DataFrame, records: pd.DataFrame, wareho
     con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
     con.register("oracle", shared_identifier_pairs(records, truth))
     con.register("truth", truth)
-    return con.execute(MISSED_SQL).fetch_df()
+    as_of = date.today().isoformat()   # link_file judges ages at today's date too
+    return con.execute(MISSED_SQL).fetch_df(), con.execute(RULES_SQL.format(as_of=as_of)).fetch_df()
 
 
 def _margin(frame: pd.DataFrame, by: list[str], total: int) -> str:
@@ -143,7 +194,7 @@ def main() -> None:
             records = pd.read_csv(folder / "records.csv", **read)
             truth = pd.read_csv(folder / "truth.csv", **read)
         warehouse = args.warehouse or Path(tmp) / "link.duckdb"
-        table = missed(folder / "records.csv", truth, records, warehouse, args.reuse)
+        table, rules = missed(folder / "records.csv", truth, records, warehouse, args.reuse)
     oracle_pairs = int(shared_identifier_pairs(records, truth)["shared"].sum())
     total = int(table["pairs"].sum())
     print(f"true pairs sharing an identifier: {oracle_pairs:,}; not put together: {total:,} "
@@ -151,7 +202,10 @@ def main() -> None:
     for by in (["why"], ["why", "band"], ["sources"], ["names"], ["fields"], ["phone", "births"],
                ["names", "phone", "why"], ["fields", "phone", "why"]):
         print(_margin(table, by, total), "\n")
-    print(table.head(args.top).to_string(index=False))
+    if args.top:
+        print(table.head(args.top).to_string(index=False), "\n")
+    print("if the phone alone decided (precision per record):")
+    print(rules.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":
