@@ -34,9 +34,9 @@ Features (see docs/identity.md for why each exists):
                    or sex, 先生/女士 on a child's phone); 1 = own phone, 2+ = a family
                    phone shared by parents, children and elders
 ``own_phone``      the mobile when it is one person's (one real name on it, forms of
-                   address of that surname only, one sex, one birth date or two a typo apart) and the record
-                   names that person (a real name or a form of address): a deterministic
-                   link key
+                   address of that surname only, one sex, one birth date or two a typo
+                   apart) and the record names that person (a real name or a form of
+                   address): a deterministic link key
 ``id_number``      verified 18-character resident ID
 ``district``       home district (only values naming a 区/县)
 ``wechat_unionid`` WeChat unionid
@@ -279,9 +279,9 @@ given_names AS (
 ),
 phones AS (
   -- People on a phone: distinct real given names (typed variants once), plus forms of
-  -- address that name someone else; a nickname is not a person. An own phone holds one person with one
-  -- sex and one birth date, or two dates a typo apart (a clerk's slip is no second
-  -- person), and is not a shop's number (few records).
+  -- address that name someone else; a nickname is not a person. An own phone holds one
+  -- person with one sex and one birth date, or two dates a typo apart (a clerk's slip is
+  -- no second person), and is not a shop's number (few records).
   SELECT b.mobile,
          coalesce(any_value(g.names), 0) + coalesce(any_value(a.others), 0) AS mobile_names,
          count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births,

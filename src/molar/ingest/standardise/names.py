@@ -166,10 +166,9 @@ FULL_NAME_TITLES: dict[str, str | None] = {
 }
 # Forms of address before a surname: 小陈, 老王, 阿李.
 HONORIFIC_PREFIXES = ("小", "老", "阿")
-# Endings that make a field a nickname: always (王小明的日常), or when it does not start
-# with a surname (豆豆妈妈, 糖宝; but 于琴宝, 刘逸君 are names).
-NICKNAME_PHRASES = ("的日常", "的小店", "的家")
-# A character no personal name holds, common in nicknames (夏天的风, 追风的少年).
+# A field holding one of these characters is a nickname: no personal name holds them,
+# nicknames often do (王小明的日常, 夏天的风). Endings that make a field a nickname when it
+# does not start with a surname (豆豆妈妈, 糖宝; but 于琴宝, 刘逸君 are names).
 NICKNAME_CHARS = "的"
 NICKNAME_ENDINGS = ("宝宝", "宝", "妈", "爸", "酱", "君")
 
@@ -227,7 +226,7 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
         if len(text) == 1:
             return NameParts(HONORIFIC, surname=text) if text in COMMON_SURNAMES else NameParts(NICKNAME)
         known_surname = _surname_of(text) is not None
-        if text.endswith(NICKNAME_PHRASES) or any(c in text for c in NICKNAME_CHARS) or (
+        if any(c in text for c in NICKNAME_CHARS) or (
             not known_surname and (text.endswith(NICKNAME_ENDINGS) or (len(text) == 2 and text[0] == text[1]))
         ):
             return NameParts(NICKNAME)
