@@ -39,3 +39,14 @@ def watch_list(engine: Engine, clinic: str, as_of: date, config: PostopConfig | 
                          "day": (as_of - case["surgery_on"]).days, "scored_at": moment, "risk": round(float(risk), 4),
                          "reasons": why})
     return sorted(rows, key=lambda r: (-r["risk"], r["case_id"]))
+
+
+def followup_summary(engine: Engine, as_of: date) -> dict:
+    """Surgeries followed up, complications within 30 days, and cases open on ``as_of``."""
+    rows = engine.rows(f"""
+        SELECT count(*), count(*) FILTER (WHERE date_diff('day', surgery_on, complication_on) <= {HORIZON_DAYS}),
+               count(*) FILTER (WHERE surgery_on > ?::DATE - INTERVAL {HORIZON_DAYS} DAY AND surgery_on <= ?
+                                  AND (complication_on IS NULL OR complication_on > ?))
+        FROM std.postop_case""", [as_of, as_of, as_of])
+    surgeries_, complications, open_cases = rows[0]
+    return {"surgeries": surgeries_, "complications_30d": complications, "open_cases": open_cases}
