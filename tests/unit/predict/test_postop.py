@@ -151,3 +151,19 @@ def test_watch_list_by_role_with_audit(tmp_path):
     engine.close()
     assert sorted((r["actor"], r["patient"] or "", tuple(r["fields"])) for r in rows) == sorted([
         ("nina", c["A"], ("name",)), ("nina", c["B"], ("name",)), ("nina", "", ("name",))])
+
+
+def test_plain_messages_without_followup_data_or_with_a_bad_date(tmp_path):
+    db = tmp_path / "molar.duckdb"
+    new_warehouse(db).close()
+    empty = as_user(db, "", "postop", "evaluate")
+    assert empty.exit_code == 2 and "no post-op follow-up records" in empty.output and "Traceback" not in empty.output
+    listing = as_user(db, "", "postop", "list", "--clinic", "C01")
+    assert listing.exit_code == 2 and "Traceback" not in listing.output
+    engine = open_warehouse(path=db)
+    Chain([Patient("A")]).build(engine)
+    engine.close()
+    none_yet = as_user(db, "", "postop", "list", "--clinic", "C01")
+    assert none_yet.exit_code == 2 and "no post-op follow-up records" in none_yet.output
+    bad = as_user(db, "", "postop", "list", "--clinic", "C01", "--as-of", "soon")
+    assert bad.exit_code == 2 and "--as-of 'soon'" in bad.output
