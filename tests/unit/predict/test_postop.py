@@ -10,11 +10,15 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from molar.cli import app
-from molar.predict.postop.evaluate import evaluate_postop
+from molar.predict.postop.evaluate import evaluate_postop, windows
 from molar.predict.postop.features import surgeries, with_checks
+from molar.predict.postop.model import PostopConfig
+from molar.predict.postop.watch import watch_list
 from molar.privacy import audit
 from molar.privacy.accounts import add_user
 from molar.warehouse import open_warehouse
@@ -148,7 +152,11 @@ def test_watch_list_by_role_with_audit(tmp_path):
 
     engine = open_warehouse(path=db)
     rows = [r for r in audit.list_entries(engine, limit=50) if r["action"] == "operations.postop"]
+    # a week earlier: DONE's complication (10-25) was not known yet, B not operated on yet
+    earlier = {x["case_id"]: x for x in watch_list(engine, "C01", date(2026, 10, 24))}
     engine.close()
+    assert set(earlier) == {"A", "DONE"}
+    assert (earlier["A"]["scored_at"], earlier["DONE"]["scored_at"]) == ("day3", "day3")
     assert sorted((r["actor"], r["patient"] or "", tuple(r["fields"])) for r in rows) == sorted([
         ("nina", c["A"], ("name",)), ("nina", c["B"], ("name",)), ("nina", "", ("name",))])
 
@@ -167,3 +175,13 @@ def test_plain_messages_without_followup_data_or_with_a_bad_date(tmp_path):
     assert none_yet.exit_code == 2 and "no post-op follow-up records" in none_yet.output
     bad = as_user(db, "", "postop", "list", "--clinic", "C01", "--as-of", "soon")
     assert bad.exit_code == 2 and "--as-of 'soon'" in bad.output
+
+
+@given(end=st.dates(date(2020, 1, 1), date(2034, 12, 31)), test_days=st.integers(30, 400),
+       calibration_days=st.integers(30, 400))
+def test_windows_keep_a_label_horizon_between_train_calibration_and_test(end, test_days, calibration_days):
+    plan = windows(end, PostopConfig(test_days=test_days, calibration_days=calibration_days))
+    (cal_first, cal_last), (test_first, test_last) = plan.calibration, plan.test
+    assert test_last == end - timedelta(days=30)  # every test label complete by the data's end
+    assert (test_last - test_first).days + 1 == test_days and (cal_last - cal_first).days + 1 == calibration_days
+    assert (cal_first - plan.train_end).days > 30 and (test_first - cal_last).days > 30
