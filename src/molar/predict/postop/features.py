@@ -25,33 +25,34 @@ class Feature:
     name: str
     en: str  # "{v}" is the patient's value
     zh: str
+    direction: int = 0  # +1: risk may only rise with it, -1: only fall (clinical knowledge), 0: free
 
 
 AT_SURGERY = (
-    Feature("age_years", "aged {v:.0f}", "年龄{v:.0f}岁"),
+    Feature("age_years", "aged {v:.0f}", "年龄{v:.0f}岁", 1),
     Feature("male", "male", "男性"),
-    Feature("smoker", "smokes", "吸烟"),
-    Feature("diabetic", "has diabetes", "糖尿病"),
+    Feature("smoker", "smokes", "吸烟", 1),
+    Feature("diabetic", "has diabetes", "糖尿病", 1),
     Feature("wisdom_extraction", "wisdom-tooth extraction", "智齿拔除"),
     Feature("extraction", "tooth extraction", "拔牙"),
     Feature("implant", "implant placement", "种植体植入"),
     Feature("periodontal_surgery", "periodontal surgery", "牙周手术"),
-    Feature("difficulty", "difficulty {v:.0f} of 3", "手术难度{v:.0f}级（共3级）"),
-    Feature("surgeon_seniority", "surgeon's title rank {v:.0f} of 3 (0 = 医师)", "术者职称等级{v:.0f}（0为医师，3为主任医师）"),
-    Feature("surgeon_prior_cases", "surgeon's {v:.0f} earlier surgeries on record", "术者既往手术{v:.0f}例"),
-    Feature("perio_treatments_before", "{v:.0f} periodontal treatment(s) before", "既往牙周治疗{v:.0f}次"),
-    Feature("brushing_sessions_30d", "brushed {v:.1f} times a day in the 30 days before", "术前30天日均刷牙{v:.1f}次"),
-    Feature("prior_complications", "{v:.0f} earlier post-op complication(s)", "既往术后并发症{v:.0f}次"),
+    Feature("difficulty", "difficulty {v:.0f} of 3", "手术难度{v:.0f}级（共3级）", 1),
+    Feature("surgeon_seniority", "surgeon's title rank {v:.0f} of 3 (0 = 医师)", "术者职称等级{v:.0f}（0为医师，3为主任医师）", -1),
+    Feature("surgeon_prior_cases", "surgeon's {v:.0f} earlier surgeries on record", "术者既往手术{v:.0f}例", -1),
+    Feature("perio_treatments_before", "{v:.0f} periodontal treatment(s) before", "既往牙周治疗{v:.0f}次", 1),
+    Feature("brushing_sessions_30d", "brushed {v:.1f} times a day in the 30 days before", "术前30天日均刷牙{v:.1f}次", -1),
+    Feature("prior_complications", "{v:.0f} earlier post-op complication(s)", "既往术后并发症{v:.0f}次", 1),
 )
 AT_DAY3 = (
     *AT_SURGERY,
     Feature("pain_d1", "pain {v:.0f}/10 on day 1", "术后第1天疼痛{v:.0f}分"),
-    Feature("pain_d3", "pain {v:.0f}/10 on day 3", "术后第3天疼痛{v:.0f}分"),
-    Feature("pain_rise", "pain rose by {v:.0f} from day 1 to day 3", "第1至3天疼痛上升{v:.0f}分"),
-    Feature("swelling_max", "swelling level {v:.0f} of 3", "肿胀程度{v:.0f}级（共3级）"),
-    Feature("fever", "fever reported", "有发热"),
-    Feature("bleeding", "bleeding reported", "有出血"),
-    Feature("poor_adherence", "not following the aftercare instructions", "未遵医嘱护理"),
+    Feature("pain_d3", "pain {v:.0f}/10 on day 3", "术后第3天疼痛{v:.0f}分", 1),
+    Feature("pain_rise", "pain rose by {v:.0f} from day 1 to day 3", "第1至3天疼痛上升{v:.0f}分", 1),
+    Feature("swelling_max", "swelling level {v:.0f} of 3", "肿胀程度{v:.0f}级（共3级）", 1),
+    Feature("fever", "fever reported", "有发热", 1),
+    Feature("bleeding", "bleeding reported", "有出血", 1),
+    Feature("poor_adherence", "not following the aftercare instructions", "未遵医嘱护理", 1),
 )
 NAMES_SURGERY = [f.name for f in AT_SURGERY]
 NAMES_DAY3 = [f.name for f in AT_DAY3]

@@ -56,7 +56,7 @@ class PostopModel:
         params = {"objective": "binary", "learning_rate": c.learning_rate, "num_leaves": c.num_leaves,
                   "min_data_in_leaf": c.min_data_in_leaf, "feature_fraction": 0.9, "bagging_fraction": 0.9,
                   "bagging_freq": 1, "lambda_l2": 1.0, "seed": c.seed, "deterministic": True, "num_threads": 2,
-                  "verbose": -1}
+                  "monotone_constraints": [f.direction for f in self.features], "verbose": -1}
         data = lgb.Dataset(x_train[self.names], y_train, feature_name=self.names)
         self.booster_ = lgb.train(params, data, c.rounds)
         self.calibrator_ = fit_calibrator(self.predict_raw(x_cal), y_cal)
