@@ -54,6 +54,7 @@ def _register() -> None:
     from molar.operations import cli as operations_cli
     from molar.operations import fasttrack_cli, matching_cli, recall_cli, similar_cli
     from molar.predict import cli as predict_cli
+    from molar.predict.postop import cli as postop_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
     from molar.profile import cli as profile_cli
@@ -80,6 +81,7 @@ def _register() -> None:
     fasttrack_cli.register(app)
     matching_cli.register(app)
     similar_cli.register(app)
+    postop_cli.register(app)
 
 
 _register()

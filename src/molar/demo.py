@@ -59,6 +59,7 @@ def demo(
     require_engine(engine_name, "ingest")  # the first stage of the demo
     from molar.demo_live import day_events, replay_day
     from molar.ingest.cli import run_ingest, summary_table, totals
+    from molar.predict.postop.watch import followup_summary
     from molar.privacy import scan
     from molar.profile.cli import run_profile
     from molar.profile.cli import summary_tables as profile_tables
@@ -100,6 +101,7 @@ def demo(
         std_counts = {name: engine.count(f"std.{name}") for name in _std_names()}
         recall = _recall_summary(engine, end)
         implant_patient = _latest_patient_with(engine, "IMP")
+        postop = followup_summary(engine, end)
         if not as_json:
             console.rule(f"[bold]Molar demo[/] · {patients:,} people · {clinics} clinics · seed {seed}")
             console.print(_source_table(manifest))
@@ -136,6 +138,7 @@ def demo(
         "profile": {k: profile[k] for k in ("patients", "scored", "tiers", "stages", "transitions")},
         "realtime": live,
         "recall": recall,
+        "postop": postop,
         "plaintext_scan": plaintext.to_dict(),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "console": {"command": f"molar serve -w {warehouse}", "url": "http://127.0.0.1:8765/console/",
@@ -156,6 +159,8 @@ def demo(
         by = recall["by_status"]
         console.print(f"recall: {by['overdue'] + by['due']:,} patients due within 30 days ({by['overdue']:,} overdue), "
                       f"{by['booked']:,} already booked, {by['opted_out']:,} opted out")
+        console.print(f"post-op: {postop['surgeries']:,} surgeries followed up, {postop['complications_30d']:,} with a "
+                      f"complication within 30 days, {postop['open_cases']:,} open cases to watch")
         console.print(f"try: molar quarantine list -w {warehouse}")
         console.print(f"     molar recall list --clinic C01 -w {warehouse}")
         console.print(f'     molar fasttrack offer --clinic C01 --department periodontics --slot "{end:%Y-%m-%d} 14:00" '
@@ -165,6 +170,7 @@ def demo(
                           f"--treatment IMP -w {warehouse}")
             console.print(f"     molar cases similar --patient {implant_patient} -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
+        console.print(f"     molar postop list --clinic C01 -w {warehouse}")
         console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
                       f"· sign in as {DEMO_USER} / {DEMO_PASSWORD} (a password for this demo warehouse only)")
 

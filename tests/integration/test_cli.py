@@ -106,6 +106,10 @@ def test_demo_end_to_end_on_a_tiny_chain(tmp_path):
     # The recall list's counts (patients due within 30 days of the last day) are in the summary.
     assert set(summary["recall"]["by_status"]) == {"overdue", "due", "opted_out", "booked"}
     assert summary["recall"]["by_status"]["overdue"] + summary["recall"]["by_status"]["due"] > 0
+    # Post-op follow-up: the surgeries and complications of the nursing export, as the file has them.
+    cases = (tmp_path / "demo/data/sources/followup/postop_cases.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert summary["postop"]["surgeries"] == len(cases) > 0
+    assert summary["postop"]["complications_30d"] == sum(1 for line in cases if line.split(",")[11])
     # It ends with the command that opens the console, and its demo login works.
     warehouse = tmp_path / "demo" / "molar.duckdb"
     assert summary["console"]["command"] == f"molar serve -w {warehouse}"

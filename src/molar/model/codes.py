@@ -73,6 +73,13 @@ CONSULT_CHANNELS: tuple[str, ...] = ("chat", "call")
 # Where a marketing lead came from; a mapping adds more (a new platform, offline events) with `add_codes:`.
 LEAD_CHANNELS: tuple[str, ...] = ("meituan", "dianping", "douyin", "xiaohongshu", "referral", "walk_in")
 PLAN_STATUSES: tuple[str, ...] = ("proposed", "accepted", "partially_done", "declined")
+# Post-op follow-up (the nursing system's surgery records and check calls).
+POSTOP_PROCEDURES: tuple[str, ...] = ("extraction", "wisdom_extraction", "implant", "periodontal_surgery")
+POSTOP_COMPLICATIONS: tuple[str, ...] = ("dry_socket", "infection", "implant_failure", "bleeding")
+POSTOP_DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex")
+SWELLING_LEVELS: tuple[str, ...] = ("none", "mild", "moderate", "severe")
+ADHERENCE_LEVELS: tuple[str, ...] = ("good", "fair", "poor")
+YES_NO: tuple[str, ...] = ("yes", "no")
 SENTIMENTS: tuple[str, ...] = ("satisfied", "doubt", "complaint", "neutral")
 AGE_BANDS: tuple[str, ...] = ("0-6", "7-12", "13-17", "18-29", "30-44", "45-59", "60-74", "75+")
 
@@ -140,4 +147,19 @@ VOCABULARIES: dict[str, dict[str, str]] = {
         "待确认": "proposed", "已提出": "proposed", "已接受": "accepted", "已同意": "accepted", "已完成": "accepted",
         "部分完成": "partially_done", "治疗中": "partially_done", "已拒绝": "declined", "未接受": "declined",
     },
+    "postop_procedure": {
+        "拔牙术": "extraction", "拔牙": "extraction", "牙拔除术": "extraction", "智齿拔除术": "wisdom_extraction",
+        "智齿拔除": "wisdom_extraction", "阻生齿拔除": "wisdom_extraction", "种植体植入术": "implant",
+        "种植体植入": "implant", "种植牙手术": "implant", "牙周翻瓣术": "periodontal_surgery", "牙周手术": "periodontal_surgery",
+    },
+    "postop_complication": {
+        "干槽症": "dry_socket", "术后感染": "infection", "感染": "infection", "种植体早期失败": "implant_failure",
+        "种植体脱落": "implant_failure", "术后出血": "bleeding", "出血": "bleeding",
+    },
+    "postop_difficulty": {"简单": "simple", "中等": "moderate", "复杂": "complex", "低": "simple", "中": "moderate",
+                          "高": "complex"},
+    "swelling": {"无": "none", "轻度": "mild", "轻": "mild", "中度": "moderate", "中": "moderate", "重度": "severe",
+                 "重": "severe"},
+    "adherence": {"好": "good", "良好": "good", "一般": "fair", "差": "poor", "较差": "poor"},
+    "yes_no": {"是": "yes", "有": "yes", "Y": "yes", "否": "no", "无": "no", "N": "no"},
 }

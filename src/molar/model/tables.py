@@ -295,6 +295,44 @@ MARKETING_SPEND = Contract(
     key=("month", "clinic_id", "channel", "campaign"),
 )
 
+POSTOP_CASE = Contract(
+    "postop_case",
+    "A surgery as the nursing follow-up system records it, with any complication within 30 days.",
+    (
+        Column("case_id", "text", "follow-up case number", required=True),
+        SOURCE,
+        PATIENT_KEY,
+        Column("visit_id", "text", "visit of the surgery"),
+        CLINIC_ID,
+        DOCTOR_ID,
+        Column("surgery_on", "date", "date of the surgery", required=True),
+        Column("procedure", "text", "surgery", required=True, allowed=codes.POSTOP_PROCEDURES),
+        Column("tooth", "text", "FDI tooth number(s)"),
+        Column("difficulty", "text", "difficulty judged at surgery", allowed=codes.POSTOP_DIFFICULTIES),
+        Column("smoker", "text", "smokes, as asked at intake", allowed=codes.YES_NO),
+        Column("diabetic", "text", "has diabetes, as asked at intake", allowed=codes.YES_NO),
+        Column("complication", "text", "complication found within 30 days", allowed=codes.POSTOP_COMPLICATIONS),
+        Column("complication_on", "date", "date the complication was found"),
+    ),
+    key=("case_id",),
+)
+
+POSTOP_CHECK = Contract(
+    "postop_check",
+    "A nurse's follow-up call after a surgery (day 1, 3, 7 …).",
+    (
+        Column("case_id", "text", "follow-up case number", required=True),
+        Column("check_day", "int", "planned day after surgery", unit="day", required=True, minimum=0, maximum=90),
+        Column("checked_on", "date", "date the call happened", required=True),
+        Column("pain", "int", "pain score 0-10", minimum=0, maximum=10),
+        Column("swelling", "text", "swelling", allowed=codes.SWELLING_LEVELS),
+        Column("bleeding", "text", "bleeding reported", allowed=codes.YES_NO),
+        Column("fever", "text", "fever reported", allowed=codes.YES_NO),
+        Column("adherence", "text", "follows the aftercare instructions", allowed=codes.ADHERENCE_LEVELS),
+    ),
+    key=("case_id", "check_day"),
+)
+
 CONTRACTS: dict[str, Contract] = {
     c.name: c
     for c in (
@@ -315,6 +353,8 @@ CONTRACTS: dict[str, Contract] = {
         LEAD_TOUCH,
         TREATMENT_PLAN,
         MARKETING_SPEND,
+        POSTOP_CASE,
+        POSTOP_CHECK,
     )
 }
 

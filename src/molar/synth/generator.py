@@ -34,6 +34,7 @@ from molar.synth.marketing import marketing_chunk, start_marketing, write_spend
 from molar.synth.member import LEVEL_ZH, member_chunk
 from molar.synth.output import CSV_FILES, PART_DIR, Output
 from molar.synth.people import ROLE_NAMES, make_people
+from molar.synth.postop import PostopState, postop_chunk
 from molar.synth.serials import Serials
 from molar.synth.telemetry import telemetry_chunk
 from molar.synth.wechat import plan_wechat, write_wechat
@@ -149,6 +150,7 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
     reasons = dict.fromkeys(REASONS.tolist(), 0)
     stage = "people" if part == "A" else "booking+wechat"
     marketing = start_marketing(config.seed, world) if part == "A" else None
+    postop = PostopState()
     if progress:
         progress(stage, 0, config.patients)
     done = 0
@@ -166,9 +168,10 @@ def run_part(config: SynthConfig, part: str, world, out: Output, progress: Progr
             spend = his_write(rng["his"], world, ppl, life, vis, hid, wx.coupon, wx.coupon_value, out, serials)
             mk = member_chunk(rng["member"], world, ppl, life, vis, spend, out, serials)
             engagement_chunk(rng["engagement"], world, ppl, life, vis, hid.key, bk.ckey, mk, wx.unionid, out, serials)
-            telemetry_chunk(rng["telemetry"], world, ppl, life, wx.unionid, out)
+            brushing = telemetry_chunk(rng["telemetry"], world, ppl, life, wx.unionid, out)
             _write_persons(out, world, ppl, life, wx)
             marketing_chunk(config.seed, ci, world, ppl, life, vis, hid, marketing, out)
+            postop_chunk(config.seed, ci, world, ppl, life, vis, hid, brushing, postop, out)
         else:
             write_booking(rng["booking_out"], world, ppl, bk, hid.visit_id, out)
             write_wechat(rng["wechat_out"], world, ppl, wx, out)

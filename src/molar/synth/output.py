@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 from molar.synth import noise as nz
 from molar.synth.marketing import CSV_SPECS as MARKETING_CSV
 from molar.synth.marketing import TRUTH_SCHEMAS as MARKETING_TRUTH
+from molar.synth.postop import CSV_SPECS as POSTOP_CSV
+from molar.synth.postop import TRUTH_SCHEMAS as POSTOP_TRUTH
 from molar.synth.writers import CsvFile, JsonlFile, ParquetFile, XlsxFile
 
 
@@ -46,6 +48,7 @@ CSV_FILES: dict[str, CsvSpec] = {
     "sources/reviews/reviews.csv": CsvSpec(("评价ID", "平台", "用户手机", "门店", "医生", "日期", "星级", "评价内容"),
                                            "utf-8"),
     **{rel: CsvSpec(header, "utf-8") for rel, header in MARKETING_CSV.items()},
+    **{rel: CsvSpec(header, "utf-8") for rel, header in POSTOP_CSV.items()},
 }
 JSONL_FILES = ("sources/wechat/users.jsonl", "sources/wechat/events.jsonl", "sources/telemetry/brushing.jsonl")
 
@@ -114,7 +117,7 @@ class Output:
             self.parquet["truth/persons.parquet"] = ParquetFile(out_dir / "truth/persons.parquet", persons_schema)
             self.parquet["truth/consult_labels.parquet"] = ParquetFile(
                 out_dir / "truth/consult_labels.parquet", TRUTH_SCHEMAS["truth/consult_labels.parquet"])
-            for rel, schema in MARKETING_TRUTH.items():
+            for rel, schema in {**MARKETING_TRUTH, **POSTOP_TRUTH}.items():
                 self.parquet[rel] = ParquetFile(out_dir / rel, schema)
             self.customers = None
         else:

@@ -19,12 +19,14 @@ from molar.synth.writers import lines
 WINDOW_DAYS = 182
 
 
-def telemetry_chunk(rng, world: World, ppl: People, life: Life, unionid: np.ndarray, out: Output) -> None:
+def telemetry_chunk(rng, world: World, ppl: People, life: Life, unionid: np.ndarray,
+                    out: Output) -> tuple[np.ndarray, np.ndarray]:
+    """Write the brushing days; return (toothbrush owners, their mean sessions a day)."""
     end = world.end
     own = np.flatnonzero(life.toothbrush)
     k = own.size
     if k == 0:
-        return
+        return own, np.empty(0)
     device = "TB" + np.char.upper(identifiers.random_tokens(rng, k, 10, alphabet="hex").astype(str)).astype(object)
     first_day = end - WINDOW_DAYS + 1
     bought = np.where(rng.random(k) < 0.5, first_day, first_day + rng.integers(0, WINDOW_DAYS, k))
@@ -53,3 +55,4 @@ def telemetry_chunk(rng, world: World, ppl: People, life: Life, unionid: np.ndar
         device[oi], unionid[own][oi], cal.iso[cal.idx(days[di])], s, seconds[oi, di], alerts[oi, di], pl,
     )
     out.emit_lines("sources/telemetry/brushing.jsonl", np.array(text, dtype=object), device[oi])
+    return own, mean_sessions

@@ -16,13 +16,11 @@ from importlib.metadata import version
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
+from molar.predict.calibration import calibrate, fit_calibrator, reasons_in_words
 from molar.predict.churn.bands import band
 from molar.predict.churn.features import FEATURES, NAMES
 
-ISOTONIC_MIN_ROWS = 1000  # below this isotonic overfits; Platt scaling instead
 __all__ = ["ChurnConfig", "ChurnModel", "ChurnModelError", "ChurnTrainingError", "band"]
 
 
@@ -81,13 +79,7 @@ class ChurnModel:
                   "min_data_in_leaf": 40, "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1,
                   "seed": c.seed, "deterministic": True, "num_threads": 2, "verbose": -1}
         self.booster_ = lgb.train(params, lgb.Dataset(x_train[NAMES], y_train, feature_name=NAMES), c.rounds)
-        raw = self._raw(x_cal)
-        if len(y_cal) >= ISOTONIC_MIN_ROWS:
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y_cal)
-            self.calibrator_ = {"kind": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
-        else:
-            platt = LogisticRegression().fit(_logit(raw).reshape(-1, 1), y_cal)
-            self.calibrator_ = {"kind": "platt", "coef": float(platt.coef_[0, 0]), "intercept": float(platt.intercept_[0])}
+        self.calibrator_ = fit_calibrator(self._raw(x_cal), y_cal)
         self.data_hash_ = data_hash(x_train, y_train)
         return self
 
@@ -100,27 +92,12 @@ class ChurnModel:
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of no visit within the horizon."""
-        raw = self._raw(x)
-        cal = self.calibrator_
-        if cal["kind"] == "isotonic":
-            return np.interp(raw, cal["x"], cal["y"])
-        return 1 / (1 + np.exp(-(cal["coef"] * _logit(raw) + cal["intercept"])))
+        return calibrate(self.calibrator_, self._raw(x))
 
     def reasons(self, x: pd.DataFrame, top: int = 3) -> list[list[dict]]:
         """Per patient, the features pushing the risk up most, with their value in words."""
         contrib = self.booster_.predict(x[NAMES], pred_contrib=True)[:, : len(NAMES)]
-        values = x[NAMES].to_numpy()
-        out = []
-        for row, vals in zip(contrib, values, strict=True):
-            items = []
-            for j in np.argsort(-row)[:top]:
-                if row[j] <= 0 or np.isnan(vals[j]):
-                    continue
-                f = FEATURES[j]
-                items.append({"feature": f.name, "value": float(vals[j]), "contribution": round(float(row[j]), 3),
-                              "en": f.en.format(v=vals[j]), "zh": f.zh.format(v=vals[j])})
-            out.append(items)
-        return out
+        return reasons_in_words(contrib, x[NAMES].to_numpy(), FEATURES, top)
 
     def to_record(self) -> dict:
         text = self.booster_.model_to_string()
@@ -149,7 +126,3 @@ class ChurnModel:
         model.data_hash_ = record["data_hash"]
         return model
 
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
