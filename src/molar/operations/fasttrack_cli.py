@@ -8,13 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from molar.operations.recall_cli import AsOfOpt, ClinicOpt, caller, contacts, parse_day
+from molar.operations.recall_cli import AsOfOpt, ClinicOpt
+from molar.privacy.cli import clinic_caller, patient_contacts
 from molar.ui.console import console
 from molar.ui.options import (
     JsonOpt,
     WarehouseOpt,
     fail,
     failing_on,
+    parse_day,
     print_json,
     settings_from,
     warehouse_engine,
@@ -43,7 +45,7 @@ def fasttrack_offer(
 
     settings = settings_from(warehouse)
     with warehouse_engine(warehouse) as engine:
-        principal = caller(engine, "fasttrack", clinic)
+        principal = clinic_caller(engine, "fasttrack", clinic)
         try:
             start = datetime.strptime(slot.strip(), "%Y-%m-%d %H:%M")
         except ValueError:
@@ -64,7 +66,7 @@ def fasttrack_offer(
                 raise fail(f"the slot {start:%Y-%m-%d %H:%M} has already begun (now {now:%Y-%m-%d %H:%M}); offers go "
                            "out only for slots still ahead / 该号源时间已过，无法邀约")
             sent = {r["golden_id"]: r for r in send_offers(engine, automation, opened, offers, now)}
-        people = contacts(engine, principal, [o["golden_id"] for o in offers], "molar fasttrack offer", "fasttrack")
+        people = patient_contacts(engine, principal, [o["golden_id"] for o in offers], "molar fasttrack offer", "fasttrack")
     for o in offers:
         o.update(people.get(o["golden_id"], {"name": None, "mobile": None}))
         if sent is not None:

@@ -8,9 +8,17 @@ import typer
 from rich.table import Table
 
 from molar.automation.yamlio import CatalogueError
-from molar.operations.recall_cli import AsOfOpt, parse_day
+from molar.operations.recall_cli import AsOfOpt
 from molar.ui.console import console
-from molar.ui.options import JsonOpt, WarehouseOpt, fail, failing_on, print_json, warehouse_engine
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    parse_day,
+    print_json,
+    warehouse_engine,
+)
 from molar.warehouse import Engine
 
 doctors_app = typer.Typer(help="Doctor matching: rank a clinic's doctors for a patient's treatment, with reasons.",

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from molar.privacy.cli import clinic_caller, patient_contacts
 from molar.ui.console import console
-from molar.ui.options import JsonOpt, WarehouseOpt, fail, failing_on, print_json, warehouse_engine
-from molar.warehouse import Engine
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    fail,
+    failing_on,
+    parse_day,
+    print_json,
+    warehouse_engine,
+)
 
 recall_app = typer.Typer(help="Recall: who is due for a cleaning, perio maintenance, ortho, implant or children's "
                               "check-up visit.", no_args_is_help=True)
@@ -19,49 +27,6 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="The day to count f
                                                            "day of the exports).")]
 STATUS_WORDS = {"overdue": "overdue / 已逾期", "due": "due / 待复诊", "opted_out": "opted out / 已拒收",
                 "booked": "booked / 已预约"}
-
-
-def caller(engine: Engine, action: str, clinic: str) -> Any:
-    """The checked principal; a user limited to some clinics may ask only for those."""
-    from molar.privacy.cli import cli_principal
-
-    principal = cli_principal(engine, "operations", action, bootstrap=True)
-    if principal.clinics is not None and clinic not in principal.clinics:
-        raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not {clinic} / 无权查看该诊所")
-    known = [r[0] for r in engine.rows("SELECT clinic_id FROM std.clinic ORDER BY 1")]
-    if clinic not in known:
-        raise fail(f"--clinic {clinic!r} is not a clinic in this warehouse (clinics: {', '.join(known) or 'none yet'}) "
-                   "/ 诊所编号不存在")
-    return principal
-
-
-def parse_day(value: str | None, option: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        raise fail(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None
-
-
-def contacts(engine: Engine, principal: Any, ids: list[str], command: str, action: str) -> dict[str, dict[str, Any]]:
-    """Name and mobile per patient at the principal's field levels; every patient shown with
-    a personal field in full gets an audit row, and the listing one of its own."""
-    from molar.privacy.cli import cli_access
-    from molar.privacy.fields import read_golden
-    from molar.privacy.masking import View
-
-    view = View(principal)
-    out: dict[str, dict[str, Any]] = {}
-    if ids:
-        for row in read_golden(engine, "golden_id, name, mobile", "WHERE golden_id IN (SELECT unnest(?))",
-                               [ids]).to_pylist():
-            out[row["golden_id"]] = {"name": view("name", row["name"]), "mobile": view("mobile", row["mobile"])}
-    if view.shown:
-        for golden_id in ids:
-            cli_access(engine, "operations", action, command=command, patient=golden_id, fields=view.shown,
-                       principal=principal)
-    cli_access(engine, "operations", action, command=command, fields=view.shown,
-               detail={"patients": len(ids), "masked": sorted(view.masked)}, principal=principal)
-    return out
 
 
 @recall_app.command("list")
@@ -79,7 +44,7 @@ def recall_list(
     from molar.operations.series import data_end
 
     with warehouse_engine(warehouse) as engine:
-        principal = caller(engine, "recall", clinic)
+        principal = clinic_caller(engine, "recall", clinic)
         try:
             window = parse_duration(due_within)
         except DurationError as exc:
@@ -88,7 +53,7 @@ def recall_list(
         with failing_on(RecallError):
             rows = recalls(engine, as_of=day, clinics=[clinic],
                            due_by=day + timedelta(days=window.days) if day else None)
-        people = contacts(engine, principal, sorted({r["golden_id"] for r in rows}), "molar recall list", "recall")
+        people = patient_contacts(engine, principal, sorted({r["golden_id"] for r in rows}), "molar recall list", "recall")
     for r in rows:
         r.update(people.get(r["golden_id"], {"name": None, "mobile": None}))
     counts = summary(rows)

@@ -8,9 +8,16 @@ import typer
 from rich.table import Table
 
 from molar.operations.matching_cli import PatientArg, PatientOpt, one_patient, principal_for
-from molar.operations.recall_cli import AsOfOpt, parse_day
+from molar.operations.recall_cli import AsOfOpt
 from molar.ui.console import console
-from molar.ui.options import JsonOpt, WarehouseOpt, failing_on, print_json, warehouse_engine
+from molar.ui.options import (
+    JsonOpt,
+    WarehouseOpt,
+    failing_on,
+    parse_day,
+    print_json,
+    warehouse_engine,
+)
 from molar.warehouse import Engine
 
 cases_app = typer.Typer(help="Similar cases: past courses of treatment like a patient's, and how they went.",

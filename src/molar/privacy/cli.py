@@ -202,3 +202,37 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(audit_app, name="audit")
+
+
+def clinic_caller(engine: Engine, action: str, clinic: str) -> Any:
+    """The principal checked for ``operations.<action>`` at one clinic: a user limited to some
+    clinics may ask only for those, and the clinic must exist."""
+    principal = cli_principal(engine, "operations", action, bootstrap=True)
+    if principal.clinics is not None and clinic not in principal.clinics:
+        raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not {clinic} / 无权查看该诊所")
+    known = [r[0] for r in engine.rows("SELECT clinic_id FROM std.clinic ORDER BY 1")]
+    if clinic not in known:
+        raise fail(f"--clinic {clinic!r} is not a clinic in this warehouse (clinics: {', '.join(known) or 'none yet'}) "
+                   "/ 诊所编号不存在")
+    return principal
+
+
+def patient_contacts(engine: Engine, principal: Any, ids: list[str], command: str, action: str) -> dict[str, dict[str, Any]]:
+    """Name and mobile per patient at the principal's field levels; every patient shown with
+    a personal field in full gets an audit row, and the listing one of its own."""
+    from molar.privacy.fields import read_golden
+    from molar.privacy.masking import View
+
+    view = View(principal)
+    out: dict[str, dict[str, Any]] = {}
+    if ids:
+        for row in read_golden(engine, "golden_id, name, mobile", "WHERE golden_id IN (SELECT unnest(?))",
+                               [ids]).to_pylist():
+            out[row["golden_id"]] = {"name": view("name", row["name"]), "mobile": view("mobile", row["mobile"])}
+    if view.shown:
+        for golden_id in ids:
+            cli_access(engine, "operations", action, command=command, patient=golden_id, fields=view.shown,
+                       principal=principal)
+    cli_access(engine, "operations", action, command=command, fields=view.shown,
+               detail={"patients": len(ids), "masked": sorted(view.masked)}, principal=principal)
+    return out

@@ -90,3 +90,11 @@ def require_engine(engine: str, stage: str) -> None:
             f"(the default); docs/spark.md lists what runs on Spark today. / "
             f"「{stage}」暂不支持 Spark 引擎，请使用默认的 duckdb 引擎。"
         )
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """An optional YYYY-MM-DD option, or one message naming it."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise fail(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None

@@ -76,20 +76,21 @@ def postop_list(
 ) -> None:
     """The clinic's surgeries of the last 30 days without a complication on record, highest
     risk first, with the reasons; names and mobiles at the caller's field levels."""
-    from molar.operations.recall_cli import caller, contacts, parse_day
     from molar.predict.postop.features import data_end
     from molar.predict.postop.model import PostopTrainingError
     from molar.predict.postop.watch import watch_list
+    from molar.privacy.cli import clinic_caller, patient_contacts
+    from molar.ui.options import parse_day
 
     with warehouse_engine(warehouse) as engine:
-        principal = caller(engine, "postop", clinic)
+        principal = clinic_caller(engine, "postop", clinic)
         day = parse_day(as_of, "--as-of") or data_end(engine)
         with failing_on(PostopTrainingError):
             if day is None:
                 raise PostopTrainingError("the warehouse has no post-op follow-up records: load the follow-up export "
                                           "(sources/followup) with `molar ingest` first / 尚未导入术后随访数据")
             rows = watch_list(engine, clinic, day)
-        people = contacts(engine, principal, sorted({r["golden_id"] for r in rows if r["golden_id"]}), COMMAND, "postop")
+        people = patient_contacts(engine, principal, sorted({r["golden_id"] for r in rows if r["golden_id"]}), COMMAND, "postop")
     for r in rows:
         r.update(people.get(r["golden_id"], {"name": None, "mobile": None}))
     if as_json:
