@@ -1,0 +1,86 @@
+"""Who is in a segment now, and refreshing the stored membership.
+
+``members`` evaluates a segment's condition for every patient with the rules' own
+``evaluate`` (one meaning for a condition everywhere). ``refresh`` stores each segment's
+members in ``profile.segment_member`` and every entry and exit in ``profile.segment_change``,
+and returns them as ``segment.entered`` / ``segment.exited`` events for the automation
+engine. A segment's first refresh stores its members without events (otherwise a new
+segment would start a journey for all of them at once), the same rule as the first churn
+score; a refresh that finds nobody new and nobody gone emits nothing, so running it twice
+is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from molar.automation.conditions import evaluate
+from molar.model.events import Event
+from molar.segments import facts
+from molar.segments.catalogue import Segment
+from molar.warehouse import Engine
+
+
+def members(engine: Engine, segment: Segment, today: date) -> list[str]:
+    """Golden IDs in the segment today, in order."""
+    known = facts.load(engine, segment.condition, today)
+    return [g for g, f in known.items() if evaluate(segment.condition, f).ok]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    key: str
+    version: int
+    members: int
+    entered: int
+    exited: int
+    first: bool
+
+
+def refresh(engine: Engine, segments: Iterable[Segment], today: date, now: datetime) -> tuple[list[Event], list[Refreshed]]:
+    """Recompute and store the members of ``segments``; returns the entry and exit events
+    (oldest segment key first) and a summary per segment. Runs in one transaction."""
+    events: list[Event] = []
+    summary: list[Refreshed] = []
+    with engine.transaction():
+        for segment in segments:
+            now_in = set(members(engine, segment, today))
+            before = {g for (g,) in engine.rows("SELECT golden_id FROM profile.segment_member WHERE segment_key = ?",
+                                                [segment.key])}
+            first = not engine.scalar("SELECT count(*) FROM profile.segment_size WHERE segment_key = ?", [segment.key])
+            entered, exited = sorted(now_in - before), sorted(before - now_in)
+            if exited:
+                engine.execute("DELETE FROM profile.segment_member WHERE segment_key = ? AND list_contains(?, golden_id)",
+                               [segment.key, exited])
+            engine.insert_rows("profile.segment_member", [(segment.key, g, now) for g in entered])
+            changes = [] if first else [(f"SG-{uuid.uuid4().hex}", segment.key, segment.version, g, kind, now)
+                                        for kind, ids in (("entered", entered), ("exited", exited)) for g in ids]
+            engine.insert_rows("profile.segment_change", changes)
+            engine.execute("INSERT INTO profile.segment_size VALUES (?, ?, ?, ?, ?, ?)",
+                           [segment.key, segment.version, now, len(now_in), 0 if first else len(entered),
+                            0 if first else len(exited)])
+            events += [change_event(segment, *c) for c in changes]
+            summary.append(Refreshed(segment.key, segment.version, len(now_in), 0 if first else len(entered),
+                                     0 if first else len(exited), first))
+    return events, summary
+
+
+def change_event(segment: Segment, change_id: str, key: str, version: int, golden_id: str, kind: str,
+                 at: datetime) -> Event:
+    return Event(f"seg-{change_id}", "segment.entered" if kind == "entered" else "segment.exited", golden_id, at,
+                 {"segment": key, "version": version, "segment_zh": segment.name_zh, "segment_en": segment.name_en})
+
+
+def stored(engine: Engine, key: str) -> list[str]:
+    """The members stored by the last refresh."""
+    return [g for (g,) in engine.rows("SELECT golden_id FROM profile.segment_member WHERE segment_key = ? ORDER BY 1",
+                                      [key])]
+
+
+def size_history(engine: Engine, key: str, limit: int = 30) -> list[tuple[datetime, int, int, int, int]]:
+    """(measured at, version, members, entered, exited) of the latest refreshes, oldest first."""
+    return engine.rows("SELECT measured_at, version, members, entered, exited FROM (SELECT * FROM profile.segment_size "
+                       "WHERE segment_key = ? ORDER BY measured_at DESC LIMIT ?) ORDER BY measured_at", [key, limit])

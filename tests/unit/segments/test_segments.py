@@ -1,0 +1,133 @@
+"""Segments against hand-built patients in a real warehouse: each expected member list is
+worked out by hand from the patient's story and the shipped segment's condition; a second
+refresh after a patient changes stores the entry and exit and hands them to a rule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from molar.automation import Automation, ManualClock, load_catalogue, load_policy
+from molar.automation.yamlio import CatalogueError
+from molar.delivery.channels import LocalSink
+from molar.segments import catalogue, members
+from unit.profile.crafted import AS_OF, Chain, Patient, Visit, ago, fresh_warehouse
+
+NOW = datetime(2026, 10, 31, 22, 0)
+TEEN = {"age_band": "13-17"}
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    yield from fresh_warehouse(tmp_path)
+
+
+def story() -> Chain:
+    return Chain([
+        Patient("A", visits=[Visit(ago(400), ["CLN"]), Visit(ago(300), ["CLN"])]),      # strategic, risk 0.8
+        Patient("B", visits=[Visit(ago(100), ["CLN"])]),                                  # growth, risk 0.69
+        Patient("C", visits=[Visit(ago(500), ["IMP"]), Visit(ago(400), ["CHK"])]),        # maintain, risk 0.9
+        Patient("D", visits=[Visit(ago(200), ["IMP"]), Visit(ago(241), ["CLN"])]),
+        Patient("E", visits=[Visit(ago(240), ["CLN"])]),                                  # exactly 240 days
+        Patient("F", visits=[Visit(ago(30), ["CHK"])]),                                   # first visit 30 days ago
+        Patient("G", visits=[Visit(ago(31), ["CHK"]), Visit(ago(5), ["FILL"])]),          # first one 31 days ago
+        Patient("H"),                                                                     # teen, ortho in progress
+        Patient("I"),                                                                     # teen, no treatment
+        Patient("J"),                                                                     # nothing known
+        Patient("K", visits=[Visit(ago(-3), ["CHK"])]),                                   # a visit after today only
+        Patient("L"),                                                                     # teen; a journey set ortho
+    ])
+
+
+def _tag(engine, golden_id: str, key: str, value: str, num: float | None = None) -> None:
+    engine.execute("INSERT INTO profile.tag_value VALUES (?, ?, ?, ?, NULL, ?, 'R1')", [golden_id, key, value, num, NOW])
+
+
+def build(engine) -> Chain:
+    c = story().build(engine)
+    for key, tier, risk in (("A", "strategic", 0.8), ("B", "growth", 0.69), ("C", "maintain", 0.9)):
+        engine.execute("INSERT INTO profile.tier VALUES (?, ?, 0, 0.1, 'R1')", [c[key], tier])
+        engine.execute("INSERT INTO profile.churn_risk VALUES (?, ?, ?, 180, '[]', ?, 'M1')",
+                       [c[key], risk, "high" if risk >= 0.7 else "medium", AS_OF])
+    for key, plan in (("H", "ortho_in_progress"), ("I", "none"), ("L", "none")):
+        _tag(engine, c[key], "age_band", "13-17")
+        _tag(engine, c[key], "active_treatment_plan", plan)
+    engine.execute("INSERT INTO ops.automation_tag VALUES (?, 'active_treatment_plan', 'ortho_in_progress', NULL, ?, "
+                   "'test')", [c["L"], NOW])
+    return c
+
+
+EXPECTED = {
+    "high_value_churn_risk": {"A"},            # B's 0.69 is under 0.7; C is not strategic or growth
+    "lapsed_cleaning": {"A", "D"},             # 300 and 241 days > 240; E's 240 is not; B's 100 is not
+    "lapsed_implant": {"C"},                   # last visit 400 days ago; D was seen 200 days ago
+    "new_patients_30d": {"F"},                 # 30 days; G's first visit is 31 days ago; K's is after today
+    "teens_in_orthodontics": {"H", "L"},       # L's plan is set by a journey on top of the profile's
+}
+
+
+def test_shipped_segments_hold_the_patients_worked_out_by_hand(warehouse):
+    c = build(warehouse)
+    shipped = catalogue.load_catalogue(warehouse)
+    assert set(shipped) == set(EXPECTED)
+    names = {c[p.key]: p.key for p in c.patients}
+    for key, want in EXPECTED.items():
+        assert {names[g] for g in members.members(warehouse, shipped[key], AS_OF)} == want, key
+
+
+def test_a_second_refresh_stores_entries_and_exits_and_a_rule_starts_on_them(warehouse, tmp_path):
+    c = build(warehouse)
+    segments = catalogue.load_catalogue(warehouse)
+    events, summary = members.refresh(warehouse, segments.values(), AS_OF, NOW)
+    assert events == []                               # the first refresh only stores the members
+    assert {s.key: (s.members, s.first) for s in summary}["lapsed_cleaning"] == (2, True)
+    assert members.stored(warehouse, "lapsed_cleaning") == sorted([c["A"], c["D"]])
+    # A is seen for a cleaning (no longer lapsed); E's last cleaning is now 241 days ago.
+    warehouse.execute("INSERT INTO std.visit (source, visit_id, source_patient_key, clinic_id, doctor_id, department, "
+                      "visit_date, _load_id, _row_number) VALUES ('his', 'V-A-9', 'H-A', 'C01', 'D001', 'general', ?, "
+                      "'L-test', 1)", [AS_OF])
+    warehouse.execute("INSERT INTO std.treatment (source, visit_id, line_no, item_code, quantity, _load_id, _row_number) "
+                      "VALUES ('his', 'V-A-9', 1, 'CLN', 1, 'L-test', 2)")
+    later = AS_OF + timedelta(days=1)
+    events, summary = members.refresh(warehouse, [segments["lapsed_cleaning"]], later, NOW + timedelta(days=1))
+    assert [(e.type, e.golden_id, e.data["segment"], e.data["version"]) for e in events] == [
+        ("segment.entered", c["E"], "lapsed_cleaning", 1), ("segment.exited", c["A"], "lapsed_cleaning", 1)]
+    assert members.stored(warehouse, "lapsed_cleaning") == sorted([c["D"], c["E"]])
+    assert warehouse.rows("SELECT golden_id, change FROM profile.segment_change ORDER BY change") == [
+        (c["E"], "entered"), (c["A"], "exited")]
+    assert [row[2:] for row in members.size_history(warehouse, "lapsed_cleaning")] == [(2, 0, 0), (2, 1, 1)]
+    # Nothing changed: a third refresh emits nothing.
+    assert members.refresh(warehouse, [segments["lapsed_cleaning"]], later, NOW + timedelta(days=2))[0] == []
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "back.yaml").write_text(
+        "key: cleaning_winback\nname: {zh: 洁牙召回, en: Cleaning win-back}\npurpose: care\nenabled: true\n"
+        "holdout_percent: 0\ntrigger: {segment: {name: lapsed_cleaning, on: enter}}\n"
+        "steps:\n  - set_tag: {tag: winback, value: started}\n", encoding="utf-8")
+    engine = Automation(load_catalogue(rules), load_policy(), clock=ManualClock(NOW),
+                        channels={ch: LocalSink(ch) for ch in ("sms", "wechat", "app")})
+    engine.on_events(warehouse, events)
+    assert warehouse.rows("SELECT golden_id, rule_key FROM ops.journey") == [(c["E"], "cleaning_winback")]
+
+
+def test_a_saved_version_replaces_the_file_and_errors_name_the_place(warehouse, tmp_path):
+    build(warehouse)
+    shipped = catalogue.load_catalogue(warehouse)
+    definition = {"name": {"zh": "洁牙久未复诊", "en": "Lapsed cleaning"}, "description": {"zh": "一年", "en": "a year"},
+                  "condition": [{"fact": "days_since_item.CLN", "op": ">", "value": 365}]}
+    saved = catalogue.save_version(warehouse, shipped, "lapsed_cleaning", definition, "mark", NOW)
+    assert saved.version == 2
+    again = catalogue.load_catalogue(warehouse)["lapsed_cleaning"]
+    assert (again.version, again.in_words("en")) == (2, "Days since the last cleaning / scaling is above 365")
+    assert catalogue.save_version(warehouse, shipped, "brand_new", definition, "mark", NOW).version == 1
+    with pytest.raises(CatalogueError, match="tags.age is not a tag.*age_band"):
+        catalogue.save_version(warehouse, shipped, "x_bad", {**definition, "condition": [
+            {"fact": "tags.age", "op": "==", "value": 1}]}, "mark", NOW)
+    (tmp_path / "seg").mkdir()
+    (tmp_path / "seg" / "bad.yaml").write_text(
+        "key: bad\nversion: 1\nname: {zh: 坏, en: Bad}\ndescription: {zh: 坏, en: Bad}\n"
+        "condition:\n  - {fact: visits.days_since_lats, op: '>', value: 3}\n", encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"bad.yaml:6: 'visits.days_since_lats' is not a fact"):
+        catalogue.load_files(tmp_path / "seg")
