@@ -6,8 +6,9 @@ payment rescores the patient's churn risk (`molar.predict.churn.live`), the prof
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
 automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
-recomputes the whole profile and hands the crossings into the high churn-risk band and the
-lifecycle and tier changes to the automation engine; a daily job writes last month's
+recomputes the whole profile, refreshes the segments and hands the crossings into the high
+churn-risk band, the lifecycle and tier changes and the segment entries and exits to the
+automation engine; a daily job writes last month's
 report to a folder on the 1st when ``monthly_report_dir`` is set. The web console (`molar.web`) is served
 by the same app under `/console`.
 """
@@ -27,11 +28,14 @@ log = logging.getLogger("molar.serve")
 
 def nightly(engine, automation, today: date) -> dict:
     """The nightly job: rescore churn risk with the latest stored model (training stays
-    `molar churn score`), recompute the profile, and hand the crossings into the high
-    churn-risk band and the lifecycle and tier changes to the automation engine."""
+    `molar churn score`), recompute the profile, refresh the segments, and hand the crossings
+    into the high churn-risk band, the lifecycle and tier changes and the segment entries and
+    exits to the automation engine."""
     from molar.predict.churn.score import latest_model_id, score_churn
     from molar.predict.churn.store import crossings
     from molar.profile.run import compute_profile, run_events
+    from molar.segments.catalogue import load_catalogue as load_segments
+    from molar.segments.members import refresh as refresh_segments
 
     churn = score_churn(engine, today, model_id=model_id) if (model_id := latest_model_id(engine)) else None
     summary = compute_profile(engine, today)
@@ -40,9 +44,10 @@ def nightly(engine, automation, today: date) -> dict:
         scored_at = datetime.fromisoformat(churn["scored_at"])
         events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
     with engine.transaction():
-        automation.on_events(engine, events)
-    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes",
-             summary["patients"], len(events))
+        entries, _ = refresh_segments(engine, load_segments(engine).values(), today, automation.clock())
+        automation.on_events(engine, events + entries)
+    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes, %s segment "
+             "entries and exits", summary["patients"], len(events), len(entries))
     return summary
 
 

@@ -12,7 +12,7 @@ from molar.automation import Automation, ManualClock, load_catalogue, load_polic
 from molar.automation.yamlio import CatalogueError
 from molar.delivery.channels import LocalSink
 from molar.segments import catalogue, members
-from unit.profile.crafted import AS_OF, fresh_warehouse
+from unit.profile.crafted import AS_OF, Chain, Patient, Visit, ago, fresh_warehouse
 from unit.segments.story import EXPECTED, NOW, build
 
 
@@ -85,3 +85,23 @@ def test_a_saved_version_replaces_the_file_and_errors_name_the_place(warehouse, 
         "condition:\n  - {fact: visits.days_since_lats, op: '>', value: 3}\n", encoding="utf-8")
     with pytest.raises(CatalogueError, match=r"bad.yaml:6: 'visits.days_since_lats' is not a fact"):
         catalogue.load_files(tmp_path / "seg")
+
+
+def test_the_nightly_job_refreshes_segments_and_a_rule_starts_on_an_entry(warehouse, tmp_path):
+    from molar.serve import nightly
+
+    c = Chain([Patient("new", visits=[Visit(AS_OF, ["CHK"])]), Patient("old", visits=[Visit(ago(400), ["CHK"])])]
+              ).build(warehouse)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "welcome.yaml").write_text(
+        "key: welcome_call\nname: {zh: 新患者回访, en: Welcome call}\npurpose: care\n"
+        "trigger: {segment: {name: new_patients_30d, on: enter}}\nsteps:\n  - task: {kind: recall_call, due: 1d}\n",
+        encoding="utf-8")
+    automation = Automation(load_catalogue(tmp_path / "rules"), clock=ManualClock(NOW))
+    nightly(warehouse, automation, AS_OF - timedelta(days=1))     # the visit is tomorrow: nobody is new yet
+    assert members.stored(warehouse, "new_patients_30d") == [] and warehouse.count("ops.task") == 0
+    nightly(warehouse, automation, AS_OF)
+    assert members.stored(warehouse, "new_patients_30d") == [c["new"]]
+    assert warehouse.rows("SELECT golden_id, rule_key FROM ops.task") == [(c["new"], "welcome_call")]
+    nightly(warehouse, automation, AS_OF)                         # the same night again: no new entry, no new task
+    assert warehouse.count("ops.task") == 1
