@@ -160,6 +160,7 @@ def demo(
         console.print(f'     molar fasttrack offer --clinic C01 --department periodontics --slot "{end:%Y-%m-%d} 14:00" '
                       f"--as-of {end} -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
+        console.print(f"     molar segments list --as-of {end} -w {warehouse}")
         console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
                       f"· sign in as {DEMO_USER} / {DEMO_PASSWORD} (a password for this demo warehouse only)")
 
