@@ -36,6 +36,8 @@ def test_segments_by_role(tmp_path):
 
     listed = json.loads(as_user(db, "fay", "segments", "list", "--json").output)
     assert {r["key"]: r["size"] for r in listed} == {k: len(v) for k, v in EXPECTED.items()}
+    table = " ".join(as_user(db, "fay", "segments", "list").output.split())
+    assert "Value tier is one of [strategic, growth]" in table           # printed, not read as Rich markup
     size = as_user(db, "fay", "segments", "size", "lapsed_cleaning", "--json")
     assert json.loads(size.output)["size"] == 2
     unknown = as_user(db, "fay", "segments", "size", "lapsed_cleanin")

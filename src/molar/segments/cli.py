@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from molar.ui.console import console
@@ -48,11 +49,12 @@ def _pick(found: dict, key: str):
 @segments_app.command("list")
 def list_command(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Every segment with its version, size today and definition in words."""
-    from molar.segments.members import members
+    from molar.segments.members import members_of
 
     with _opened(warehouse, as_of) as (settings, engine, found):
+        sizes = members_of(engine, list(found.values()), settings.today)
         rows = [{"key": s.key, "version": s.version, "name_zh": s.name_zh, "name_en": s.name_en,
-                 "size": len(members(engine, s, settings.today)), "definition": s.in_words("en"), "source": s.source}
+                 "size": len(sizes[s.key]), "definition": s.in_words("en"), "source": s.source}
                 for s in found.values()]
     if as_json:
         print_json(rows)
@@ -61,7 +63,8 @@ def list_command(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json:
     for column in ("key", "version", "name", "size", "definition"):
         table.add_column(column, justify="right" if column in ("version", "size") else "left")
     for r in rows:
-        table.add_row(r["key"], str(r["version"]), f"{r['name_zh']}\n{r['name_en']}", f"{r['size']:,}", r["definition"])
+        table.add_row(r["key"], str(r["version"]), f"{r['name_zh']}\n{r['name_en']}", f"{r['size']:,}",
+                      escape(r["definition"]))   # "[strategic, growth]" is not Rich markup
     console.print(table)
 
 

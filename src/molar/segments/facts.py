@@ -19,6 +19,7 @@ chain. Missing tables or rows give missing facts, never errors.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -86,11 +87,16 @@ def _by_path() -> dict[str, Field]:
     return {f.path: f for f in fields()}
 
 
+@cache
+def _tag_keys() -> tuple[str, ...]:
+    return tuple(sorted(t.key for t in load_catalogue()))
+
+
 def unknown_fact(path: str) -> str | None:
     """Why ``path`` names no fact (with the known names), or None when it does."""
     root, _, rest = path.partition(".")
     if root == "tags":
-        keys = sorted(t.key for t in load_catalogue())
+        keys = _tag_keys()
         return None if rest in keys else f"tags.{rest or '?'} is not a tag; tags: {', '.join(keys)}"
     if root == "days_since_item":
         return None if rest in TREATMENT_CODES else \
@@ -100,66 +106,84 @@ def unknown_fact(path: str) -> str | None:
                                       "days_since_item.<CODE>"
 
 
-def _empty(golden_id: str) -> dict[str, Any]:
-    return {"golden_id": golden_id, "tags": {}, "churn": {}, "clv": {}, "visits": {}, "days_since_item": {},
-            "clinic": {}}
+def empty() -> dict[str, Any]:
+    """The facts of a patient nothing is known about (a missing root is a missing fact)."""
+    return {}
 
 
-def load(engine: Engine, condition: Condition | None, today: date) -> dict[str, dict[str, Any]]:
-    """The facts ``condition`` names, of every patient in ``identity.patient``."""
-    paths = [c.fact for c in checks_of(condition)]
+@dataclass(frozen=True)
+class Known:
+    """Every patient's golden ID, and the facts of those with any (the others have ``empty()``)."""
+
+    golden_ids: list[str]
+    facts: dict[str, dict[str, Any]]
+
+
+def load(engine: Engine, conditions: Iterable[Condition], today: date) -> Known:
+    """The facts the ``conditions`` name, of every patient in ``identity.patient``."""
+    paths = [c.fact for condition in conditions for c in checks_of(condition)]
     roots = {p.split(".")[0] for p in paths}
-    facts = {g: _empty(g) for (g,) in engine.rows("SELECT golden_id FROM identity.patient ORDER BY 1")}
+    ids = [g for (g,) in engine.rows("SELECT golden_id FROM identity.patient ORDER BY 1")]
+    patients = set(ids)
+    facts: dict[str, dict[str, Any]] = {}
+
+    def of(g: str, root: str | None = None) -> dict[str, Any]:
+        found = facts.get(g)
+        if found is None:
+            found = facts[g] = empty()
+        return found if root is None else found.setdefault(root, {})
+
     has = engine.table_exists
     if "clinic" in roots:
         for g, clinic in engine.rows("SELECT golden_id, home_clinic_id FROM identity.patient"):
-            facts[g]["clinic"]["id"] = clinic
+            of(g)["clinic"] = {"id": clinic}
     tag_keys = sorted({p.split(".")[1] for p in paths if p.startswith("tags.") and "." in p})
     if tag_keys:
         parts = [f"SELECT golden_id, tag_key, value, value_num, {i} AS p FROM {t} WHERE list_contains(?, tag_key)"
                  for i, t in enumerate(("profile.tag_value", "ops.automation_tag")) if has(t)]
         for g, key, value, num, _ in engine.rows(" UNION ALL ".join(parts) + " ORDER BY p",
                                                  [tag_keys] * len(parts)) if parts else []:
-            if g in facts:   # journeys' tags (p = 1) come last and win
-                facts[g]["tags"][key] = num if num is not None else value
+            if g in patients:   # journeys' tags (p = 1) come last and win
+                of(g, "tags")[key] = num if num is not None else value
     for table, column in (("profile.tier", "tier"), ("profile.lifecycle", "stage"),
                           ("profile.value_score", "value_score")):
         if column in roots and has(table):
             for g, value in engine.rows(f"SELECT golden_id, arg_max({column}, run_id) FROM {table} GROUP BY 1"):
-                if g in facts and value is not None:
-                    facts[g][column] = float(value) if column == "value_score" else value
+                if g in patients and value is not None:
+                    of(g)[column] = float(value) if column == "value_score" else value
     if "churn" in roots and has("profile.churn_risk"):
         for g, risk, band in engine.rows("SELECT golden_id, risk, band FROM profile.churn_risk"):
-            if g in facts:
-                facts[g]["churn"] = {"risk": risk, "band": band}
+            if g in patients:
+                of(g)["churn"] = {"risk": risk, "band": band}
     if "clv" in roots and has("profile.clv"):
         for g, value, alive in engine.rows("SELECT golden_id, value_24m_yuan, p_alive FROM profile.clv"):
-            if g in facts:
-                facts[g]["clv"] = {"value_24m_yuan": value, "p_alive": alive}
+            if g in patients:
+                of(g)["clv"] = {"value_24m_yuan": value, "p_alive": alive}
     if "visits" in roots:
-        _visits(engine, facts, today)
+        for g, visits in _visits(engine, today):
+            if g in patients:
+                of(g)["visits"] = visits
     codes = sorted({p.split(".")[1] for p in paths if p.startswith("days_since_item.") and "." in p})
     if codes:
         for g, code, days in engine.rows(
                 f"SELECT c.golden_id, t.item_code, ?::DATE - max(v.visit_date) FROM std.treatment t "
                 f"JOIN std.visit v USING (source, visit_id) {_JOIN} "
                 "WHERE list_contains(?, t.item_code) AND v.visit_date <= ? GROUP BY ALL", [today, codes, today]):
-            if g in facts:
-                facts[g]["days_since_item"][code] = days
-    return facts
+            if g in patients:
+                of(g, "days_since_item")[code] = days
+    return Known(ids, facts)
 
 
 _JOIN = "JOIN identity.cluster c ON c.source = v.source AND c.source_patient_key = v.source_patient_key"
 
 
-def _visits(engine: Engine, facts: dict[str, dict[str, Any]], today: date) -> None:
+def _visits(engine: Engine, today: date) -> Iterator[tuple[str, dict[str, Any]]]:
     for g, last, first, n90, n365, departments in engine.rows(
             f"""SELECT c.golden_id, max(v.visit_date), min(v.visit_date),
                        count(*) FILTER (WHERE v.visit_date > ?::DATE - 90),
                        count(*) FILTER (WHERE v.visit_date > ?::DATE - 365),
                        list(DISTINCT v.department ORDER BY v.department) FILTER (WHERE v.visit_date > ?::DATE - 365)
                 FROM std.visit v {_JOIN} WHERE v.visit_date <= ? GROUP BY 1""", [today] * 4):
-        if g in facts:
-            facts[g]["visits"] = {"last_on": last.isoformat(), "first_on": first.isoformat(),
-                                  "days_since_last": (today - last).days, "days_since_first": (today - first).days,
-                                  "count_90d": n90, "count_365d": n365, "departments_365d": departments or []}
+        yield g, {"last_on": last.isoformat(), "first_on": first.isoformat(), "days_since_last": (today - last).days,
+                  "days_since_first": (today - first).days, "count_90d": n90, "count_365d": n365,
+                  "departments_365d": departments or []}

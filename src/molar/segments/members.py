@@ -13,11 +13,12 @@ is harmless.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from molar.automation.conditions import evaluate
+from molar.automation.conditions import checks_of, evaluate, resolve
 from molar.model.events import Event
 from molar.segments import facts
 from molar.segments.catalogue import Segment
@@ -26,8 +27,40 @@ from molar.warehouse import Engine
 
 def members(engine: Engine, segment: Segment, today: date) -> list[str]:
     """Golden IDs in the segment today, in order."""
-    known = facts.load(engine, segment.condition, today)
-    return [g for g, f in known.items() if evaluate(segment.condition, f).ok]
+    return members_of(engine, [segment], today)[segment.key]
+
+
+def members_of(engine: Engine, segments: Sequence[Segment], today: date) -> dict[str, list[str]]:
+    """The members of each segment, the facts read once for all of them. A patient nothing
+    is known about is in a segment when a patient with empty facts is (``not`` …)."""
+    known = facts.load(engine, [s.condition for s in segments], today)
+    out = {}
+    for segment in segments:
+        holds = _evaluator(segment)
+        nobody = holds(facts.empty())
+        out[segment.key] = [g for g in known.golden_ids
+                            if (holds(f) if (f := known.facts.get(g)) is not None else nobody)]
+    return out
+
+
+def _evaluator(segment: Segment) -> Callable[[dict[str, Any]], bool]:
+    """``evaluate(segment.condition, facts).ok``, computed once per distinct combination of the
+    values at the condition's fact paths (the only thing the outcome depends on): most
+    patients share a tier, a stage, a tag value."""
+    paths = list(dict.fromkeys(c.fact for c in checks_of(segment.condition)))
+    seen: dict[tuple[Any, ...], bool] = {}
+
+    def holds(data: dict[str, Any]) -> bool:
+        key = tuple(_hashable(resolve(data, p)) for p in paths)
+        if key not in seen:
+            seen[key] = evaluate(segment.condition, data).ok
+        return seen[key]
+
+    return holds
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list | tuple) else value
 
 
 @dataclass(frozen=True)
@@ -43,11 +76,13 @@ class Refreshed:
 def refresh(engine: Engine, segments: Iterable[Segment], today: date, now: datetime) -> tuple[list[Event], list[Refreshed]]:
     """Recompute and store the members of ``segments``; returns the entry and exit events
     (oldest segment key first) and a summary per segment. Runs in one transaction."""
+    segments = list(segments)
+    found = members_of(engine, segments, today)
     events: list[Event] = []
     summary: list[Refreshed] = []
     with engine.transaction():
         for segment in segments:
-            now_in = set(members(engine, segment, today))
+            now_in = set(found[segment.key])
             before = {g for (g,) in engine.rows("SELECT golden_id FROM profile.segment_member WHERE segment_key = ?",
                                                 [segment.key])}
             first = not engine.scalar("SELECT count(*) FROM profile.segment_size WHERE segment_key = ?", [segment.key])

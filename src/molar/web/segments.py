@@ -26,7 +26,7 @@ from molar.segments.catalogue import (
     parse_segment,
     save_version,
 )
-from molar.segments.members import members, size_history
+from molar.segments.members import members, members_of, size_history
 from molar.segments.people import people, visible, write_csv
 from molar.web.render import render
 from molar.web.session import PREFIX, Viewer, checked_form, page
@@ -117,8 +117,10 @@ def build_router() -> APIRouter:
         runtime = request.app.state.realtime
         engine, today = runtime.read_engine(), runtime.clock().date()
         lang = _lang(viewer)
+        catalogue = list(_catalogue(request).values())
+        sizes = members_of(engine, catalogue, today)
         rows = [{"key": s.key, "version": s.version, "name": s.name(lang), "description": s.description(lang),
-                 "words": s.in_words(lang), "size": len(members(engine, s, today))} for s in _catalogue(request).values()]
+                 "words": s.in_words(lang), "size": len(sizes[s.key])} for s in catalogue]
         return render(request, viewer, "segments.html", segments=rows, may_change=viewer.may("segment", "change"))
 
     @router.get("/segments/builder")
