@@ -19,6 +19,7 @@ are checked when loaded; a mistake names the file, the line and the fix.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from molar.segments.facts import ROOTS, label, unknown_fact
 from molar.warehouse import Engine
 
 SEGMENTS_DIR = Path(__file__).with_name("catalogue")
+log = logging.getLogger("molar.segments")
 KEY = re.compile(r"[a-z][a-z0-9_]{1,39}")
 _FIELDS = ("key", "version", "name", "description", "condition")
 
@@ -109,13 +111,21 @@ def load_files(directory: Path | None = None) -> dict[str, Segment]:
 
 
 def saved(engine: Engine) -> dict[str, Segment]:
-    """The latest version of each segment saved from the builder."""
+    """The latest valid version of each segment saved from the builder. A version that no
+    longer checks (a tag it names was removed from the tag catalogue) is skipped with a
+    warning, so one stale definition cannot stop the pages or the nightly refresh."""
     out: dict[str, Segment] = {}
     for key, version, definition, by, at in engine.rows(
             "SELECT segment_key, version, definition, saved_by, saved_at FROM ops.segment_version "
-            "QUALIFY row_number() OVER (PARTITION BY segment_key ORDER BY version DESC) = 1"):
-        out[key] = parse_segment(f"segment {key} v{version}", {**json.loads(definition), "key": key,
-                                                                "version": version}, f"saved by {by} at {at:%Y-%m-%d %H:%M}")
+            "ORDER BY segment_key, version DESC"):
+        if key in out:
+            continue
+        try:
+            out[key] = parse_segment(f"segment {key} v{version}", {**json.loads(definition), "key": key,
+                                                                    "version": version},
+                                     f"saved by {by} at {at:%Y-%m-%d %H:%M}")
+        except CatalogueError as exc:
+            log.warning("segment %s version %s is skipped: %s", key, version, exc)
     return out
 
 

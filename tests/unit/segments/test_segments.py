@@ -4,6 +4,7 @@ refresh after a patient changes stores the entry and exit and hands them to a ru
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -76,6 +77,10 @@ def test_a_saved_version_replaces_the_file_and_errors_name_the_place(warehouse, 
     again = catalogue.load_catalogue(warehouse)["lapsed_cleaning"]
     assert (again.version, again.in_words("en")) == (2, "Days since the last cleaning / scaling is above 365")
     assert catalogue.save_version(warehouse, shipped, "brand_new", definition, "mark", NOW).version == 1
+    # A saved version that no longer checks (its tag was removed) gives way to the one before it.
+    warehouse.execute("INSERT INTO ops.segment_version VALUES ('lapsed_cleaning', 3, ?, 'mark', ?)",
+                      [json.dumps({**definition, "condition": [{"fact": "tags.gone", "op": "==", "value": 1}]}), NOW])
+    assert catalogue.load_catalogue(warehouse)["lapsed_cleaning"].version == 2
     with pytest.raises(CatalogueError, match="tags.age is not a tag.*age_band"):
         catalogue.save_version(warehouse, shipped, "x_bad", {**definition, "condition": [
             {"fact": "tags.age", "op": "==", "value": 1}]}, "mark", NOW)
