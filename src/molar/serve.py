@@ -3,8 +3,9 @@
 This is the composition root (like `molar demo`): it sits above the layers and connects
 them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
 payment rescores the patient's churn risk (`molar.predict.churn.live`), the profile
-stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
-automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
+stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the patients'
+segments are recomputed (`molar.segments.live`), the automation engine decides and the
+outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
 recomputes the whole profile, refreshes the segments and hands the crossings into the high
 churn-risk band, the lifecycle and tier changes and the segment entries and exits to the
@@ -97,6 +98,7 @@ def build_server(
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
     from molar.realtime.schemas import local_now
+    from molar.segments.live import LiveSegments
     from molar.web.console import install as install_console
 
     now = clock or local_now
@@ -112,7 +114,8 @@ def build_server(
 
     app = create_app(
         settings,
-        stages=[LiveChurn(today=lambda: now().date()), live, automation.on_events],
+        stages=[LiveChurn(today=lambda: now().date()), live, LiveSegments(today=lambda: now().date()),
+                automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(
             catalogue=automation.catalogue, clock=now, guard=permit, responses=AUTH_ERRORS,

@@ -129,9 +129,11 @@ def saved(engine: Engine) -> dict[str, Segment]:
     return out
 
 
-def load_catalogue(engine: Engine | None = None, directory: Path | None = None) -> dict[str, Segment]:
-    """Every segment (files, and with ``engine`` the saved versions), highest version of each key."""
-    found = load_files(directory)
+def load_catalogue(engine: Engine | None = None, directory: Path | None = None,
+                   files: dict[str, Segment] | None = None) -> dict[str, Segment]:
+    """Every segment (files, and with ``engine`` the saved versions), highest version of each
+    key; ``files``: the files already loaded."""
+    found = dict(files) if files is not None else load_files(directory)
     for key, segment in (saved(engine) if engine is not None else {}).items():
         if key not in found or segment.version > found[key].version:
             found[key] = segment

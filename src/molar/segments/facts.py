@@ -19,7 +19,7 @@ chain. Missing tables or rows give missing facts, never errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -119,11 +119,18 @@ class Known:
     facts: dict[str, dict[str, Any]]
 
 
-def load(engine: Engine, conditions: Iterable[Condition], today: date) -> Known:
-    """The facts the ``conditions`` name, of every patient in ``identity.patient``."""
+def load(engine: Engine, conditions: Iterable[Condition], today: date,
+         golden_ids: Sequence[str] | None = None) -> Known:
+    """The facts the ``conditions`` name, of every patient in ``identity.patient`` (or only
+    of ``golden_ids``: the patients of a batch of live events)."""
     paths = [c.fact for condition in conditions for c in checks_of(condition)]
     roots = {p.split(".")[0] for p in paths}
-    ids = [g for (g,) in engine.rows("SELECT golden_id FROM identity.patient ORDER BY 1")]
+    only = [] if golden_ids is None else [sorted(golden_ids)]
+
+    def who(column: str = "golden_id") -> str:
+        return f" AND list_contains(?, {column})" if only else ""
+
+    ids = [g for (g,) in engine.rows(f"SELECT golden_id FROM identity.patient WHERE true{who()} ORDER BY 1", only)]
     patients = set(ids)
     facts: dict[str, dict[str, Any]] = {}
 
@@ -135,32 +142,34 @@ def load(engine: Engine, conditions: Iterable[Condition], today: date) -> Known:
 
     has = engine.table_exists
     if "clinic" in roots:
-        for g, clinic in engine.rows("SELECT golden_id, home_clinic_id FROM identity.patient"):
+        for g, clinic in engine.rows(f"SELECT golden_id, home_clinic_id FROM identity.patient WHERE true{who()}", only):
             of(g)["clinic"] = {"id": clinic}
     tag_keys = sorted({p.split(".")[1] for p in paths if p.startswith("tags.") and "." in p})
     if tag_keys:
         parts = [f"SELECT golden_id, tag_key, value, value_num, {i} AS p FROM {t} WHERE list_contains(?, tag_key)"
-                 for i, t in enumerate(("profile.tag_value", "ops.automation_tag")) if has(t)]
+                 f"{who()}" for i, t in enumerate(("profile.tag_value", "ops.automation_tag")) if has(t)]
         for g, key, value, num, _ in engine.rows(" UNION ALL ".join(parts) + " ORDER BY p",
-                                                 [tag_keys] * len(parts)) if parts else []:
+                                                 [tag_keys, *only] * len(parts)) if parts else []:
             if g in patients:   # journeys' tags (p = 1) come last and win
                 of(g, "tags")[key] = num if num is not None else value
     for table, column in (("profile.tier", "tier"), ("profile.lifecycle", "stage"),
                           ("profile.value_score", "value_score")):
         if column in roots and has(table):
-            for g, value in engine.rows(f"SELECT golden_id, arg_max({column}, run_id) FROM {table} GROUP BY 1"):
+            for g, value in engine.rows(f"SELECT golden_id, arg_max({column}, run_id) FROM {table} WHERE true{who()} "
+                                        "GROUP BY 1", only):
                 if g in patients and value is not None:
                     of(g)[column] = float(value) if column == "value_score" else value
     if "churn" in roots and has("profile.churn_risk"):
-        for g, risk, band in engine.rows("SELECT golden_id, risk, band FROM profile.churn_risk"):
+        for g, risk, band in engine.rows(f"SELECT golden_id, risk, band FROM profile.churn_risk WHERE true{who()}", only):
             if g in patients:
                 of(g)["churn"] = {"risk": risk, "band": band}
     if "clv" in roots and has("profile.clv"):
-        for g, value, alive in engine.rows("SELECT golden_id, value_24m_yuan, p_alive FROM profile.clv"):
+        for g, value, alive in engine.rows(f"SELECT golden_id, value_24m_yuan, p_alive FROM profile.clv WHERE true{who()}",
+                                           only):
             if g in patients:
                 of(g)["clv"] = {"value_24m_yuan": value, "p_alive": alive}
     if "visits" in roots:
-        for g, visits in _visits(engine, today):
+        for g, visits in _visits(engine, today, who("c.golden_id"), only):
             if g in patients:
                 of(g)["visits"] = visits
     codes = sorted({p.split(".")[1] for p in paths if p.startswith("days_since_item.") and "." in p})
@@ -168,7 +177,8 @@ def load(engine: Engine, conditions: Iterable[Condition], today: date) -> Known:
         for g, code, days in engine.rows(
                 f"SELECT c.golden_id, t.item_code, ?::DATE - max(v.visit_date) FROM std.treatment t "
                 f"JOIN std.visit v USING (source, visit_id) {_JOIN} "
-                "WHERE list_contains(?, t.item_code) AND v.visit_date <= ? GROUP BY ALL", [today, codes, today]):
+                f"WHERE list_contains(?, t.item_code) AND v.visit_date <= ?{who('c.golden_id')} GROUP BY ALL",
+                [today, codes, today, *only]):
             if g in patients:
                 of(g, "days_since_item")[code] = days
     return Known(ids, facts)
@@ -177,13 +187,13 @@ def load(engine: Engine, conditions: Iterable[Condition], today: date) -> Known:
 _JOIN = "JOIN identity.cluster c ON c.source = v.source AND c.source_patient_key = v.source_patient_key"
 
 
-def _visits(engine: Engine, today: date) -> Iterator[tuple[str, dict[str, Any]]]:
+def _visits(engine: Engine, today: date, who: str, only: list[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for g, last, first, n90, n365, departments in engine.rows(
             f"""SELECT c.golden_id, max(v.visit_date), min(v.visit_date),
                        count(*) FILTER (WHERE v.visit_date > ?::DATE - 90),
                        count(*) FILTER (WHERE v.visit_date > ?::DATE - 365),
                        list(DISTINCT v.department ORDER BY v.department) FILTER (WHERE v.visit_date > ?::DATE - 365)
-                FROM std.visit v {_JOIN} WHERE v.visit_date <= ? GROUP BY 1""", [today] * 4):
+                FROM std.visit v {_JOIN} WHERE v.visit_date <= ?{who} GROUP BY 1""", [today] * 4 + only):
         yield g, {"last_on": last.isoformat(), "first_on": first.isoformat(), "days_since_last": (today - last).days,
                   "days_since_first": (today - first).days, "count_90d": n90, "count_365d": n365,
                   "departments_365d": departments or []}

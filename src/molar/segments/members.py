@@ -30,10 +30,12 @@ def members(engine: Engine, segment: Segment, today: date) -> list[str]:
     return members_of(engine, [segment], today)[segment.key]
 
 
-def members_of(engine: Engine, segments: Sequence[Segment], today: date) -> dict[str, list[str]]:
-    """The members of each segment, the facts read once for all of them. A patient nothing
-    is known about is in a segment when a patient with empty facts is (``not`` …)."""
-    known = facts.load(engine, [s.condition for s in segments], today)
+def members_of(engine: Engine, segments: Sequence[Segment], today: date,
+               golden_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """The members of each segment (among ``golden_ids`` when given), the facts read once for
+    all of them. A patient nothing is known about is in a segment when a patient with empty
+    facts is (``not`` …)."""
+    known = facts.load(engine, [s.condition for s in segments], today, golden_ids)
     out = {}
     for segment in segments:
         holds = _evaluator(segment)
@@ -87,13 +89,7 @@ def refresh(engine: Engine, segments: Iterable[Segment], today: date, now: datet
                                                 [segment.key])}
             first = not engine.scalar("SELECT count(*) FROM profile.segment_size WHERE segment_key = ?", [segment.key])
             entered, exited = sorted(now_in - before), sorted(before - now_in)
-            if exited:
-                engine.execute("DELETE FROM profile.segment_member WHERE segment_key = ? AND list_contains(?, golden_id)",
-                               [segment.key, exited])
-            engine.insert_rows("profile.segment_member", [(segment.key, g, now) for g in entered])
-            changes = [] if first else [(f"SG-{uuid.uuid4().hex}", segment.key, segment.version, g, kind, now)
-                                        for kind, ids in (("entered", entered), ("exited", exited)) for g in ids]
-            engine.insert_rows("profile.segment_change", changes)
+            changes = _store(engine, segment, entered, exited, now, emit=not first)
             engine.execute("INSERT INTO profile.segment_size VALUES (?, ?, ?, ?, ?, ?)",
                            [segment.key, segment.version, now, len(now_in), 0 if first else len(entered),
                             0 if first else len(exited)])
@@ -101,6 +97,40 @@ def refresh(engine: Engine, segments: Iterable[Segment], today: date, now: datet
             summary.append(Refreshed(segment.key, segment.version, len(now_in), 0 if first else len(entered),
                                      0 if first else len(exited), first))
     return events, summary
+
+
+def refresh_patients(engine: Engine, segments: Iterable[Segment], today: date, now: datetime,
+                     golden_ids: Sequence[str]) -> list[Event]:
+    """Recompute the membership of ``golden_ids`` only (the patients of a batch of live
+    events) in the segments refreshed before, store the changes and return their events.
+    The size history stays with the full refreshes."""
+    refreshed = {k for (k,) in engine.rows("SELECT DISTINCT segment_key FROM profile.segment_size")}
+    segments = [s for s in segments if s.key in refreshed]
+    if not segments or not golden_ids:
+        return []
+    found = members_of(engine, segments, today, golden_ids)
+    events: list[Event] = []
+    with engine.transaction():
+        for segment in segments:
+            now_in = set(found[segment.key])
+            before = {g for (g,) in engine.rows("SELECT golden_id FROM profile.segment_member WHERE segment_key = ? "
+                                                "AND list_contains(?, golden_id)", [segment.key, sorted(golden_ids)])}
+            changes = _store(engine, segment, sorted(now_in - before), sorted(before - now_in), now, emit=True)
+            events += [change_event(segment, *c) for c in changes]
+    return events
+
+
+def _store(engine: Engine, segment: Segment, entered: list[str], exited: list[str], now: datetime,
+           emit: bool) -> list[tuple[Any, ...]]:
+    """Apply the entries and exits to the stored members; with ``emit``, log them as changes."""
+    if exited:
+        engine.execute("DELETE FROM profile.segment_member WHERE segment_key = ? AND list_contains(?, golden_id)",
+                       [segment.key, exited])
+    engine.insert_rows("profile.segment_member", [(segment.key, g, now) for g in entered])
+    changes = [(f"SG-{uuid.uuid4().hex}", segment.key, segment.version, g, kind, now)
+               for kind, ids in (("entered", entered), ("exited", exited)) for g in ids] if emit else []
+    engine.insert_rows("profile.segment_change", changes)
+    return changes
 
 
 def change_event(segment: Segment, change_id: str, key: str, version: int, golden_id: str, kind: str,

@@ -110,3 +110,26 @@ def test_the_nightly_job_refreshes_segments_and_a_rule_starts_on_an_entry(wareho
     assert warehouse.rows("SELECT golden_id, rule_key FROM ops.task") == [(c["new"], "welcome_call")]
     nightly(warehouse, automation, AS_OF)                         # the same night again: no new entry, no new task
     assert warehouse.count("ops.task") == 1
+
+
+def test_the_live_stage_recomputes_only_the_patients_of_the_events(warehouse):
+    from molar.model.events import Event
+    from molar.segments.live import LiveSegments
+
+    c = build(warehouse)
+    stage = LiveSegments(today=lambda: AS_OF)
+    at = NOW + timedelta(hours=1)
+    review = [Event("e1", "review.posted", c["I"], at, {"review_id": "R1", "rating": 5})]
+    assert stage(warehouse, review) == []                          # never refreshed: nothing to compare with
+    members.refresh(warehouse, catalogue.load_catalogue(warehouse).values(), AS_OF, NOW)
+    # A journey sets I's plan to orthodontics (I is 13-17) and takes H's away; J changes nothing.
+    warehouse.execute("INSERT INTO ops.automation_tag VALUES (?, 'active_treatment_plan', 'ortho_in_progress', NULL, ?, "
+                      "'test'), (?, 'active_treatment_plan', 'none', NULL, ?, 'test')", [c["I"], at, c["H"], at])
+    out = stage(warehouse, review + [Event("e2", "review.posted", c["J"], at, {"review_id": "R2", "rating": 4})])
+    assert [(e.type, e.golden_id, e.data["segment"]) for e in out] == [
+        ("segment.entered", c["I"], "teens_in_orthodontics")]      # H changed too, but had no event in the batch
+    assert members.stored(warehouse, "teens_in_orthodontics") == sorted([c["H"], c["I"], c["L"]])
+    assert stage(warehouse, out) == []                             # its own events start nothing
+    later = stage(warehouse, [Event("e3", "review.posted", c["H"], at, {"review_id": "R3", "rating": 2})])
+    assert [(e.type, e.golden_id) for e in later] == [("segment.exited", c["H"])]
+    assert warehouse.count("profile.segment_size") == 5            # one row per segment, from the full refresh
