@@ -52,7 +52,7 @@ def _register() -> None:
     from molar.ingest import cli as ingest_cli
     from molar.marketing import cli as marketing_cli
     from molar.operations import cli as operations_cli
-    from molar.operations import fasttrack_cli, recall_cli
+    from molar.operations import fasttrack_cli, matching_cli, recall_cli, similar_cli
     from molar.predict import cli as predict_cli
     from molar.privacy import cli as privacy_cli
     from molar.privacy import data_cli as privacy_data_cli
@@ -79,6 +79,8 @@ def _register() -> None:
     marketing_cli.register(app)
     recall_cli.register(app)
     fasttrack_cli.register(app)
+    matching_cli.register(app)
+    similar_cli.register(app)
     segments_cli.register(app)
 
 

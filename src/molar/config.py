@@ -50,6 +50,8 @@ class Settings:
     monthly_report_dir: Path | None = None
     monthly_report_lang: str = "zh"          # zh or en
     monthly_report_format: str = "html"      # html or pdf (pdf needs molar[pdf] and chromium)
+    # A proposed treatment plan not accepted this many days later becomes `plan.unaccepted` (docs/marketing.md).
+    plan_unaccepted_after_days: int = 14
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -105,6 +107,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         "monthly_report_dir": "MOLAR_MONTHLY_REPORT_DIR",
         "monthly_report_lang": "MOLAR_MONTHLY_REPORT_LANG",
         "monthly_report_format": "MOLAR_MONTHLY_REPORT_FORMAT",
+        "plan_unaccepted_after_days": "MOLAR_PLAN_UNACCEPTED_AFTER_DAYS",
     }
     for key, env in env_names.items():
         if os.environ.get(env):
@@ -168,6 +171,11 @@ def load_settings(config_file: Path | None = None) -> Settings:
             if value not in allowed:
                 raise ConfigError(f"{key}={raw[key]!r}: write {' or '.join(allowed)}")
             settings = replace(settings, **{key: value})
+    if "plan_unaccepted_after_days" in raw:
+        days = _whole_number("plan_unaccepted_after_days", raw["plan_unaccepted_after_days"])
+        if days < 1:
+            raise ConfigError(f"plan_unaccepted_after_days={days} must be at least 1 (days after the plan was proposed)")
+        settings = replace(settings, plan_unaccepted_after_days=days)
     return settings
 
 

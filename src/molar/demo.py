@@ -99,6 +99,7 @@ def demo(
         timings["profile"] = time.perf_counter() - t0
         std_counts = {name: engine.count(f"std.{name}") for name in _std_names()}
         recall = _recall_summary(engine, end)
+        implant_patient = _latest_patient_with(engine, "IMP")
         if not as_json:
             console.rule(f"[bold]Molar demo[/] · {patients:,} people · {clinics} clinics · seed {seed}")
             console.print(_source_table(manifest))
@@ -159,6 +160,10 @@ def demo(
         console.print(f"     molar recall list --clinic C01 -w {warehouse}")
         console.print(f'     molar fasttrack offer --clinic C01 --department periodontics --slot "{end:%Y-%m-%d} 14:00" '
                       f"--as-of {end} -w {warehouse}")
+        if implant_patient:
+            console.print(f"     doctor matching / similar cases: molar doctors match --patient {implant_patient} "
+                          f"--treatment IMP -w {warehouse}")
+            console.print(f"     molar cases similar --patient {implant_patient} -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
         console.print(f"     molar segments list --as-of {end} -w {warehouse}")
         console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
@@ -171,6 +176,15 @@ def _recall_summary(engine, end: date) -> dict:
     from molar.operations.recall import recalls, summary
 
     return summary(recalls(engine, as_of=end, due_by=end + timedelta(days=30)))
+
+
+def _latest_patient_with(engine, code: str) -> str | None:
+    """A patient who had the treatment most recently: the demo's example for doctor matching and similar cases."""
+    rows = engine.rows(
+        """SELECT k.golden_id FROM std.treatment t JOIN std.visit v ON v.source = t.source AND v.visit_id = t.visit_id
+           JOIN identity.cluster k ON k.source = v.source AND k.source_patient_key = v.source_patient_key
+           WHERE t.item_code = ? ORDER BY v.visit_date DESC, k.golden_id LIMIT 1""", [code])
+    return rows[0][0] if rows else None
 
 
 def _add_demo_user(engine) -> None:

@@ -2,7 +2,8 @@
 
 This is the composition root (like `molar demo`): it sits above the layers and connects
 them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
-payment rescores the patient's churn risk (`molar.predict.churn.live`), the profile
+payment rescores the patient's churn risk (`molar.predict.churn.live`) and lifetime value
+(`molar.predict.clv.live`, with the latest stored model), the profile
 stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the patients'
 segments are recomputed (`molar.segments.live`), the automation engine decides and the
 outbox delivers (`molar.automation`, `molar.delivery`).
@@ -27,11 +28,13 @@ from molar.config import ConfigError, Settings
 log = logging.getLogger("molar.serve")
 
 
-def nightly(engine, automation, today: date) -> dict:
+def nightly(engine, automation, today: date, plan_after_days: int = 14) -> dict:
     """The nightly job: rescore churn risk with the latest stored model (training stays
     `molar churn score`), recompute the profile, refresh the segments, and hand the crossings
-    into the high churn-risk band, the lifecycle and tier changes and the segment entries and
-    exits to the automation engine."""
+    into the high churn-risk band, the lifecycle and tier changes, the segment entries and exits
+    and the treatment plans still proposed ``plan_after_days`` after they were proposed to the
+    automation engine."""
+    from molar.marketing.plans import unaccepted_events
     from molar.predict.churn.score import latest_model_id, score_churn
     from molar.predict.churn.store import crossings
     from molar.profile.run import compute_profile, run_events
@@ -45,10 +48,11 @@ def nightly(engine, automation, today: date) -> dict:
         scored_at = datetime.fromisoformat(churn["scored_at"])
         events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
     with engine.transaction():
+        events += unaccepted_events(engine, today, plan_after_days, automation.clock())
         entries, _ = refresh_segments(engine, load_segments(engine).values(), today, automation.clock())
         automation.on_events(engine, events + entries)
-    log.info("profile recomputed: %s patients, %s churn-risk crossings and stage/tier changes, %s segment "
-             "entries and exits", summary["patients"], len(events), len(entries))
+    log.info("profile recomputed: %s patients, %s churn-risk crossings, stage/tier changes and unaccepted plans, "
+             "%s segment entries and exits", summary["patients"], len(events), len(entries))
     return summary
 
 
@@ -93,6 +97,7 @@ def build_server(
     from molar.automation.api import rules_router
     from molar.automation.runtime import Automation
     from molar.predict.churn.live import LiveChurn
+    from molar.predict.clv.live import LiveClv
     from molar.profile.live import LiveProfile
     from molar.realtime.app import AUTH_ERRORS, audit_read, create_app
     from molar.realtime.auth import permit
@@ -106,7 +111,7 @@ def build_server(
     live = LiveProfile(today=lambda: now().date(), classify=classify)
 
     def recompute_profile(engine) -> dict:
-        return nightly(engine, automation, now().date())
+        return nightly(engine, automation, now().date(), settings.plan_unaccepted_after_days)
 
     jobs = [IntervalJob("profile", profile_every, recompute_profile, first_after=profile_first_after)]
     if settings.monthly_report_dir is not None:
@@ -114,7 +119,8 @@ def build_server(
 
     app = create_app(
         settings,
-        stages=[LiveChurn(today=lambda: now().date()), live, LiveSegments(today=lambda: now().date()),
+        stages=[LiveChurn(today=lambda: now().date()), LiveClv(today=lambda: now().date()), live,
+                LiveSegments(today=lambda: now().date()),
                 automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(

@@ -45,6 +45,7 @@ TASK_KINDS: dict[str, tuple[str, str, str]] = {
                          "customer_service"),
     "recall_call": ("电话召回", "Recall phone call", "front_desk"),
     "doctor_review": ("医生复核", "Doctor review", "doctor"),
+    "plan_follow_up": ("未接受治疗方案跟进：联系患者", "Unaccepted treatment plan: contact the patient", "doctor"),
 }
 # First segment of a fact path that conditions may use.
 FACT_ROOTS: tuple[str, ...] = ("golden_id", "tags", "tier", "stage", "value_score", "reachable",

@@ -6,7 +6,8 @@ visit.completed (std.visit + std.treatment, at 12:00 on the visit day), appointm
 events (std.appointment), consult.message (std.consult with profile.text_sentiment when
 present), review.posted, telemetry.daily (std.telemetry, unionid → golden ID through the
 wechat source, at 22:00), app.action (std.event), charge.paid (std.charge) and
-lifecycle.changed (profile.lifecycle_event) and churn_risk.high (profile.churn_risk_change).
+lifecycle.changed (profile.lifecycle_event), churn_risk.high (profile.churn_risk_change) and
+plan.unaccepted (std.treatment_plan, with the default 14 days).
 Complaint consults are always replayed so
 the open-complaint guard sees them.
 
@@ -32,6 +33,7 @@ from molar.automation.facts import WarehouseFacts
 from molar.automation.guards import Policy, load_policy
 from molar.automation.runtime import Automation
 from molar.delivery.channels import LocalSink
+from molar.marketing.plans import DEFAULT_UNACCEPTED_AFTER_DAYS, unaccepted_history
 from molar.model.events import Event
 from molar.predict.churn.store import crossings
 from molar.privacy import fields
@@ -172,6 +174,11 @@ def _churn_crossings(engine: Engine, event_type: str, start: datetime, end: date
     return [(f"sim:{e.event_id}", e.golden_id, e.occurred_at, dict(e.data)) for e in crossings(engine, start, end)]
 
 
+def _unaccepted_plans(engine: Engine, event_type: str, start: datetime, end: datetime) -> Rows:
+    return [(f"sim:{e.event_id}", e.golden_id, e.occurred_at, dict(e.data))
+            for e in unaccepted_history(engine, DEFAULT_UNACCEPTED_AFTER_DAYS, start, end)]
+
+
 # Where the warehouse keeps the history of each event type a rule can listen to.
 HISTORY: dict[str, Callable[[Engine, str, datetime, datetime], Rows]] = {
     "visit.completed": _visits,
@@ -185,6 +192,7 @@ HISTORY: dict[str, Callable[[Engine, str, datetime, datetime], Rows]] = {
     "charge.paid": _charges,
     "lifecycle.changed": _lifecycle_changes,
     "churn_risk.high": _churn_crossings,
+    "plan.unaccepted": _unaccepted_plans,
 }
 
 

@@ -28,14 +28,15 @@ Features (see docs/identity.md for why each exists):
                    (an ID number that contradicts the record's own birth date or sex is
                    dropped: it is someone else's, typically a parent's)
 ``mobile``         E.164; ``mobile_key`` its digits sorted (equal under a digit transposition)
-``mobile_names``   people recorded with this mobile: distinct real given names (pinyin),
+``mobile_names``   people recorded with this mobile: distinct real given names (pinyin; a
+                   name with a doubled or dropped character counts once),
                    plus forms of address that cannot be a named person (another surname
                    or sex, 先生/女士 on a child's phone); 1 = own phone, 2+ = a family
                    phone shared by parents, children and elders
 ``own_phone``      the mobile when it is one person's (one real name on it, forms of
-                   address of that surname only, one sex, one birth date) and the record
-                   names that person (a real name or a form of address): a deterministic
-                   link key
+                   address of that surname only, one sex, one birth date or two a typo
+                   apart) and the record names that person (a real name or a form of
+                   address): a deterministic link key
 ``id_number``      verified 18-character resident ID
 ``district``       home district (only values naming a 区/县)
 ``wechat_unionid`` WeChat unionid
@@ -256,20 +257,42 @@ addressed AS (
   WHERE h.name_kind = 'honorific' AND h.mobile IS NOT NULL AND r.unique_id IS NULL
   GROUP BY h.mobile
 ),
+real_names AS (
+  SELECT DISTINCT mobile, name, surname_py, coalesce(given_py, name_py) AS given
+  FROM base WHERE name_kind = 'real' AND mobile IS NOT NULL
+),
+given_names AS (
+  -- A name that another name on the phone holds with one more character (金成荣 /
+  -- 金成成荣, 高英 / 高英芳: a doubled or dropped character) is that name mistyped, not
+  -- a second person; twins and siblings differ by a character (子涵 / 子轩), not by its
+  -- absence.
+  SELECT n.mobile, count(DISTINCT n.given) AS names
+  FROM real_names n
+  WHERE NOT EXISTS (
+    SELECT 1 FROM real_names m
+    WHERE m.mobile = n.mobile AND m.surname_py = n.surname_py AND length(m.name) = length(n.name) + 1
+      -- one character of m left out gives n (characters, not bytes: edit distances
+      -- count UTF-8 bytes)
+      AND list_contains(list_transform(range(1, length(m.name) + 1),
+                                       lambda i: substr(m.name, 1, i - 1) || substr(m.name, i + 1)), n.name))
+  GROUP BY n.mobile
+),
 phones AS (
-  -- People on a phone: distinct real given names, plus forms of address that name
-  -- someone else; a nickname is not a person. An own phone holds one person with one
-  -- sex and one birth date (and is not a shop's number: few records).
+  -- People on a phone: distinct real given names (typed variants once), plus forms of
+  -- address that name someone else; a nickname is not a person. An own phone holds one
+  -- person with one sex and one birth date, or two dates a typo apart (a clerk's slip is
+  -- no second person), and is not a shop's number (few records).
   SELECT b.mobile,
-         count(DISTINCT coalesce(given_py, name_py)) FILTER (WHERE name_kind = 'real')
-           + coalesce(any_value(a.others), 0) AS mobile_names,
-         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births
-  FROM base b LEFT JOIN addressed a ON a.mobile = b.mobile
+         coalesce(any_value(g.names), 0) + coalesce(any_value(a.others), 0) AS mobile_names,
+         count(*) AS records, count(DISTINCT sex) AS sexes, count(DISTINCT birth_date) AS births,
+         min(birth_date) AS first_birth, max(birth_date) AS last_birth
+  FROM base b LEFT JOIN addressed a ON a.mobile = b.mobile LEFT JOIN given_names g ON g.mobile = b.mobile
   WHERE b.mobile IS NOT NULL GROUP BY b.mobile
 ),
 phone_people AS (
   SELECT mobile, mobile_names,
-         mobile_names = 1 AND sexes <= 1 AND births <= 1 AND records <= {OWN_PHONE_MAX_RECORDS} AS own
+         mobile_names = 1 AND sexes <= 1 AND records <= {OWN_PHONE_MAX_RECORDS}
+           AND (births <= 1 OR (births = 2 AND {birth_close_sql("first_birth", "last_birth")})) AS own
   FROM phones
 )
 SELECT

@@ -102,8 +102,11 @@ FROM _people
 
 
 def link_file(in_csv: str | Path, out_csv: str | Path, *, progress=None, today: date | None = None,
-              threads: int | None = None) -> dict[str, Any]:
-    """Link the people in ``in_csv``; write ``record_id,golden_id`` to ``out_csv``."""
+              threads: int | None = None, warehouse: str | Path = ":memory:") -> dict[str, Any]:
+    """Link the people in ``in_csv``; write ``record_id,golden_id`` to ``out_csv``.
+
+    ``warehouse``: where the working warehouse lives (in memory by default; a new file
+    keeps the link input and scored pairs for inspection, as benchmarks do)."""
     from molar.identity.resolve import resolve
 
     in_csv, out_csv = Path(in_csv), Path(out_csv)
@@ -114,7 +117,7 @@ def link_file(in_csv: str | Path, out_csv: str | Path, *, progress=None, today: 
                                     people.column("record_id").to_pylist(), strict=True) if not k]
     if missing_id:
         raise LinkFileError(f"{in_csv}: rows {missing_id[:10]} have no record_id")
-    engine = DuckDBEngine(":memory:", threads=threads)
+    engine = DuckDBEngine(str(warehouse), threads=threads)
     try:
         migrate(engine)
         engine.register("_people", people)

@@ -1,4 +1,5 @@
-"""`molar marketing funnel|attribution|plans`: the lead funnel, channel attribution and plan follow-ups."""
+"""`molar marketing funnel|attribution|plans|next-treatment|uplift`: the lead funnel, channel attribution, plan
+follow-ups, next-best-treatment rules and rule uplift from holdouts."""
 
 from __future__ import annotations
 
@@ -153,6 +154,97 @@ def marketing_plans(
         table.add_row(r["plan_id"], r["source_patient_key"] or "—", r["clinic_id"] or "—", r["consultant"] or "—",
                       r["proposed_on"].isoformat(), r["items"] or "—", _money(r["quoted_yuan"]), r["status"],
                       str(r["age_days"]), "yes" if r["expired"] else "")
+    console.print(table)
+
+
+@marketing_app.command("next-treatment")
+def marketing_next_treatment(
+    min_lift: Annotated[float, typer.Option("--min-lift", help="Only rules with at least this lift.")] = 1.0,
+    min_patients: Annotated[int, typer.Option("--min-patients", help="Only rules seen in this many patients.")] = 20,
+    patient: Annotated[str | None, typer.Option("--patient", help="A golden ID: the treatments to suggest next.")] = None,
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sequence rules "A, then B" between treatments (support, confidence, lift, lag), or a patient's next treatments."""
+    from molar.marketing.nbt import NextTreatmentError, next_for_patient, sequence_rules
+    from molar.privacy import audit
+
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        _caller(engine, "read")
+        with failing_on(NextTreatmentError):
+            rules = sequence_rules(engine, settings.today, min_patients=min_patients, min_lift=min_lift)
+        if patient is not None:
+            principal = _caller(engine, "follow_up")
+            suggestions = next_for_patient(engine, patient, settings.today, rules)
+            audit.record(engine, actor=principal.name, role=principal.role, action="marketing.next_treatment",
+                         resource="std.treatment", purpose="molar marketing next-treatment", fields=[],
+                         detail={"suggestions": len(suggestions)}, patient=patient)
+    if patient is not None:
+        if as_json:
+            print_json({"patient": patient, "as_of": settings.today.isoformat(), "next": suggestions})
+        elif not suggestions:
+            console.print(f"no rule suggests a next treatment for {patient} / 暂无推荐的下一步治疗")
+        else:
+            table = Table(title=f"Next treatments for {patient} / 下一步治疗建议")
+            for col in ("item", "because of", "since", "confidence", "lift", "median days"):
+                table.add_column(col, justify="right" if col in ("confidence", "lift", "median days") else "left")
+            for r in suggestions:
+                table.add_row(r["item"], r["because"], r["since"], _pct(r["confidence"]), f"{r['lift']:.2f}",
+                              f"{r['median_lag_days']:.0f}")
+            console.print(table)
+        return
+    if as_json:
+        print_json({"as_of": settings.today.isoformat(), "rules": [r.as_dict() for r in rules]})
+        return
+    table = Table(title=f"{len(rules)} sequence rules (lift ≥ {min_lift}, ≥ {min_patients} patients) / 治疗序列规则")
+    for col in ("first", "then", "patients", "support", "confidence", "lift", "median days"):
+        table.add_column(col, justify="left" if col in ("first", "then") else "right")
+    for r in rules:
+        table.add_row(r.antecedent, r.consequent, f"{r.patients:,}", _pct(r.support), _pct(r.confidence),
+                      f"{r.lift:.2f}", f"{r.median_lag_days:.0f}")
+    console.print(table)
+
+
+@marketing_app.command("uplift")
+def marketing_uplift(
+    rule: Annotated[str | None, typer.Option("--rule", help="One rule key (default: every rule with journeys).")] = None,
+    window: Annotated[str, typer.Option("--window", help="Conversion window after the trigger: 30d, 2w …")] = "30d",
+    warehouse: WarehouseOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each rule's effect: visit or booking within the window, treated − holdout, with a 95 % interval, per channel."""
+    from molar.automation.durations import DurationError, parse_duration
+    from molar.marketing.uplift import UpliftError, uplift
+
+    with failing_on(DurationError):
+        span = parse_duration(window)
+    if span.total_seconds() % 86400:
+        raise fail(f"--window {window}: write whole days, e.g. 30d or 2w / 转化窗口须为整天数")
+    settings = settings_from(warehouse, as_of)
+    with open_engine(settings) as engine:
+        _caller(engine, "read")
+        with failing_on(UpliftError):
+            rows = uplift(engine, settings.today, span.days, rule)
+    if as_json:
+        print_json({"as_of": settings.today.isoformat(), "window_days": span.days, "rules": rows})
+        return
+    if not rows:
+        console.print("no rule journeys whose window has ended: run the rules first (molar serve) / 暂无可评估的规则旅程")
+        return
+    table = Table(title=f"Rule uplift: visit or booking within {span.days} days, treated − holdout / 规则增益")
+    for col in ("rule", "channel", "treated", "conv.", "holdout", "conv.", "effect", "95 % interval", "added"):
+        table.add_column(col, justify="left" if col in ("rule", "channel") else "right")
+    for r in rows:
+        for c in [{**r, "channel": "all"}, *r["channels"]]:
+            ci = c["ci95"]
+            table.add_row(r["rule"], c["channel"], f"{c['treated']['journeys']:,}", _pct(c["treated"]["rate"]),
+                          f"{c['holdout']['journeys']:,}", _pct(c["holdout"]["rate"]),
+                          "—" if c["effect"] is None else f"{c['effect']:+.1%}",
+                          "—" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]",
+                          "—" if c["incremental"] is None else f"{c['incremental']:+,.1f}")
     console.print(table)
 
 

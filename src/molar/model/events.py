@@ -44,6 +44,8 @@ DERIVED_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "churn_risk.high": ("from_band", "risk"),
     # an opened slot offered to a fast-track patient (molar.operations.fasttrack, `molar fasttrack offer --send`)
     "slot.offered": ("clinic_id", "department", "slot_start"),
+    # a treatment plan still proposed N days after it was proposed (molar.marketing.plans, nightly)
+    "plan.unaccepted": ("plan_id", "proposed_on"),
 }
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {**INBOUND_EVENT_TYPES, **DERIVED_EVENT_TYPES}

@@ -98,7 +98,12 @@ def clv_fit(
 
 
 @clv_app.command("score")
-def clv_score(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def clv_score(
+    warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False,
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="'clinic' (of the first visit) or a profile tag (age_band, preferred_channel …) for the "
+        "visit model; repeat for several. The model without them is fitted too and compared.")] = None,
+) -> None:
     """Fit on the warehouse's visits and write expected visits, value and P(alive) per patient."""
     from molar.predict.clv import ClvInputError
     from molar.predict.clv.score import score_clv
@@ -106,7 +111,7 @@ def clv_score(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: Js
     settings = settings_from(warehouse, as_of)
     with open_engine(settings) as engine:
         try:
-            result = score_clv(engine, settings.today)
+            result = score_clv(engine, settings.today, covariate)
         except ClvInputError as exc:
             raise fail(f"{exc}; nothing was changed") from exc
     if as_json:
@@ -114,6 +119,12 @@ def clv_score(warehouse: WarehouseOpt = None, as_of: AsOfOpt = None, as_json: Js
         return
     console.print(f"[bold green]clv[/] as of {result['as_of']}: {result['patients']:,} patients scored "
                   f"into profile.clv (model {result['model_id']})")
+    for name, effect in result["bgnbd"].get("covariates", {}).items():
+        console.print(f"  {name}: visit rate ×{effect['rate']:.2f}")
+    if "without_covariates" in result:
+        w = result["without_covariates"]
+        console.print(f"covariates vs none: likelihood ratio {w['likelihood_ratio']:.1f} on {w['extra_parameters']} "
+                      f"parameters (p = {w['p_value']:.2g})")
 
 
 churn_app = typer.Typer(help="Churn risk: no visit in the next H days, with reasons.", no_args_is_help=True)

@@ -63,7 +63,7 @@ def monthly(
 @targets_app.command("set")
 def targets_set(
     kpi: Annotated[str, typer.Argument(help="active_patients, new_patients, visits, revenue, average_order, "
-                                            "no_show_rate or complaints.")],
+                                            "no_show_rate, complaints or recall_compliance.")],
     value: Annotated[str, typer.Argument(help="A count, yuan (1200000), or a rate (8% or 0.08).")],
     clinic: Annotated[str | None, typer.Option("--clinic", help="One clinic (default: the whole chain).")] = None,
     applies_from: Annotated[str | None, typer.Option(

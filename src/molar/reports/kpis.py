@@ -18,7 +18,12 @@ One place for every definition; the console's dashboard and the monthly report b
 * **tier / lifecycle distribution** — the latest profile run's value tiers and lifecycle
   stages of the patients in scope (whole chain, or the clinic's home patients);
 * **complaints** — consult and review messages dated in the month that the sentiment
-  model labelled ``complaint`` (a clinic's: those of its home patients).
+  model labelled ``complaint`` (a clinic's: those of its home patients);
+* **recall compliance** — of the recalls that fell due in the month (a recall type's
+  treatment, ``operations/recall_types.yaml``, + its interval, at the clinic of that
+  treatment), the share met: the patient had the same type's treatment again within
+  ``RECALL_GRACE_DAYS`` after the due date (earlier counts too). A recall not met whose
+  grace period runs past the last day of the data is still open and left out.
 
 Patients are golden IDs: a source record counts through ``identity.cluster``.
 """
@@ -29,9 +34,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import pyarrow as pa
+
+from molar.operations.recall import load_recall_types
 from molar.warehouse import Engine
 
 WEEKDAYS = 7
+RECALL_GRACE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Overview:
     average_order_yuan: float | None
     no_show_rate: float | None
     complaints: int
+    recall_compliance: float | None
+    recalls_due: int                  # recalls due in the month that can be judged (not still open)
     channel_mix: dict[str, int]
     acquisition: dict[str, int]
     tiers: dict[str, int]
@@ -145,6 +156,33 @@ BEHIND: dict[str, str] = {
         FROM profile.text_sentiment s JOIN identity.cluster c
           ON c.source = s.source AND c.source_patient_key = s.source_patient_key
         WHERE s.label = 'complaint' AND s.occurred_at >= $start AND s.occurred_at < $end AND {_HOME}""",
+    # n: the recalls missed; every recall due in the month that can be judged is a row.
+    "recall_compliance": f"""
+        WITH treated AS (
+            SELECT k.golden_id, r.recall_type, v.visit_date AS treated_on,
+                   arg_max(v.clinic_id, v.clinic_id) AS clinic_id, any_value(p.birth_date) AS birth_date
+            FROM std.treatment t
+            JOIN std.visit v ON v.source = t.source AND v.visit_id = t.visit_id
+            JOIN identity.cluster k ON k.source = v.source AND k.source_patient_key = v.source_patient_key
+            JOIN kpi_recall_item r ON r.item_code = t.item_code
+            LEFT JOIN identity.patient p ON p.golden_id = k.golden_id
+            GROUP BY ALL),
+        episodes AS (
+            SELECT *, lead(treated_on) OVER (PARTITION BY golden_id, recall_type ORDER BY treated_on) AS next_on,
+                   date_diff('year', birth_date, treated_on)
+                     - (strftime(treated_on, '%m-%d') < strftime(birth_date, '%m-%d'))::INTEGER AS age
+            FROM treated),
+        due AS (
+            SELECT e.golden_id, e.clinic_id, e.next_on, e.treated_on + to_months(i.months) AS due_on
+            FROM episodes e JOIN kpi_recall_interval i ON i.recall_type = e.recall_type
+             AND (i.below_age IS NULL OR e.age < i.below_age)
+            QUALIFY row_number() OVER (PARTITION BY e.golden_id, e.recall_type, e.treated_on ORDER BY i.rank) = 1)
+        SELECT golden_id, (next_on IS NULL OR next_on > due_on + INTERVAL {RECALL_GRACE_DAYS} DAY)::INTEGER AS n,
+               NULL::DOUBLE AS amount_yuan
+        FROM due
+        WHERE due_on >= $start AND due_on < $end AND {_CLINIC}
+          AND (next_on <= due_on + INTERVAL {RECALL_GRACE_DAYS} DAY
+               OR due_on + INTERVAL {RECALL_GRACE_DAYS} DAY <= (SELECT max(visit_date) FROM std.visit))""",
 }
 # KPIs whose patients are another KPI's: the average order's are the revenue's.
 BEHIND_ALIAS = {"average_order": "revenue"}
@@ -159,6 +197,25 @@ GROUPS: dict[str, str] = {
     "tier": f"SELECT golden_id, tier AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.tier WHERE {_HOME}",
     "stage": f"SELECT golden_id, stage AS grp, 1 AS n, NULL::DOUBLE AS amount_yuan FROM profile.lifecycle WHERE {_HOME}",
 }
+
+
+def _recall_types(engine: Engine) -> None:
+    """The recall catalogue as the temp tables the recall-compliance rows join."""
+    types = load_recall_types().types
+    items = [(t.key, code) for t in types for code in t.after]
+    intervals: list[tuple[str, int | None, int, int]] = []
+    for t in types:
+        if t.by_age:
+            intervals += [(t.key, below, months, rank) for rank, (below, months) in enumerate(t.by_age)]
+        elif t.months:
+            intervals.append((t.key, None, t.months, 0))
+    engine.execute("CREATE OR REPLACE TEMP TABLE kpi_recall_item (recall_type VARCHAR, item_code VARCHAR)")
+    engine.append("kpi_recall_item", pa.table({"recall_type": [k for k, _ in items], "item_code": [c for _, c in items]}))
+    engine.execute("CREATE OR REPLACE TEMP TABLE kpi_recall_interval "
+                   "(recall_type VARCHAR, below_age INTEGER, months INTEGER, rank INTEGER)")
+    engine.append("kpi_recall_interval", pa.table({
+        "recall_type": [r[0] for r in intervals], "below_age": pa.array([r[1] for r in intervals], pa.int32()),
+        "months": pa.array([r[2] for r in intervals], pa.int32()), "rank": pa.array([r[3] for r in intervals], pa.int32())}))
 
 
 def _breakdown(engine: Engine, group: str, p: dict[str, Any], order: str) -> dict[str, int]:
@@ -184,12 +241,15 @@ def overview(engine: Engine, scope: Scope) -> Overview:
     charges, _, revenue = _totals(engine, "revenue", p)
     attended, no_show, _ = _totals(engine, "no_show_rate", p)
     complaints = _totals(engine, "complaints", p)[0]
+    _recall_types(engine)
+    recalls, missed, _ = _totals(engine, "recall_compliance", p)
     return Overview(
         scope=scope, visits=visits, active_patients=int(active), new_patients=new,
         revenue_yuan=revenue, charges=charges,
         average_order_yuan=revenue / charges if charges else None,
         no_show_rate=no_show / attended if attended else None,
         complaints=complaints,
+        recall_compliance=1 - missed / recalls if recalls else None, recalls_due=recalls,
         channel_mix=_breakdown(engine, "channel", p, "2 DESC, 1"),
         acquisition=_acquisition(engine, p),
         tiers=_breakdown(engine, "tier", p, "1"),
@@ -223,6 +283,8 @@ def behind(engine: Engine, scope: Scope, kpi: str, *, limit: int, offset: int = 
         sql = f"SELECT * FROM ({GROUPS[kpi]}) WHERE grp = $group"
     else:
         sql = BEHIND[BEHIND_ALIAS.get(kpi, kpi)]
+    if kpi == "recall_compliance":
+        _recall_types(engine)
     p = {**_params(scope), "limit": limit, "offset": offset, "group": group}
     [(patients, unlinked)] = _rows(engine, f"""
         SELECT count(DISTINCT golden_id) FILTER (WHERE n > 0), count(*) FILTER (WHERE golden_id IS NULL AND n > 0)

@@ -25,6 +25,7 @@ KPIS = (
     ("average_order", "average_order_yuan", "money"),
     ("no_show_rate", "no_show_rate", "rate"),
     ("complaints", "complaints", "number"),
+    ("recall_compliance", "recall_compliance", "rate"),
 )
 
 

@@ -12,7 +12,7 @@ from molar.automation.durations import DurationError, format_duration, parse_dur
 
 SHIPPED = {"cleaning_oral_care_article", "decline_winback", "strategic_vip_advisor", "plaque_nurse_follow_up",
            "complaint_service_recovery", "implant_follow_up", "recall_due_reminder", "vip_key_customer_care",
-           "fasttrack_slot_offer"}
+           "fasttrack_slot_offer", "plan_follow_up"}
 
 
 def test_shipped_catalogue_and_policy_load():

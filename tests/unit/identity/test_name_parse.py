@@ -19,6 +19,8 @@ from molar.ingest.standardise.names import EMPTY, HONORIFIC, NICKNAME, REAL, Nam
         ("宋先生", NameParts(HONORIFIC, surname="宋", sex="M")),
         ("王老师", NameParts(HONORIFIC, surname="王")),
         ("张姐", NameParts(HONORIFIC, surname="张", sex="F")),
+        ("史姨", NameParts(HONORIFIC, surname="史", sex="F")),  # was read as the real name 史姨
+        ("夏天的风", NameParts(NICKNAME)),  # 夏 is a surname, but no name holds 的
         ("小陈", NameParts(HONORIFIC, surname="陈")),
         ("陈sir", NameParts(HONORIFIC, surname="陈", sex="M")),
         ("欧阳女士", NameParts(HONORIFIC, surname="欧阳", sex="F")),
@@ -39,7 +41,8 @@ def test_name_field(text, expected):
 @pytest.mark.parametrize(
     ("nickname", "kind"),
     [("张伟", REAL), ("欧阳娜娜", REAL), ("仝卫国", NICKNAME), ("张女士", HONORIFIC), ("戴姐", HONORIFIC),
-     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("陈陈", NICKNAME), ("B.Zhang", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME)],
+     ("Amy", NICKNAME), ("岁月静好", NICKNAME), ("陈陈", NICKNAME), ("B.Zhang", NICKNAME), ("王小明的日常", NICKNAME), ("Zhang Wei", NICKNAME),
+     ("夏天的风", NICKNAME)],
 )
 def test_nickname_field_is_stricter(nickname, kind):
     assert parse_name(nickname, nickname_field=True).kind == kind

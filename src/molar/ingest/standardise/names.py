@@ -136,7 +136,7 @@ class NameStandardiser(Standardiser):
 REAL, HONORIFIC, NICKNAME, EMPTY = "real", "honorific", "nickname", "empty"
 # Raised whenever ``parse_name`` reads some text differently: caches of parsed names
 # (identity.name_parse) are keyed by it, so a new reading replaces the old one.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 # Two-character surnames: the first two characters of a name are the surname when they
 # are one of these (欧阳娜娜 → 欧阳 + 娜娜).
@@ -154,7 +154,7 @@ COMMON_SURNAMES = (
 )
 # Forms of address after a surname (李女士, 宋先生, 王老师, 陈sir) and the sex each implies.
 HONORIFIC_SUFFIXES: dict[str, str | None] = {
-    "女士": "F", "小姐": "F", "太太": "F", "阿姨": "F", "姐": "F", "大姐": "F", "奶奶": "F", "婆婆": "F",
+    "女士": "F", "小姐": "F", "太太": "F", "阿姨": "F", "姨": "F", "姐": "F", "大姐": "F", "奶奶": "F", "婆婆": "F",
     "妈妈": "F", "先生": "M", "哥": "M", "大哥": "M", "叔": "M", "叔叔": "M", "大爷": "M", "爷爷": "M",
     "爸爸": "M", "sir": "M", "老师": None, "医生": None, "总": None, "经理": None, "老板": None,
     "同学": None, "工": None, "师傅": None,
@@ -166,9 +166,10 @@ FULL_NAME_TITLES: dict[str, str | None] = {
 }
 # Forms of address before a surname: 小陈, 老王, 阿李.
 HONORIFIC_PREFIXES = ("小", "老", "阿")
-# Endings that make a field a nickname: always (王小明的日常), or when it does not start
-# with a surname (豆豆妈妈, 糖宝; but 于琴宝, 刘逸君 are names).
-NICKNAME_PHRASES = ("的日常", "的小店", "的家")
+# A field holding one of these characters is a nickname: no personal name holds them,
+# nicknames often do (王小明的日常, 夏天的风). Endings that make a field a nickname when it
+# does not start with a surname (豆豆妈妈, 糖宝; but 于琴宝, 刘逸君 are names).
+NICKNAME_CHARS = "的"
 NICKNAME_ENDINGS = ("宝宝", "宝", "妈", "爸", "酱", "君")
 
 
@@ -225,7 +226,7 @@ def parse_name(text: str | None, *, nickname_field: bool = False) -> NameParts:
         if len(text) == 1:
             return NameParts(HONORIFIC, surname=text) if text in COMMON_SURNAMES else NameParts(NICKNAME)
         known_surname = _surname_of(text) is not None
-        if text.endswith(NICKNAME_PHRASES) or (
+        if any(c in text for c in NICKNAME_CHARS) or (
             not known_surname and (text.endswith(NICKNAME_ENDINGS) or (len(text) == 2 and text[0] == text[1]))
         ):
             return NameParts(NICKNAME)

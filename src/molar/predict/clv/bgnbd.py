@@ -131,6 +131,18 @@ class BetaGeoModel:
         tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
         return head * tail / (1.0 + self._odds_dead(x, t_x, T, covariates))
 
+    @classmethod
+    def from_dict(cls, stored: dict) -> BetaGeoModel:
+        """The fitted model back from ``as_dict`` (for scoring without refitting)."""
+        model = cls()
+        model.r_, model.alpha_, model.a_, model.b_ = (stored[k] for k in ("r", "alpha", "a", "b"))
+        model.log_likelihood_ = stored["log_likelihood"]
+        effects = stored.get("covariates", {})
+        model.covariate_names_ = tuple(effects)
+        model.gamma_rate_, model.gamma_a_, model.gamma_b_ = (
+            np.log(np.array([e[k] for e in effects.values()], dtype=float)) for k in ("rate", "a", "b"))
+        return model
+
     def as_dict(self) -> dict:
         out = {"r": float(self.r_), "alpha": float(self.alpha_), "a": float(self.a_), "b": float(self.b_),
                "log_likelihood": self.log_likelihood_}

@@ -80,18 +80,24 @@ def read_covariates(path: Path, customer: str, when: str, columns: list[str],
                             f"{', '.join(raw.columns)}")
     raw = raw.assign(_when=pd.to_datetime(raw[when], errors="coerce", format="mixed")).sort_values("_when", kind="stable")
     first = raw.groupby(customer, sort=False).first().reindex(pd.Index(customers, dtype=str))
+    return one_hot(first, columns, str(path))
+
+
+def one_hot(levels_by_customer: pd.DataFrame, columns: list[str], where: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """0/1 columns from one row per customer; the most common level of each column is the
+    reference (no column) and a blank is a level of its own."""
     names: list[str] = []
     blocks: list[np.ndarray] = []
     for column in columns:
-        values = first[column].fillna("").replace("", "(blank)")
+        values = levels_by_customer[column].fillna("").replace("", "(blank)")
         levels = values.value_counts(sort=True)
         if len(levels) > MAX_LEVELS:
-            raise ClvInputError(f"{path}: covariate {column!r} has {len(levels)} levels; group it into at most "
+            raise ClvInputError(f"{where}: covariate {column!r} has {len(levels)} levels; group it into at most "
                                 f"{MAX_LEVELS} (e.g. age bands instead of ages)")
         for level in sorted(levels.index[1:]):
             names.append(f"{column}={level}")
             blocks.append((values == level).to_numpy(dtype=float))
-    return tuple(names), np.column_stack(blocks) if blocks else np.zeros((len(customers), 0))
+    return tuple(names), np.column_stack(blocks) if blocks else np.zeros((len(levels_by_customer), 0))
 
 
 def daily_transactions(frame: pd.DataFrame, where: str = "transactions") -> pd.DataFrame:

@@ -52,4 +52,14 @@ class GammaGammaModel:
         return np.where(x > 0, conditional, self.population_mean_)
 
     def as_dict(self) -> dict[str, float]:
-        return {"p": float(self.p_), "q": float(self.q_), "v": float(self.v_), "log_likelihood": self.log_likelihood_}
+        return {"p": float(self.p_), "q": float(self.q_), "v": float(self.v_), "log_likelihood": self.log_likelihood_,
+                "population_mean": self.population_mean_}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> GammaGammaModel:
+        """The fitted model back from ``as_dict`` (for scoring without refitting)."""
+        model = cls()
+        model.p_, model.q_, model.v_ = stored["p"], stored["q"], stored["v"]
+        model.log_likelihood_ = stored["log_likelihood"]
+        model.population_mean_ = stored["population_mean"]
+        return model
