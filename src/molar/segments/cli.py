@@ -107,7 +107,7 @@ def preview_command(key: KeyArg, limit: Annotated[int, typer.Option("--limit", m
     for column in ("patient", "clinic", "name", "mobile"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["golden_id"], r["home_clinic_id"] or "", r["name"] or "—", r["mobile"] or "—")
+        table.add_row(r["golden_id"], r["home_clinic_id"] or "", escape(r["name"] or "—"), r["mobile"] or "—")
     console.print(table)
 
 
