@@ -79,7 +79,11 @@ def pages(warehouse: Path, month: str, repeat: int, only: list[str]) -> list[dic
                  f"/console/report/download?month={month}&format=pdf",
                  "/console/queues", "/console/queues?status=all&clinic=C01", "/console/quarantine",
                  "/console/outbox", "/console/journeys", "/console/journeys/implant_follow_up",
-                 "/console/journeys/implant_follow_up/why?patient=G0000000001"]
+                 "/console/journeys/implant_follow_up/why?patient=G0000000001",
+                 "/console/segments", "/console/segments/high_value_churn_risk", "/console/segments/lapsed_cleaning",
+                 "/console/segments/lapsed_cleaning/export",
+                 "/console/segments/builder?field0=tier&op0=in&value0=strategic,growth"
+                 "&field1=visits.days_since_last&op1=%3E&value1=180"]
         return [timed(client, p, repeat) for p in paths if not only or any(p.startswith(o) for o in only)]
     finally:
         proc.terminate()

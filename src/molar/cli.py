@@ -61,6 +61,7 @@ def _register() -> None:
     from molar.profile.sentiment import cli as sentiment_cli
     from molar.realtime import cli as realtime_cli
     from molar.reports import cli as report_cli
+    from molar.segments import cli as segments_cli
     from molar.synth import cli as synth_cli
 
     demo.register(app)
@@ -82,6 +83,7 @@ def _register() -> None:
     matching_cli.register(app)
     similar_cli.register(app)
     postop_cli.register(app)
+    segments_cli.register(app)
 
 
 _register()

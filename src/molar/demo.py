@@ -171,6 +171,7 @@ def demo(
             console.print(f"     molar cases similar --patient {implant_patient} -w {warehouse}")
         console.print(f"     molar profile tiers -w {warehouse}")
         console.print(f"     molar postop list --clinic C01 -w {warehouse}")
+        console.print(f"     molar segments list --as-of {end} -w {warehouse}")
         console.print(f"[bold]open the console:[/] molar serve -w {warehouse}  → http://127.0.0.1:8765/console/ "
                       f"· sign in as {DEMO_USER} / {DEMO_PASSWORD} (a password for this demo warehouse only)")
 

@@ -4,11 +4,13 @@ This is the composition root (like `molar demo`): it sits above the layers and c
 them in the flow's order — the collector (`molar.realtime`) accepts events, a visit or a
 payment rescores the patient's churn risk (`molar.predict.churn.live`) and lifetime value
 (`molar.predict.clv.live`, with the latest stored model), the profile
-stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the
-automation engine decides and the outbox delivers (`molar.automation`, `molar.delivery`).
+stage refreshes per-event tags and lifecycle stages (`molar.profile.live`), the patients'
+segments are recomputed (`molar.segments.live`), the automation engine decides and the
+outbox delivers (`molar.automation`, `molar.delivery`).
 A nightly job rescores churn risk with the latest stored model (when one was trained),
-recomputes the whole profile and hands the crossings into the high churn-risk band and the
-lifecycle and tier changes to the automation engine; a daily job writes last month's
+recomputes the whole profile, refreshes the segments and hands the crossings into the high
+churn-risk band, the lifecycle and tier changes and the segment entries and exits to the
+automation engine; a daily job writes last month's
 report to a folder on the 1st when ``monthly_report_dir`` is set. The web console (`molar.web`) is served
 by the same app under `/console`.
 """
@@ -28,13 +30,16 @@ log = logging.getLogger("molar.serve")
 
 def nightly(engine, automation, today: date, plan_after_days: int = 14) -> dict:
     """The nightly job: rescore churn risk with the latest stored model (training stays
-    `molar churn score`), recompute the profile, and hand the crossings into the high
-    churn-risk band, the lifecycle and tier changes and the treatment plans still proposed
-    ``plan_after_days`` after they were proposed to the automation engine."""
+    `molar churn score`), recompute the profile, refresh the segments, and hand the crossings
+    into the high churn-risk band, the lifecycle and tier changes, the segment entries and exits
+    and the treatment plans still proposed ``plan_after_days`` after they were proposed to the
+    automation engine."""
     from molar.marketing.plans import unaccepted_events
     from molar.predict.churn.score import latest_model_id, score_churn
     from molar.predict.churn.store import crossings
     from molar.profile.run import compute_profile, run_events
+    from molar.segments.catalogue import load_catalogue as load_segments
+    from molar.segments.members import refresh as refresh_segments
 
     churn = score_churn(engine, today, model_id=model_id) if (model_id := latest_model_id(engine)) else None
     summary = compute_profile(engine, today)
@@ -44,9 +49,10 @@ def nightly(engine, automation, today: date, plan_after_days: int = 14) -> dict:
         events = crossings(engine, scored_at, scored_at + timedelta(microseconds=1)) + events
     with engine.transaction():
         events += unaccepted_events(engine, today, plan_after_days, automation.clock())
-        automation.on_events(engine, events)
-    log.info("profile recomputed: %s patients, %s churn-risk crossings, stage/tier changes and unaccepted plans",
-             summary["patients"], len(events))
+        entries, _ = refresh_segments(engine, load_segments(engine).values(), today, automation.clock())
+        automation.on_events(engine, events + entries)
+    log.info("profile recomputed: %s patients, %s churn-risk crossings, stage/tier changes and unaccepted plans, "
+             "%s segment entries and exits", summary["patients"], len(events), len(entries))
     return summary
 
 
@@ -97,6 +103,7 @@ def build_server(
     from molar.realtime.auth import permit
     from molar.realtime.pipeline import IntervalJob
     from molar.realtime.schemas import local_now
+    from molar.segments.live import LiveSegments
     from molar.web.console import install as install_console
 
     now = clock or local_now
@@ -113,6 +120,7 @@ def build_server(
     app = create_app(
         settings,
         stages=[LiveChurn(today=lambda: now().date()), LiveClv(today=lambda: now().date()), live,
+                LiveSegments(today=lambda: now().date()),
                 automation.on_events],
         tick_hooks=[automation.tick],
         routers=[rules_router(

@@ -72,7 +72,7 @@ def chain(tmp_path_factory):
         for key, due in (("browser-late", clock - timedelta(hours=3)), ("browser-soon", clock + timedelta(minutes=40))):
             create_task(engine, idempotency_key=key, kind="nurse_follow_up", golden_id=golden, due_at=due, now=now,
                         role="nurse", title_zh="术后回访", title_en="Post-op call")
-        want = expected(engine)
+        want = {**expected(engine), **segment_sizes(engine, local_now().date())}
         elsewhere = engine.scalar("SELECT min(golden_id) FROM identity.patient WHERE home_clinic_id <> ?", [CLINIC])
     return db, {"golden": golden, "name": name, "mobile": mobile, "visits": visits, "elsewhere": elsewhere}, want
 
@@ -98,6 +98,22 @@ def expected(engine) -> dict:
             SELECT count(DISTINCT c.golden_id) FROM std.visit v JOIN identity.cluster c
               ON c.source = v.source AND c.source_patient_key = v.source_patient_key
             WHERE v.visit_date BETWEEN DATE '2025-11-01' AND DATE '2026-10-31'"""),
+    }
+
+
+def segment_sizes(engine, today: date) -> dict:
+    """Two segments' sizes by SQL written here, independently of molar.segments: the shipped
+    lapsed_cleaning (last cleaning more than 240 days before the server's today) and a strategic
+    or growth tier built in the browser."""
+    return {
+        "lapsed_cleaning": engine.scalar("""
+            SELECT count(*) FROM (
+              SELECT c.golden_id, max(v.visit_date) AS last FROM std.treatment t JOIN std.visit v USING (source, visit_id)
+              JOIN identity.cluster c ON c.source = v.source AND c.source_patient_key = v.source_patient_key
+              WHERE t.item_code = 'CLN' AND v.visit_date <= ? GROUP BY 1)
+            WHERE ?::DATE - last > 240 AND golden_id IN (SELECT golden_id FROM identity.patient)""", [today, today]),
+        "top_tiers": engine.scalar("SELECT count(*) FROM profile.tier WHERE tier IN ('strategic', 'growth') "
+                                   "AND golden_id IN (SELECT golden_id FROM identity.patient)"),
     }
 
 
@@ -400,6 +416,46 @@ def test_journeys_marketer_disables_and_enables_analyst_only_reads(browser, serv
     context.close()
     assert [c["detail"]["after"] for c in audit_rows(server, "mark", "rule.change")] == [   # newest first
         {"enabled": True}, {"enabled": False}]
+
+
+def test_segments_marketer_builds_and_saves_analyst_sees_no_names(browser, server, chain, outside, tmp_path):
+    want = chain[2]
+    context, page = signed_in(browser, server, "mark", outside)
+    page.click("header nav a >> text=客户分群")
+    page.wait_for_load_state()
+    shipped = list((Path(__file__).parents[2] / "src" / "molar" / "segments" / "catalogue").glob("*.yaml"))
+    assert page.locator("tr.segment").count() == len(shipped) == 5
+    assert digits(page.inner_text("tr[data-segment=lapsed_cleaning] [data-field=size]")) == want["lapsed_cleaning"] > 0
+    page.screenshot(path=tmp_path / "segments-marketer.png", full_page=True)
+    page.click("tr[data-segment=lapsed_cleaning] a")
+    page.wait_for_load_state()
+    names = page.locator("tr.member [data-field=name]").all_inner_texts()
+    assert names and all(re.fullmatch(r".\*+", n) or n == "不可见" for n in names)   # a marketer: masked
+    assert page.locator("a.download").count() == 1
+    page.goto(f"{server}/console/segments/builder")
+    page.select_option("select[name=field0]", "tier")
+    page.select_option("select[name=op0]", "in")
+    page.fill("input[name=value0]", "strategic, growth")
+    page.click("button[name=preview]")
+    page.wait_for_load_state()
+    assert digits(page.inner_text("p.size [data-field=size]")) == want["top_tiers"] > 0
+    page.fill("form.save input[name=key]", "top_tiers")
+    page.fill("form.save input[name=name_zh]", "高价值层")
+    page.fill("form.save input[name=name_en]", "Top tiers")
+    page.click("button[name=save]")
+    page.wait_for_load_state()
+    assert page.url.endswith("/console/segments/top_tiers") and "高价值层" in page.inner_text("h1")
+    page.screenshot(path=tmp_path / "segment-saved-marketer.png", full_page=True)
+    context.close()
+
+    context, page = signed_in(browser, server, "ana", outside, lang="en")
+    page.goto(f"{server}/console/segments/top_tiers")
+    assert digits(page.inner_text("p.size [data-field=size]")) == want["top_tiers"]
+    assert set(page.locator("tr.member [data-field=name]").all_inner_texts()) == {"not visible"}
+    assert page.locator("a.download").count() == 0 and page.locator("a.edit").count() == 0
+    page.screenshot(path=tmp_path / "segment-analyst-en.png", full_page=True)
+    context.close()
+    assert [c["detail"]["version"] for c in audit_rows(server, "mark", "segment.change")] == [1]
 
 
 def test_no_page_asked_for_anything_outside_the_server(outside):

@@ -101,15 +101,15 @@ def audit_of(live, actor: str, action: str) -> list[tuple]:
 
 PAGES = {"queues": "/console/queues", "quarantine": "/console/quarantine", "outbox": "/console/outbox",
          "journeys": "/console/journeys", "journey": f"/console/journeys/{RULE}",
-         "why": f"/console/journeys/{RULE}/why?patient=G0000000001"}
+         "why": f"/console/journeys/{RULE}/why?patient=G0000000001", "segments": "/console/segments"}
 # Written out by hand from policy.yaml's intent (who works tasks, who fixes source files, who runs journeys).
 ALLOWED = {
     "desk": {"queues"},
     "nina": {"queues"},
-    "mark": {"journeys", "journey", "why"},
-    "ana": {"journeys", "journey", "why"},
-    "boss": {"queues", "quarantine", "download", "outbox", "journeys", "journey", "why"},
-    "root": {"queues", "quarantine", "download", "outbox", "journeys", "journey", "why"},
+    "mark": {"journeys", "journey", "why", "segments"},
+    "ana": {"journeys", "journey", "why", "segments"},
+    "boss": {"queues", "quarantine", "download", "outbox", "journeys", "journey", "why", "segments"},
+    "root": {"queues", "quarantine", "download", "outbox", "journeys", "journey", "why", "segments"},
     "audi": set(),
 }
 
@@ -124,7 +124,8 @@ def test_each_role_opens_only_its_pages_and_sees_only_their_links(live, user):
         home = http.get("/console/queues").text      # the page or its 403 page: both carry the navigation
         links = set(re.findall(r'<nav>(.*?)</nav>', home, re.S)[0].split('href="/console/')[1:])
         shown = {link.split('"')[0] for link in links}
-        want = {"queues": "queues", "quarantine": "quarantine", "outbox": "outbox", "journeys": "journeys"}
+        want = {"queues": "queues", "quarantine": "quarantine", "outbox": "outbox", "journeys": "journeys",
+                "segments": "segments"}
         assert shown & set(want.values()) == {v for k, v in want.items() if k in ALLOWED[user]}
 
 

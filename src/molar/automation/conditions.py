@@ -15,7 +15,7 @@ codes of the visit). A missing value makes every comparison false except ``!=``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,20 +232,23 @@ def describe_check(check: Check, actual: Any = MISSING, lang: str = "en") -> str
     return f"{text}（实际：{show_value(actual, lang)}）"
 
 
-def describe(condition: Condition | None, lang: str = "en") -> str:
-    """A condition in words, without values (for trigger descriptions)."""
+def describe(condition: Condition | None, lang: str = "en", label: Callable[[str], str] | None = None) -> str:
+    """A condition in words (for trigger and segment descriptions); ``label`` names a fact
+    path in words (default: the path itself)."""
     if condition is None:
         return ""
     if isinstance(condition, Check):
         en, zh = _OP_WORDS[condition.op]
+        fact = label(condition.fact) if label else condition.fact
         if condition.op == "exists":
-            return f"{condition.fact} {'is known' if condition.value else 'is not known'}"
-        return f"{condition.fact} {en if lang == 'en' else zh} {show_value(condition.value, lang)}"
+            known = ("is known", "存在") if condition.value else ("is not known", "不存在")
+            return f"{fact} {known[0] if lang == 'en' else known[1]}"
+        return f"{fact} {en if lang == 'en' else zh} {show_value(condition.value, lang)}"
     joiner = {"all": (" and ", " 且 "), "any": (" or ", " 或 ")}
     if condition.kind == "not":
-        return ("not " if lang == "en" else "非 ") + describe(condition.items[0], lang)
+        return ("not " if lang == "en" else "非 ") + describe(condition.items[0], lang, label)
     sep = joiner[condition.kind][0 if lang == "en" else 1]
-    return sep.join(describe(i, lang) for i in condition.items)
+    return sep.join(describe(i, lang, label) for i in condition.items)
 
 
 def checks_of(condition: Condition | None) -> Sequence[Check]:
