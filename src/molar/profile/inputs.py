@@ -38,6 +38,7 @@ from molar.privacy import event_data, fields
 from molar.warehouse import Engine
 
 CENTROIDS_CSV = Path(__file__).with_name("reference") / "district_centroids.csv"
+TEXT_EVENT_TYPES = ("consult.message", "review.posted")   # the live events whose text goes into ``texts``
 
 INPUT_TABLES = (
     "person", "visits", "treatments", "charges", "appointments", "cards", "app_events",
@@ -106,7 +107,7 @@ def build_inputs(
             FROM std.event e
             JOIN identity.cluster k ON k.source = 'wechat' AND k.source_patient_key = e.unionid
             LEFT JOIN identity.cluster r ON r.source = 'wechat' AND r.source_patient_key = e.referrer_unionid
-            WHERE e.occurred_at < {ts}{_either_scope(scoped, 'k.golden_id', 'r.golden_id')}""",
+            WHERE e.occurred_at < {ts}{_either_scope(scoped, 'k.golden_id', 'r.golden_id', ('e.unionid', 'e.referrer_unionid'))}""",
         "texts": f"""CREATE OR REPLACE TEMP TABLE texts AS
             SELECT k.golden_id, s.text_id, s.kind, s.occurred_at, s.label, s.confidence,
                    coalesce(c.text, r.text) AS text, r.rating
@@ -176,7 +177,8 @@ def _open_texts(engine: Engine) -> None:
 
 def _open_live_texts(engine: Engine) -> None:
     """Live texts arrive as their event's sealed token (molar.privacy.event_data): opened in place."""
-    rows = engine.arrow("SELECT DISTINCT e.event_id, e.sealed FROM ops.rt_event e JOIN texts t ON t.text = e.sealed")
+    rows = engine.arrow("SELECT DISTINCT e.event_id, e.sealed FROM ops.rt_event e JOIN texts t ON t.text = e.sealed "
+                        f"WHERE e.type IN ({', '.join(repr(t) for t in TEXT_EVENT_TYPES)})")
     if rows.num_rows == 0:
         return
     opened = event_data.open_tokens(fields.cipher_for(engine), rows["sealed"].to_pylist(), rows["event_id"].to_pylist())
@@ -188,11 +190,17 @@ def _open_live_texts(engine: Engine) -> None:
         engine.unregister("_opened_live_texts")
 
 
-def _either_scope(scoped: bool, owner: str, referrer: str) -> str:
-    """Scope app events to the patients' own events and to referrals naming them."""
+def _either_scope(scoped: bool, owner: str, referrer: str, unionids: tuple[str, str] | None = None) -> str:
+    """Scope app events to the patients' own events and to referrals naming them. With
+    ``unionids`` (owner and referrer unionid columns) the scoped WeChat keys filter the rows
+    first: the same rows, found without joining every event to every key."""
     if not scoped:
         return ""
-    return f" AND ({owner} IN (SELECT golden_id FROM scope_ids) OR {referrer} IN (SELECT golden_id FROM scope_ids))"
+    first = ""
+    if unionids:
+        wechat = "(SELECT source_patient_key FROM keys WHERE source = 'wechat')"
+        first = f" AND ({unionids[0]} IN {wechat} OR {unionids[1]} IN {wechat})"
+    return f"{first} AND ({owner} IN (SELECT golden_id FROM scope_ids) OR {referrer} IN (SELECT golden_id FROM scope_ids))"
 
 
 def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -> dict[str, list[str]]:

@@ -56,7 +56,8 @@ def _chain() -> Chain:
         Patient("talker", visits=[Visit(ago(60), ["CLN"])],
                 texts=[Text(at(ago(10)), "satisfied", "服务很好")]),
         Patient("sharer", events=[AppEvent("share", at(ago(30)), article="art-0")]),
-        Patient("friend"),
+        Patient("friend", events=[AppEvent("referral", at(ago(50)), referrer="sharer")]),
+        Patient("friend2"),
         Patient("brusher", visits=[Visit(ago(90), ["CHK"])], charges=[Charge(EDGE, 900)]),
         Patient("bystander", visits=[Visit(ago(90), ["CHK"])], charges=[Charge(EDGE, 700)]),
         Patient("implant", visits=[Visit(ago(40), ["IMP"], amount=8000)],
@@ -85,7 +86,7 @@ def _batches(chain: Chain) -> list[list[Event]]:
                 department="general", slot_start=at(DAY, 8).isoformat(), channel="app"),
          _event(5, "consult.message", g("talker"), 10, consult_id="LK-1", channel="chat", text="补的牙还是疼"),
          _event(6, "app.action", g("sharer"), 10, platform="wechat", action="share", article_id="art-1"),
-         _event(7, "app.action", g("friend"), 10, platform="wechat", action="referral",
+         _event(7, "app.action", g("friend2"), 10, platform="wechat", action="referral",
                 referrer_golden_id=g("sharer"))],
         [_event(8, "appointment.no_show", g("newbie"), 11, appointment_id="LA-1"),
          _event(9, "review.posted", g("talker"), 11, review_id="LR-1", rating=1, text="等了很久，还是疼"),
@@ -175,7 +176,9 @@ def test_the_stream_changes_what_it_should(replay):
     assert (chain["brusher"], "total_spend_24m") in changed and changed[(chain["brusher"], "total_spend_24m")] is None
     assert changed[(chain["reg"], "total_spend_24m")] == "1850.00"   # three visits at 400 + 650
     second_changed = {(e.golden_id, e.data["tag_key"]): e.data["new"] for e in second[2] if e.type == "tag.changed"}
-    assert second_changed[(chain["sharer"], "referrals_made")] == "1"
+    # the referral in the exports (friend) and the live one (friend2)
+    assert first[1][(chain["sharer"], "referrals_made")] == "1"
+    assert second_changed[(chain["sharer"], "referrals_made")] == "2"
     assert third[4][(chain["newbie"], "no_show_rate")] == "1.0"
     assert third[4][(chain["talker"], "complaints_90d")] == "2"
     assert third[5][chain["lapsed"]] != first[5][chain["lapsed"]]   # a visit after 420 days
