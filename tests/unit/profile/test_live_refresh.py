@@ -18,7 +18,7 @@ import pytest
 
 from molar.model.events import Event
 from molar.privacy import fields
-from molar.profile.catalogue import load_catalogue
+from molar.profile.catalogue import Tag, load_catalogue
 from molar.profile.inputs import build_inputs
 from molar.profile.lifecycle import LifecycleConfig, compute_lifecycle
 from molar.profile.live import LiveProfile
@@ -27,6 +27,7 @@ from molar.realtime.event_table import store_events
 from unit.profile.crafted import (
     AS_OF,
     Booking,
+    Card,
     Chain,
     Charge,
     Patient,
@@ -193,3 +194,37 @@ def test_patients_outside_the_batches_keep_their_values(replay):
     # … although a recompute on DAY would drop the charge from the window
     assert (bystander, "total_spend_24m") not in steps[-1][3][0]
 
+
+
+def _tag(key: str, sql: str) -> Tag:
+    return Tag(key=key, dimension="consumption", name_zh=key, name_en=key, description_zh=key,
+               description_en=key, value_type="number", sql=sql, refresh="event")
+
+
+def test_the_refresh_builds_the_inputs_its_tags_and_the_lifecycle_read():
+    balance = _tag("card_balance", "SELECT golden_id, sum(balance_yuan) AS value FROM cards GROUP BY 1")
+    brushing = _tag("brushing", "SELECT golden_id, count(*) AS value FROM telemetry GROUP BY 1")
+    lifecycle = {"person", "visits", "charges", "texts", "appointments"}
+    assert LiveProfile(tags=[balance]).inputs == lifecycle | {"cards"}
+    assert LiveProfile(tags=[balance, brushing]).inputs == lifecycle | {"cards", "telemetry"}
+    assert LiveProfile(tags=[]).inputs == lifecycle
+
+
+def test_a_tag_reading_an_input_the_shipped_refresh_skips_still_gets_it(tmp_path):
+    """cards is not read by any shipped event-refreshed tag; a clinic's own tag that reads it
+    is refreshed from the real cards."""
+    engine = new_warehouse(tmp_path / "molar.duckdb")
+    chain = Chain([Patient("vip", cards=[Card(balance=1200.0)]), Patient("other", cards=[Card(balance=5.0)])]).build(engine)
+    balance = _tag("card_balance", "SELECT golden_id, sum(balance_yuan) AS value FROM cards GROUP BY 1")
+    derived = LiveProfile(tags=[balance], today=lambda: DAY)(engine, [
+        _event(1, "telemetry.daily", chain["vip"], 9, device_id="TB-vip", measured_on=DAY.isoformat(), plaque_index=0.5)])
+    assert [(e.golden_id, e.data["tag_key"], e.data["new"]) for e in derived if e.type == "tag.changed"
+            and e.data["tag_key"] == "card_balance"] == [(chain["vip"], "card_balance", "1200.00")]
+    engine.close()
+
+
+def test_an_unknown_input_table_is_named(tmp_path):
+    engine = new_warehouse(tmp_path / "molar.duckdb")
+    with pytest.raises(ValueError, match="unknown input table.*nope"):
+        build_inputs(engine, DAY, ["G1"], tables={"visits", "nope"})
+    engine.close()
