@@ -107,7 +107,7 @@ def build_inputs(
             FROM std.event e
             JOIN identity.cluster k ON k.source = 'wechat' AND k.source_patient_key = e.unionid
             LEFT JOIN identity.cluster r ON r.source = 'wechat' AND r.source_patient_key = e.referrer_unionid
-            WHERE e.occurred_at < {ts}{_either_scope(scoped, 'k.golden_id', 'r.golden_id', ('e.unionid', 'e.referrer_unionid'))}""",
+            WHERE e.occurred_at < {ts}{_either_scope(scoped, 'k.golden_id', 'r.golden_id')}""",
         "texts": f"""CREATE OR REPLACE TEMP TABLE texts AS
             SELECT k.golden_id, s.text_id, s.kind, s.occurred_at, s.label, s.confidence,
                    coalesce(c.text, r.text) AS text, r.rating
@@ -190,17 +190,11 @@ def _open_live_texts(engine: Engine) -> None:
         engine.unregister("_opened_live_texts")
 
 
-def _either_scope(scoped: bool, owner: str, referrer: str, unionids: tuple[str, str] | None = None) -> str:
-    """Scope app events to the patients' own events and to referrals naming them. With
-    ``unionids`` (owner and referrer unionid columns) the scoped WeChat keys filter the rows
-    first: the same rows, found without joining every event to every key."""
+def _either_scope(scoped: bool, owner: str, referrer: str) -> str:
+    """Scope app events to the patients' own events and to referrals naming them."""
     if not scoped:
         return ""
-    first = ""
-    if unionids:
-        wechat = "(SELECT source_patient_key FROM keys WHERE source = 'wechat')"
-        first = f" AND ({unionids[0]} IN {wechat} OR {unionids[1]} IN {wechat})"
-    return f"{first} AND ({owner} IN (SELECT golden_id FROM scope_ids) OR {referrer} IN (SELECT golden_id FROM scope_ids))"
+    return f" AND ({owner} IN (SELECT golden_id FROM scope_ids) OR {referrer} IN (SELECT golden_id FROM scope_ids))"
 
 
 def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -> dict[str, list[str]]:
