@@ -4,13 +4,16 @@ checkouts side by side.
     uv run python benchmarks/privacy/before_after.py --before ../before --after . \
         --data /tmp/chain --runs 3
     uv run python benchmarks/privacy/before_after.py --before ../before --after . --demo
+    uv run python benchmarks/privacy/before_after.py --before ../before --after . --demo --after-without crm
 
 Each run loads the same chain into a fresh warehouse with each checkout's own `molar`
 command, alternating which goes first, so both see the same machine load. Prints each run
 and the medians per checkout and step, wall time and CPU time (user + system over all
 threads; less disturbed than wall time when other jobs share the machine). With ``--demo``
 each checkout runs ``demo_stages.py`` (beside this file), which also prints wall and CPU
-seconds per demo stage, and the medians are given per stage too.
+seconds per demo stage, and the medians are given per stage too. ``--after-without crm``
+leaves the later checkout's CRM exports out of its generated chain, so that both load the
+same rows (each run prints the rows its ingest read).
 """
 
 from __future__ import annotations
@@ -49,11 +52,12 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(tree: Path, data: Path | None, as_of: str, patients: int) -> dict[str, tuple[float, float, str]]:
+def one_run(tree: Path, data: Path | None, as_of: str, patients: int,
+            without: list[str]) -> dict[str, tuple[float, float, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         if data is None:
             return {"demo": timed(tree, ["python", str(DEMO_STAGES), str(Path(tmp) / "demo"),
-                                         "--patients", str(patients)])}
+                                         "--patients", str(patients), *(f"--without={w}" for w in without)])}
         warehouse = str(Path(tmp) / "molar.duckdb")
         return {
             "ingest": timed(tree, ["ingest", str(data / "sources"), "--as-of", as_of, "-w", warehouse, "--json"]),
@@ -70,6 +74,8 @@ def main() -> None:
     what.add_argument("--demo", action="store_true", help="time the whole default `molar demo` instead")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--patients", type=int, default=20_000, help="people in the demo chain (with --demo)")
+    parser.add_argument("--after-without", action="append", default=[], metavar="FOLDER",
+                        help="with --demo: leave this source folder out of the later checkout's chain")
     args = parser.parse_args()
     steps = ("demo",) if args.demo else PIPELINE
     data = None if args.demo else args.data.resolve()
@@ -80,7 +86,7 @@ def main() -> None:
     for i in range(args.runs):
         order = list(trees) if i % 2 == 0 else list(reversed(trees))
         for name in order:
-            took = one_run(trees[name], data, as_of, args.patients)
+            took = one_run(trees[name], data, as_of, args.patients, args.after_without if name == "after" else [])
             load = os.getloadavg()[0]
             summary = ", ".join(f"{s} {took[s][0]:.1f} s wall / {took[s][1]:.1f} s CPU" for s in steps)
             print(f"run {i + 1} {name}: {summary} (load {load:.1f})", flush=True)
@@ -93,7 +99,7 @@ def main() -> None:
         for kind, index in (("wall", 0), ("CPU", 1)):
             before, after = (statistics.median(t[index] for t in times[n][s]) for n in trees)
             print(f"median {s} {kind}: before {before:.1f} s, after {after:.1f} s ({after / before - 1:+.0%})")
-    for stage in dict.fromkeys(k for runs in stages.values() for run in runs for k in run):
+    for stage in dict.fromkeys(k for runs in stages.values() for run in runs for k in run if k != "rows_read"):
         cpu = {n: statistics.median(run[stage][1] for run in runs if stage in run) if any(stage in r for r in runs)
                else None for n, runs in stages.items()}
         print(f"median demo stage {stage} CPU: " + ", ".join(

@@ -41,7 +41,8 @@ MOBILE = rf"(^|{_EDGE})(\+?86)?1[3-9][0-9][ -]?[0-9]{{4}}[ -]?[0-9]{{4}}({_EDGE}
 ID_NUMBER = (rf"(^|{_EDGE})[1-9][0-9]{{5}}(19|20)[0-9]{{2}}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
              rf"[0-9]{{3}}[0-9Xx]({_EDGE}|$)")
 TOKEN = rf"{VERSION}\.[0-9A-Za-z]+\.[0-9A-Za-z_=-]+"
-NAMES = "_scan_patient_name"   # TEMP table: lives in the connection, never in the file
+NAMES = "_scan_patient_name"   # TEMP tables: live in the connection, never in the file
+VALUES = "_scan_values"
 
 # Columns that hold people's names but not patients': the scan does not look for patient
 # names in them (a doctor may share a name with a patient). Mobiles and ID numbers are
@@ -131,21 +132,23 @@ NON_ASCII = "strlen(v) > length(v)"   # more bytes than characters; patient name
 
 
 def _scan_table(engine: Engine, schema: str, table: str, columns: list[tuple[str, str]]) -> list[ColumnHit]:
-    """Two queries per table (one query per column costs a regex compilation each)."""
+    """The table is read once: its distinct values go to a TEMP table that both passes read
+    (one query per column would cost a regex compilation each)."""
     indexed = [(i, column, dtype) for i, (column, dtype) in enumerate(columns)]
     patient = {i for i, column, _ in indexed if not is_staff_name_column(f"{schema}.{table}.{column}")}
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS {_values(schema, table, indexed)}")
     counts = {c: [n, mobiles, ids, exact, 0] for c, n, mobiles, ids, exact, other in engine.rows(
         f"SELECT c, count(*), count(*) FILTER (WHERE regexp_matches(v, '{MOBILE}')), "
         f"count(*) FILTER (WHERE regexp_matches(v, '{ID_NUMBER}')), "
         f"count(*) FILTER (WHERE list_contains({sorted(patient)}, c) AND v IN (SELECT name FROM {NAMES})), "
         f"count(*) FILTER (WHERE length(v) > 4 AND {NON_ASCII}) "
-        f"FROM ({_values(schema, table, indexed)}) GROUP BY c") if mobiles or ids or exact or other}
-    free_text = [(i, column, dtype) for i, column, dtype in indexed if i in counts and i in patient]
+        f"FROM {VALUES} GROUP BY c") if mobiles or ids or exact or other}
+    free_text = sorted(i for i in counts if i in patient)
     if free_text:
         # one of the 3- and 4-character pieces of longer non-ASCII text is a patient name
         for c, inside in engine.rows(
-                f"""SELECT c, count(DISTINCT v) FROM (SELECT c, v FROM ({_values(schema, table, free_text)})
-                                                      WHERE length(v) > 4 AND {NON_ASCII}),
+                f"""SELECT c, count(DISTINCT v) FROM (SELECT c, v FROM {VALUES}
+                                                      WHERE list_contains({free_text}, c) AND length(v) > 4 AND {NON_ASCII}),
                     range(1, length(v) - 1) r(i), (VALUES (3), (4)) w(n)
                 WHERE substring(v, i, n) IN (SELECT name FROM {NAMES}) GROUP BY c"""):
             counts[c][4] = inside
@@ -165,4 +168,5 @@ def scan(engine: Engine, keyring: keys.Keyring | None = None) -> ScanResult:
                 for hit in _scan_table(engine, schema, table, its_columns)]
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {NAMES}")
+        engine.execute(f"DROP TABLE IF EXISTS {VALUES}")
     return ScanResult(len(columns), patient_names, time.perf_counter() - started, hits)

@@ -28,7 +28,7 @@ the per-event tag refresh and a batch recompute consistent.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from molar.privacy import event_data, fields
 from molar.warehouse import Engine
 
 CENTROIDS_CSV = Path(__file__).with_name("reference") / "district_centroids.csv"
+TEXT_EVENT_TYPES = ("consult.message", "review.posted")   # the live events whose text goes into ``texts``
 
 INPUT_TABLES = (
     "person", "visits", "treatments", "charges", "appointments", "cards", "app_events",
@@ -53,8 +54,12 @@ def _live(type_: str) -> str:
     return f"SELECT * FROM ops.rt_event WHERE type = '{type_}' AND NOT derived"
 
 
-def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None = None) -> dict[str, int]:
-    """(Re)create the input tables for ``as_of``; returns their row counts."""
+def build_inputs(
+    engine: Engine, as_of: date, golden_ids: Sequence[str] | None = None, tables: Collection[str] | None = None,
+) -> dict[str, int]:
+    """(Re)create the input tables for ``as_of`` (only ``tables`` and what they are built
+    from, when given); returns their row counts, except for a scoped refresh, which skips
+    counting."""
     d = f"DATE '{as_of.isoformat()}'"
     ts = f"(DATE '{as_of.isoformat()}' + INTERVAL 1 DAY)"
     live = engine.table_exists("ops.rt_event")
@@ -67,7 +72,7 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
         return f" AND {column} IN (SELECT golden_id FROM scope_ids)" if scoped else ""
 
     statements = {
-        "keys": f"CREATE OR REPLACE TEMP TABLE keys AS {_keys_sql()}",
+        "keys": f"CREATE OR REPLACE TEMP TABLE keys AS {_keys_sql()}{' WHERE true' + scope() if scoped else ''}",
         "person": f"""CREATE OR REPLACE TEMP TABLE person AS
             SELECT golden_id, sex, birth_date, district, home_clinic_id, first_registered_on,
                    mobile IS NOT NULL AS has_mobile, wechat_unionid IS NOT NULL AS has_wechat, sources
@@ -100,8 +105,8 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
             SELECT k.golden_id, e.event_id, e.platform, e.event_type, e.occurred_at, e.article_id,
                    e.coupon_id, r.golden_id AS referrer_golden_id
             FROM std.event e
-            JOIN keys k ON k.source = 'wechat' AND k.source_patient_key = e.unionid
-            LEFT JOIN keys r ON r.source = 'wechat' AND r.source_patient_key = e.referrer_unionid
+            JOIN identity.cluster k ON k.source = 'wechat' AND k.source_patient_key = e.unionid
+            LEFT JOIN identity.cluster r ON r.source = 'wechat' AND r.source_patient_key = e.referrer_unionid
             WHERE e.occurred_at < {ts}{_either_scope(scoped, 'k.golden_id', 'r.golden_id')}""",
         "texts": f"""CREATE OR REPLACE TEMP TABLE texts AS
             SELECT k.golden_id, s.text_id, s.kind, s.occurred_at, s.label, s.confidence,
@@ -118,22 +123,42 @@ def build_inputs(engine: Engine, as_of: date, golden_ids: Sequence[str] | None =
             WHERE t.measured_on <= {d}{scope('k.golden_id')}""",
         "clinics": "CREATE OR REPLACE TEMP TABLE clinics AS SELECT clinic_id, name, district, latitude, longitude FROM std.clinic",
     }
-    for sql in statements.values():
-        engine.execute(sql)
-    _open_texts(engine)
-    if live:
-        # People known only from live events (provisional IDs until the next identity run).
-        engine.execute(
-            f"""INSERT INTO person (golden_id)
-                SELECT DISTINCT golden_id FROM ops.rt_event
-                WHERE provisional AND NOT derived AND occurred_at < {ts}{scope()}
-                  AND golden_id NOT IN (SELECT golden_id FROM person)"""
-        )
-        for sql in _live_statements(d, ts, scope, scoped):
+    wanted = _with_sources(tables)
+    for name, sql in statements.items():
+        if name in wanted:
             engine.execute(sql)
-        _open_live_texts(engine)
-    _load_centroids(engine)
-    return {name: engine.count(name) for name in INPUT_TABLES}
+    if "texts" in wanted:
+        _open_texts(engine)
+    if live:
+        if "person" in wanted:
+            # People known only from live events (provisional IDs until the next identity run).
+            engine.execute(
+                f"""INSERT INTO person (golden_id)
+                    SELECT DISTINCT golden_id FROM ops.rt_event
+                    WHERE provisional AND NOT derived AND occurred_at < {ts}{scope()}
+                      AND golden_id NOT IN (SELECT golden_id FROM person)"""
+            )
+        for name, sqls in _live_statements(d, ts, scope, scoped).items():
+            if name in wanted:
+                for sql in sqls:
+                    engine.execute(sql)
+        if "texts" in wanted:
+            _open_live_texts(engine)
+    if "district_centroids" in wanted:
+        _load_centroids(engine)
+    if scoped:
+        return {}
+    return {name: engine.count(name) for name in INPUT_TABLES if name in wanted}
+
+
+def _with_sources(tables: Collection[str] | None) -> set[str]:
+    """The input tables to build for ``tables`` (default: all): treatments are built from visits."""
+    if tables is None:
+        return {"keys", *INPUT_TABLES}
+    unknown = set(tables) - set(INPUT_TABLES)
+    if unknown:
+        raise ValueError(f"unknown input table(s) {', '.join(sorted(unknown))}; known: {', '.join(INPUT_TABLES)}")
+    return {"keys", *tables, *(("visits",) if "treatments" in tables else ())}
 
 
 def _open_texts(engine: Engine) -> None:
@@ -152,7 +177,8 @@ def _open_texts(engine: Engine) -> None:
 
 def _open_live_texts(engine: Engine) -> None:
     """Live texts arrive as their event's sealed token (molar.privacy.event_data): opened in place."""
-    rows = engine.arrow("SELECT DISTINCT e.event_id, e.sealed FROM ops.rt_event e JOIN texts t ON t.text = e.sealed")
+    rows = engine.arrow("SELECT DISTINCT e.event_id, e.sealed FROM ops.rt_event e JOIN texts t ON t.text = e.sealed "
+                        f"WHERE e.type IN ({', '.join(repr(t) for t in TEXT_EVENT_TYPES)})")
     if rows.num_rows == 0:
         return
     opened = event_data.open_tokens(fields.cipher_for(engine), rows["sealed"].to_pylist(), rows["event_id"].to_pylist())
@@ -171,16 +197,16 @@ def _either_scope(scoped: bool, owner: str, referrer: str) -> str:
     return f" AND ({owner} IN (SELECT golden_id FROM scope_ids) OR {referrer} IN (SELECT golden_id FROM scope_ids))"
 
 
-def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -> list[str]:
-    """Add the collector's live events to the input tables (skipping IDs exports already hold)."""
-    return [
+def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -> dict[str, list[str]]:
+    """Per input table: add the collector's live events to it (skipping IDs exports already hold)."""
+    return {"visits": [
         f"""INSERT INTO visits
             SELECT golden_id, 'live', data->>'visit_id', data->>'clinic_id', data->>'doctor_id',
                    data->>'department', occurred_at::DATE, data->>'diagnosis'
             FROM ({_live('visit.completed')}) e
             WHERE occurred_at < {ts}{scope()}
-              AND NOT EXISTS (SELECT 1 FROM std.visit v WHERE v.visit_id = e.data->>'visit_id')""",
-        f"""INSERT INTO treatments
+              AND NOT EXISTS (SELECT 1 FROM std.visit v WHERE v.visit_id = e.data->>'visit_id')"""],
+        "treatments": [f"""INSERT INTO treatments
             SELECT golden_id, visit_id, visit_date, line_no, item->>'item_code', item->>'tooth',
                    coalesce(TRY_CAST(item->>'quantity' AS INTEGER), 1)
             FROM (SELECT golden_id, data->>'visit_id' AS visit_id, occurred_at::DATE AS visit_date,
@@ -188,17 +214,17 @@ def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -
                          generate_subscripts(CAST(data->'items' AS JSON[]), 1) AS line_no
                   FROM ({_live('visit.completed')}) e
                   WHERE occurred_at < {ts}{scope()}
-                    AND NOT EXISTS (SELECT 1 FROM std.visit v WHERE v.visit_id = e.data->>'visit_id'))""",
-        f"""INSERT INTO charges
+                    AND NOT EXISTS (SELECT 1 FROM std.visit v WHERE v.visit_id = e.data->>'visit_id'))"""],
+        "charges": [f"""INSERT INTO charges
             SELECT golden_id, data->>'charge_id', data->>'visit_id', occurred_at::DATE,
                    CAST(data->>'amount_yuan' AS DOUBLE),
                    coalesce(TRY_CAST(data->>'paid_yuan' AS DOUBLE), CAST(data->>'amount_yuan' AS DOUBLE)),
                    data->>'payment_method', data->>'coupon_id'
             FROM ({_live('charge.paid')}) e
             WHERE occurred_at < {ts}{scope()}
-              AND NOT EXISTS (SELECT 1 FROM std.charge c WHERE c.charge_id = e.data->>'charge_id')""",
+              AND NOT EXISTS (SELECT 1 FROM std.charge c WHERE c.charge_id = e.data->>'charge_id')"""],
         # Booking status events change the booking they name, live or exported.
-        f"""CREATE OR REPLACE TEMP TABLE live_booking_status AS
+        "appointments": [f"""CREATE OR REPLACE TEMP TABLE live_booking_status AS
             SELECT data->>'appointment_id' AS appointment_id,
                    arg_max(CASE type WHEN 'appointment.cancelled' THEN 'cancelled' ELSE 'no_show' END, occurred_at) AS status
             FROM ops.rt_event
@@ -213,15 +239,15 @@ def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -
             FROM ({_live('appointment.booked')}) e
             LEFT JOIN live_booking_status s ON s.appointment_id = e.data->>'appointment_id'
             WHERE occurred_at < {ts}{scope('e.golden_id')}
-              AND NOT EXISTS (SELECT 1 FROM std.appointment a WHERE a.appointment_id = e.data->>'appointment_id')""",
-        f"""INSERT INTO app_events
+              AND NOT EXISTS (SELECT 1 FROM std.appointment a WHERE a.appointment_id = e.data->>'appointment_id')"""],
+        "app_events": [f"""INSERT INTO app_events
             SELECT e.golden_id, e.event_id, data->>'platform', data->>'action', occurred_at, data->>'article_id',
                    data->>'coupon_id', coalesce(data->>'referrer_golden_id', r.golden_id)
             FROM ({_live('app.action')}) e
-            LEFT JOIN keys r ON r.source = 'wechat' AND r.source_patient_key = e.data->>'referrer_unionid'
+            LEFT JOIN identity.cluster r ON r.source = 'wechat' AND r.source_patient_key = e.data->>'referrer_unionid'
             WHERE occurred_at < {ts}
-              {_either_scope(scoped, 'e.golden_id', "coalesce(data->>'referrer_golden_id', r.golden_id)")}""",
-        f"""INSERT INTO texts
+              {_either_scope(scoped, 'e.golden_id', "coalesce(data->>'referrer_golden_id', r.golden_id)")}"""],
+        "texts": [f"""INSERT INTO texts
             SELECT e.golden_id, e.data->>'consult_id', 'consult', e.occurred_at, s.label, s.confidence, e.sealed, NULL
             FROM ({_live('consult.message')}) e
             JOIN profile.text_sentiment s ON s.kind = 'consult' AND s.text_id = e.data->>'consult_id' AND s.source = 'live'
@@ -233,16 +259,16 @@ def _live_statements(d: str, ts: str, scope: Callable[..., str], scoped: bool) -
             FROM ({_live('review.posted')}) e
             JOIN profile.text_sentiment s ON s.kind = 'review' AND s.text_id = e.data->>'review_id' AND s.source = 'live'
             WHERE e.occurred_at < {ts}{scope('e.golden_id')}
-              AND NOT EXISTS (SELECT 1 FROM std.review r WHERE r.review_id = e.data->>'review_id')""",
-        f"""INSERT INTO telemetry
+              AND NOT EXISTS (SELECT 1 FROM std.review r WHERE r.review_id = e.data->>'review_id')"""],
+        "telemetry": [f"""INSERT INTO telemetry
             SELECT golden_id, data->>'device_id', CAST(data->>'measured_on' AS DATE),
                    TRY_CAST(data->>'brushing_sessions' AS INTEGER), TRY_CAST(data->>'brushing_seconds' AS INTEGER),
                    TRY_CAST(data->>'pressure_alerts' AS INTEGER), CAST(data->>'plaque_index' AS DOUBLE)
             FROM ({_live('telemetry.daily')}) e
             WHERE CAST(data->>'measured_on' AS DATE) <= {d}{scope()}
               AND NOT EXISTS (SELECT 1 FROM std.telemetry t WHERE t.device_id = e.data->>'device_id'
-                              AND t.measured_on = CAST(e.data->>'measured_on' AS DATE))""",
-    ]
+                              AND t.measured_on = CAST(e.data->>'measured_on' AS DATE))"""],
+    }
 
 
 def _load_centroids(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from molar.warehouse import Engine
 
 STAGES = ("acquisition", "growth", "mature", "decline", "churn")
 CONFIG_PATH = Path(__file__).with_name("lifecycle.yaml")
+INPUTS = ("person", "visits", "charges", "texts", "appointments")   # the input tables compute_lifecycle reads
 
 
 @dataclass(frozen=True)

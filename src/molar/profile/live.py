@@ -13,22 +13,29 @@ For every batch of live events the stage
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import pyarrow as pa
 
 from molar.model.events import INBOUND_EVENT_TYPES, Event
 from molar.profile.catalogue import Tag, load_catalogue
-from molar.profile.inputs import build_inputs
-from molar.profile.lifecycle import LifecycleConfig, compute_lifecycle, publish_lifecycle
+from molar.profile.inputs import INPUT_TABLES, build_inputs
+from molar.profile.lifecycle import INPUTS, LifecycleConfig, compute_lifecycle, publish_lifecycle
 from molar.profile.sentiment.aspects import complaint_aspects
 from molar.profile.tagging import compute_tags, publish_tags
 from molar.warehouse import Engine
 
 _NAMESPACE = uuid.UUID("6f1c7c1e-2b1a-4c55-9b51-6d2d1f5c0a11")
 TEXT_EVENTS = {"consult.message": ("consult_id", "consult"), "review.posted": ("review_id", "review")}
+
+
+def inputs_read(tags: Sequence[Tag]) -> set[str]:
+    """The input tables the tags' SQL names (a name that appears only in a comment costs a
+    table built for nothing, never a table missing)."""
+    return {name for name in INPUT_TABLES for tag in tags if re.search(rf"\b{name}\b", tag.sql)}
 
 
 class LiveProfile:
@@ -45,6 +52,7 @@ class LiveProfile:
         self.tags = [t for t in catalogue if t.refresh == "event" and t.dimension != "value"]
         self.value_tags = [t for t in catalogue if t.refresh == "event" and t.dimension == "value"]
         self.lifecycle = lifecycle or LifecycleConfig.load()
+        self.inputs = inputs_read(self.tags + self.value_tags) | set(INPUTS)
         self._today = today
         self._classify = classify
 
@@ -73,7 +81,7 @@ class LiveProfile:
         cause: list[Event] | None = None,
     ) -> list[Event]:
         """Recompute event-refreshed tags and stages for ``golden_ids``; returns derived events."""
-        build_inputs(engine, as_of, golden_ids)
+        build_inputs(engine, as_of, golden_ids, tables=self.inputs)
         compute_tags(engine, self.tags, as_of)
         compute_lifecycle(engine, as_of, run_id, self.lifecycle)
         compute_tags(engine, self.value_tags, as_of, append=True)

@@ -38,6 +38,21 @@ def _value_sql(tag: Tag, as_of: date, columns: list[str]) -> str:
     )
 
 
+_COLUMNS: dict[str, list[str]] = {}   # tag SQL -> its result columns (the input tables' shape is fixed)
+
+
+def _columns(engine: Engine, tag: Tag, as_of: date) -> list[str]:
+    """The columns ``tag``'s SQL returns; checked once per definition, not per live batch."""
+    if tag.sql not in _COLUMNS:
+        columns = [r[0] for r in engine.rows(f"DESCRIBE SELECT * FROM ({tag.render_sql(as_of.isoformat())}) LIMIT 0")]
+        missing = {"golden_id", "value"} - set(columns)
+        if missing:
+            raise TagError(f"tag {tag.key} ({tag.defined_in}): its SQL returns {', '.join(columns)}; "
+                           f"it must return golden_id and value (missing {', '.join(sorted(missing))})")
+        _COLUMNS[tag.sql] = columns
+    return _COLUMNS[tag.sql]
+
+
 def compute_tags(
     engine: Engine,
     tags: Sequence[Tag],
@@ -51,33 +66,38 @@ def compute_tags(
             "CREATE OR REPLACE TEMP TABLE new_tag (golden_id VARCHAR, tag_key VARCHAR, value VARCHAR, "
             "value_num DOUBLE, evidence VARCHAR)"
         )
-    counts: dict[str, int] = {}
     for tag in tags:
         if progress:
             progress(f"tag {tag.key}")
         try:
-            columns = [r[0] for r in engine.rows(f"DESCRIBE SELECT * FROM ({tag.render_sql(as_of.isoformat())}) LIMIT 0")]
-            missing = {"golden_id", "value"} - set(columns)
-            if missing:
-                raise TagError(f"tag {tag.key} ({tag.defined_in}): its SQL returns {', '.join(columns)}; "
-                               f"it must return golden_id and value (missing {', '.join(sorted(missing))})")
+            columns = _columns(engine, tag, as_of)
             engine.execute(f"INSERT INTO new_tag {_value_sql(tag, as_of, columns)}")
         except TagError:
             raise
         except Exception as exc:
             raise TagError(f"tag {tag.key} ({tag.defined_in}) failed: {exc}") from exc
-        counts[tag.key] = int(engine.scalar("SELECT count(*) FROM new_tag WHERE tag_key = ?", [tag.key]))
-        if tag.values:
-            bad = engine.rows(
-                "SELECT DISTINCT value FROM new_tag WHERE tag_key = ? AND value NOT IN "
-                f"({', '.join('?' for _ in tag.values)}) LIMIT 5",
-                [tag.key, *tag.values],
+    # One query for every tag's count and one for the categories (the live refresh runs this per batch).
+    keys = [t.key for t in tags]
+    counts = dict.fromkeys(keys, 0)
+    if keys:
+        counts.update({k: int(n) for k, n in engine.rows(
+            f"SELECT tag_key, count(*) FROM new_tag WHERE tag_key IN ({', '.join('?' for _ in keys)}) GROUP BY 1", keys)})
+    allowed = [(t.key, v) for t in tags if t.values for v in t.values]
+    if allowed:
+        bad = engine.rows(
+            f"""SELECT DISTINCT n.tag_key, n.value FROM new_tag n
+                WHERE n.tag_key IN ({', '.join('?' for _ in {k for k, _ in allowed})})
+                  AND NOT EXISTS (SELECT 1 FROM (VALUES {', '.join('(?, ?)' for _ in allowed)}) a(k, v)
+                                  WHERE a.k = n.tag_key AND a.v = n.value)
+                ORDER BY 1, 2 LIMIT 5""",
+            [*dict.fromkeys(k for k, _ in allowed), *(x for pair in allowed for x in pair)],
+        )
+        if bad:
+            tag = next(t for t in tags if t.key == bad[0][0])
+            raise TagError(
+                f"tag {tag.key} ({tag.defined_in}) produced {', '.join(repr(v) for k, v in bad if k == tag.key)}, "
+                f"which is not among its values {', '.join(tag.values or ())}"
             )
-            if bad:
-                raise TagError(
-                    f"tag {tag.key} ({tag.defined_in}) produced {', '.join(repr(b[0]) for b in bad)}, "
-                    f"which is not among its values {', '.join(tag.values)}"
-                )
     dupes = engine.rows("SELECT tag_key, golden_id FROM new_tag GROUP BY ALL HAVING count(*) > 1 LIMIT 3")
     if dupes:
         raise TagError(
