@@ -43,14 +43,10 @@ def principal_for(engine: Engine, action: str) -> Any:
 
 
 def _check_clinic(engine: Engine, principal: Any, clinic: str | None) -> None:
-    if clinic is None:
-        return
-    if principal.clinics is not None and clinic not in principal.clinics:
-        raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not {clinic} / 无权查看该诊所")
-    known = [r[0] for r in engine.rows("SELECT clinic_id FROM std.clinic ORDER BY 1")]
-    if clinic not in known:
-        raise fail(f"--clinic {clinic!r} is not a clinic in this warehouse (clinics: {', '.join(known) or 'none yet'}) "
-                   "/ 诊所编号不存在")
+    from molar.privacy.cli import check_clinic
+
+    if clinic is not None:
+        check_clinic(engine, principal, clinic)
 
 
 @doctors_app.command("match")

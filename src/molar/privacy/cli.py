@@ -208,13 +208,18 @@ def clinic_caller(engine: Engine, action: str, clinic: str) -> Any:
     """The principal checked for ``operations.<action>`` at one clinic: a user limited to some
     clinics may ask only for those, and the clinic must exist."""
     principal = cli_principal(engine, "operations", action, bootstrap=True)
+    check_clinic(engine, principal, clinic)
+    return principal
+
+
+def check_clinic(engine: Engine, principal: Any, clinic: str) -> None:
+    """``--clinic`` must be one of the principal's clinics (when limited) and exist."""
     if principal.clinics is not None and clinic not in principal.clinics:
         raise fail(f"{principal.name!r} works at {', '.join(sorted(principal.clinics))}, not {clinic} / 无权查看该诊所")
     known = [r[0] for r in engine.rows("SELECT clinic_id FROM std.clinic ORDER BY 1")]
     if clinic not in known:
         raise fail(f"--clinic {clinic!r} is not a clinic in this warehouse (clinics: {', '.join(known) or 'none yet'}) "
                    "/ 诊所编号不存在")
-    return principal
 
 
 def patient_contacts(engine: Engine, principal: Any, ids: list[str], command: str, action: str) -> dict[str, dict[str, Any]]:
