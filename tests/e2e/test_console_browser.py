@@ -208,7 +208,7 @@ def test_english_switch_and_role_navigation(browser, server, outside):
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Overview" in page.inner_text("h1") and "October 2026" in page.inner_text("h1")
     assert page.inner_text("[data-kpi=revenue] b").startswith("CN¥")
-    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Monthly report", "Patients", "Journeys"]
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Monthly report", "Patients", "Journeys", "Segments"]
     context.close()
 
 
