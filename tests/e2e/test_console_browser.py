@@ -216,7 +216,7 @@ def test_front_desk_sees_its_patient_in_full_and_no_dashboard(browser, server, c
     patient = chain[1]
     context, page = signed_in(browser, server, "desk", outside)
     assert page.locator("h1").inner_text() == "无权访问"       # the dashboard is not for front desk
-    assert page.locator("header nav a").all_inner_texts() == ["患者查询", "工作队列"]
+    assert page.locator("header nav a").all_inner_texts() == ["患者查询", "工作队列", "复查名单"]
     denied = page.request.get(f"{server}/console/dashboard")
     assert denied.status == 403
     page.goto(f"{server}/console/patients")

@@ -25,7 +25,7 @@ from molar.realtime.schemas import data_fields
 from molar.reports import kpis, monthly
 from molar.reports.pdf import PrintError, print_pdf
 from molar.warehouse import Engine
-from molar.web import journeys, queues, segments
+from molar.web import journeys, queues, recall, segments
 from molar.web import patients as find
 from molar.web import report as report_view
 from molar.web.render import chart_data, home_page, render
@@ -290,6 +290,7 @@ def install(app: FastAPI) -> None:
     app.include_router(queues.build_router())
     app.include_router(journeys.build_router())
     app.include_router(segments.build_router())
+    app.include_router(recall.build_router())
 
     @app.exception_handler(SignInFirst)
     async def sign_in_first(request: Request, exc: SignInFirst) -> Response:

@@ -23,7 +23,8 @@ ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
 NAV = [("dashboard", "read", "/dashboard", "nav.dashboard"), ("report", "read", "/report", "report.nav"),
        ("patient", "read", "/patients", "nav.patients"), ("task", "read", "/queues", "nav.queues"),
        ("quarantine", "read", "/quarantine", "nav.quarantine"), ("outbox", "read", "/outbox", "nav.outbox"),
-       ("rule", "read", "/journeys", "nav.journeys"), ("segment", "read", "/segments", "nav.segments")]
+       ("rule", "read", "/journeys", "nav.journeys"), ("segment", "read", "/segments", "nav.segments"),
+       ("operations", "recall", "/recall", "nav.recall")]
 
 
 def nav(viewer: Viewer) -> list[dict[str, str]]:
