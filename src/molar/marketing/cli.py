@@ -41,6 +41,16 @@ def _since(text: str | None) -> date | None:
         raise fail(f"--since {text!r} is not a date; write it as YYYY-MM-DD / 日期格式应为 YYYY-MM-DD") from None
 
 
+def _aggregate(warehouse, since: str | None, error: type[Exception], compute):
+    """``compute(engine, start, clinics)`` for a caller with ``marketing.read``, limited to
+    their clinics; ``error`` ends in one message."""
+    start = _since(since)
+    with open_engine(settings_from(warehouse)) as engine:
+        principal = _caller(engine, "read")
+        with failing_on(error):
+            return compute(engine, start, principal.clinics)
+
+
 def _pct(v) -> str:
     return "—" if v is None else f"{v:.1%}"
 
@@ -59,12 +69,8 @@ def marketing_funnel(
     """Leads → consult → booking → arrival per group: conversion, median days, spend, CAC, CVR, revenue."""
     from molar.marketing.funnel import FunnelError, funnel
 
-    start = _since(since)
-    with open_engine(settings_from(warehouse)) as engine:
-        principal = _caller(engine, "read")
-        with failing_on(FunnelError):
-            rows = funnel(engine, by, start, principal.clinics)
-            total = funnel(engine, "total", start, principal.clinics)
+    rows, total = _aggregate(warehouse, since, FunnelError, lambda engine, start, clinics: (
+        funnel(engine, by, start, clinics), funnel(engine, "total", start, clinics)))
     if as_json:
         print_json({"by": by, "since": since, "groups": rows, "total": total[0] if total else None})
         return
@@ -94,11 +100,8 @@ def marketing_attribution(
     """Arrivals credited to channels by first touch, last touch or the Markov removal effect."""
     from molar.marketing.attribution import AttributionError, attribution
 
-    start = _since(since)
-    with open_engine(settings_from(warehouse)) as engine:
-        principal = _caller(engine, "read")
-        with failing_on(AttributionError):
-            result = attribution(engine, model, start, principal.clinics)
+    result = _aggregate(warehouse, since, AttributionError,
+                        lambda engine, start, clinics: attribution(engine, model, start, clinics))
     if as_json:
         print_json(result)
         return
